@@ -1,0 +1,3 @@
+from wedsync_integrations.integrations.registry import Family
+
+FAMILY = Family("alerts", "Alerts", app_label="alerts", model_prefix="Alert")

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class MonitoringAppConfig(AppConfig):
+    name = "monitoring"
+    verbose_name = "Monitoring exports"
+
+    def ready(self):
+        from wedsync_integrations.integrations.registry import register_family
+
+        from . import providers  # noqa: F401  (vendor modules register themselves)
+        from .family import FAMILY
+
+        register_family(FAMILY)

@@ -1,0 +1,69 @@
+"""The service's own Prometheus metrics (exposed on /metrics).
+
+Counters are process-local; under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR
+(the run scripts do) and the view aggregates every worker's files. Queue depths are read from
+the database at scrape time, so every process reports the same truth.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+HTTP_REQUESTS = Counter(
+    "wedsync_http_requests", "HTTP requests served, by view and status.", ["view", "method", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "wedsync_http_request_duration_seconds",
+    "HTTP request duration.",
+    ["view"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+USAGE_RECORDS = Counter("wedsync_usage_records", "AI-usage records received, by result.", ["result"])
+VENDOR_CALLS = Counter(
+    "wedsync_vendor_calls", "Outbound vendor calls, by family, provider and outcome.", ["family", "provider", "outcome"]
+)
+
+
+class OutboxCollector(Collector):
+    """Pending and dead outbox items per family and provider, counted in the database."""
+
+    def describe(self):
+        return []  # no database query at registration time
+
+    def collect(self):
+        from django.db.models import Count
+
+        from wedsync_integrations.integrations.registry import families
+
+        gauge = GaugeMetricFamily(
+            "wedsync_outbox_items",
+            "Outbox (retry queue) items by family, provider and state.",
+            labels=["family", "provider", "state"],
+        )
+        for family in families():
+            rows = (
+                family.retry_model.objects.exclude(state="succeeded")
+                .values("provider", "state")
+                .annotate(n=Count("id"))
+                .order_by()
+            )
+            for row in rows:
+                gauge.add_metric([family.name, row["provider"], row["state"]], row["n"])
+        yield gauge
+
+
+_outbox_collector = OutboxCollector()
+REGISTRY.register(_outbox_collector)
+
+
+def render() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(_outbox_collector)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)

@@ -1,0 +1,189 @@
+"""The one HTTP path to every vendor.
+
+A VendorClient wraps a pooled requests.Session with explicit timeouts, the circuit breaker,
+the SSRF guard (for URLs a tenant or staff member supplied) and one classification of failures:
+
+    timeout, connection error, 408, 429, 5xx  -> RetryableError (429/503: Retry-After honoured)
+    413                                       -> PayloadTooLarge (split and resend)
+    401, 403                                  -> PermanentError(stops_config=True)
+    any other 4xx                             -> PermanentError
+
+Every call is logged with the correlation id, the vendor, method, host+path, status and
+duration — never headers or bodies, and error text is scrubbed of the tenant's secret values.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+
+from .breaker import CircuitBreaker
+from .errors import CircuitOpenError, PayloadTooLarge, PermanentError, RetryableError
+from .secrets import redact
+from .ssrf import GuardedSession
+
+logger = logging.getLogger("wedsync.http")
+
+USER_AGENT = "WedSync-Integrations/1.0"
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+AUTH_STATUSES = frozenset({401, 403})
+
+_sessions: dict[tuple[str, bool], requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def pooled_session(key: str, *, guarded: bool) -> requests.Session:
+    """One pooled Session per (vendor, guarded) per process: connections are reused across calls."""
+    with _sessions_lock:
+        session = _sessions.get((key, guarded))
+        if session is None:
+            session = GuardedSession() if guarded else requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.headers["User-Agent"] = USER_AGENT
+            _sessions[(key, guarded)] = session
+        return session
+
+
+def parse_retry_after(response: requests.Response) -> float | None:
+    """Seconds to wait, from Retry-After (seconds or HTTP date) or Datadog's X-RateLimit-Reset."""
+    for header in ("Retry-After", "X-RateLimit-Reset"):
+        value = response.headers.get(header)
+        if not value:
+            continue
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            continue
+        if when is not None:
+            return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+@dataclass
+class VendorClient:
+    """A vendor's HTTP client for one (family, organisation, provider).
+
+    base_url: the vendor's documented host, or the tenant's override. Set `guarded=True`
+    whenever any part of the URL came from configuration rather than from our code.
+    """
+
+    family: str
+    provider: str
+    base_url: str
+    organisation_id: int | None = None
+    guarded: bool = True
+    secrets: Iterable[str] = ()
+    default_headers: dict[str, str] = field(default_factory=dict)
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
+    use_breaker: bool = True
+
+    def __post_init__(self):
+        self.session = pooled_session(f"{self.family}:{self.provider}", guarded=self.guarded)
+        self.breaker = CircuitBreaker(self.family, self.organisation_id, self.provider)
+        self._hidden = list(self.secrets)
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (
+            self.connect_timeout or settings.OUTBOUND_CONNECT_TIMEOUT,
+            self.read_timeout or settings.OUTBOUND_READ_TIMEOUT,
+        )
+
+    def url(self, path: str) -> str:
+        if path.startswith(("https://", "http://")):
+            return path
+        return self.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Send one request and return the 2xx response, or raise a classified IntegrationError."""
+        url = self.url(path)
+        where = self._where(url)
+        if self.use_breaker and not self.breaker.allow_request():
+            raise CircuitOpenError(
+                f"{self.provider}: circuit open after repeated failures; next try in "
+                f"{self.breaker.seconds_until_retry():.0f}s",
+                retry_after=self.breaker.seconds_until_retry(),
+            )
+        headers = {**self.default_headers, **kwargs.pop("headers", {})}
+        kwargs.setdefault("allow_redirects", False)
+        started = time.monotonic()
+        try:
+            response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+        except requests.Timeout as exc:
+            self._failed()
+            self._log(method, where, None, started, "timeout")
+            raise RetryableError(f"{self.provider}: request timed out ({where})") from exc
+        except requests.ConnectionError as exc:
+            self._failed()
+            self._log(method, where, None, started, "connection error")
+            raise RetryableError(f"{self.provider}: connection failed ({where})") from exc
+        self._log(method, where, response.status_code, started)
+        return self._classify(response, where)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _classify(self, response: requests.Response, where: str) -> requests.Response:
+        status = response.status_code
+        if 200 <= status < 300:
+            self._succeeded()
+            return response
+        body = redact(response.text[:2000], self._hidden)
+        summary = f"{self.provider}: HTTP {status} from {where}"
+        if body.strip():
+            summary += f": {body.strip()[:300]}"
+        if status in RETRYABLE_STATUSES:
+            self._failed()
+            raise RetryableError(summary, status=status, retry_after=parse_retry_after(response), response_body=body)
+        # The vendor answered: it is reachable, so the circuit stays closed.
+        self._succeeded()
+        if status == 413:
+            raise PayloadTooLarge(summary, status=status, response_body=body)
+        if status in AUTH_STATUSES:
+            raise PermanentError(summary, status=status, stops_config=True, response_body=body)
+        if 300 <= status < 400:
+            raise PermanentError(f"{summary} (redirects are not followed)", status=status, response_body=body)
+        raise PermanentError(summary, status=status, response_body=body)
+
+    def _succeeded(self):
+        if self.use_breaker:
+            self.breaker.record_success()
+
+    def _failed(self):
+        if self.use_breaker:
+            self.breaker.record_failure()
+
+    @staticmethod
+    def _where(url: str) -> str:
+        parts = urlsplit(url)
+        # host and path only: query strings and URL paths can carry credentials (Slack webhooks)
+        path = parts.path if len(parts.path) <= 40 else parts.path[:40] + "…"
+        return f"{parts.hostname}{path}"
+
+    def _log(self, method: str, where: str, status: int | None, started: float, error: str = "") -> None:
+        logger.info(
+            "vendor.call family=%s provider=%s org=%s %s %s status=%s ms=%.0f%s",
+            self.family,
+            self.provider,
+            self.organisation_id,
+            method,
+            redact(where, self._hidden),
+            status if status is not None else "-",
+            (time.monotonic() - started) * 1000,
+            f" error={error}" if error else "",
+        )

@@ -1,0 +1,276 @@
+"""The durable outbox: enqueue a payload, deliver it in order, retry it, replay it.
+
+    item = outbox.enqueue(config, operation="series", payload=body, dedupe_key="dd:acme:2026-06-13T14")
+    outbox.drain_pair(family, organisation_id, provider)   # delivers due items oldest-first
+
+Guarantees
+- The row exists (committed) before any send; a crash between send and bookkeeping leaves a
+  lease that expires, and the item is sent again (at-least-once; providers use the vendor's
+  idempotency key where one exists).
+- Items of one (organisation, provider) go out in id order: a failing item holds back the
+  ones queued after it, so a vendor outage queues work and its return drains it in order.
+- RetryableError -> backoff (vendor Retry-After honoured) until max attempts -> dead.
+- PermanentError -> dead. With stops_config (bad key) the config is stopped instead and the
+  item stays pending: once staff fix the key and resume, nothing has been lost.
+- Every attempt writes a SyncLog row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from wedsync_integrations.core.observability import correlation_scope
+
+from .errors import IntegrationError, PermanentError, RetryableError
+from .models import ConfigStatus, RetryState, SyncOutcome
+from .registry import DeliveryResult, Family, get_family
+from .secrets import redact
+
+logger = logging.getLogger("wedsync.outbox")
+
+LEASE_SECONDS = 120
+DRAIN_LOCK_SECONDS = 300
+
+
+@dataclass
+class AttemptOutcome:
+    state: str  # RetryState value, or "skipped"
+    error: str = ""
+
+
+def enqueue(config, *, operation: str, payload: dict, dedupe_key: str | None = None, max_attempts: int | None = None):
+    """Write an outbox item for `config` (idempotent on dedupe_key). Returns the item."""
+    family = config.family()
+    policy = config.provider_class().retry_policy
+    model = family.retry_model
+    fields = {
+        "organisation_id": config.organisation_id,
+        "provider": config.provider,
+        "operation": operation,
+        "payload": payload,
+        "max_attempts": max_attempts or policy.max_attempts,
+    }
+    if dedupe_key is None:
+        return model.objects.create(**fields)
+    try:
+        with transaction.atomic():
+            return model.objects.create(dedupe_key=dedupe_key, **fields)
+    except IntegrityError:
+        return model.objects.get(dedupe_key=dedupe_key)
+
+
+def _claim(model, pk, now) -> bool:
+    """Take a lease on a pending item; False if someone else holds it."""
+    return bool(
+        model.objects.filter(pk=pk, state=RetryState.PENDING)
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+        .update(leased_until=now + timedelta(seconds=LEASE_SECONDS))
+    )
+
+
+def _find_config(family: Family, item):
+    return (
+        family.config_model.objects.select_related("organisation")
+        .filter(organisation_id=item.organisation_id, provider=item.provider)
+        .first()
+    )
+
+
+def deliver_item(family: Family, item, *, now=None) -> AttemptOutcome:
+    """Attempt one item now (it must be pending). Records the attempt and its outcome."""
+    now = now or timezone.now()
+    model = family.retry_model
+    if not _claim(model, item.pk, now):
+        return AttemptOutcome("skipped", "leased by another worker or no longer pending")
+    item.refresh_from_db()
+    config = _find_config(family, item)
+    if config is None:
+        _finish(item, RetryState.DEAD, "configuration was deleted", now)
+        return AttemptOutcome(RetryState.DEAD, "configuration was deleted")
+    if not config.is_usable:
+        model.objects.filter(pk=item.pk).update(leased_until=None)
+        return AttemptOutcome("skipped", f"configuration is {'disabled' if not config.enabled else 'stopped'}")
+
+    provider = config.get_provider()
+    hidden = provider.secrets.values_to_hide()
+    started = time.monotonic()
+    log = family.sync_log_model(
+        organisation_id=item.organisation_id, provider=item.provider, operation=item.operation, started_at=now
+    )
+    with correlation_scope(item.correlation_id):
+        try:
+            result = provider.deliver(item.operation, item.payload) or DeliveryResult()
+        except RetryableError as exc:
+            return _retry_later(family, item, config, log, exc, redact(exc.message, hidden), now, started)
+        except PermanentError as exc:
+            return _give_up(family, item, config, log, exc, redact(exc.message, hidden), now, started)
+        except Exception as exc:  # a bug in a provider must not lose the item: retry, and say so
+            logger.exception("outbox.provider_crash provider=%s item=%s", item.provider, item.pk)
+            error = IntegrationError(f"{item.provider}: internal error {type(exc).__name__}")
+            return _retry_later(family, item, config, log, error, error.message, now, started)
+
+    log.outcome, log.items, log.http_status = SyncOutcome.SUCCESS, result.items, result.http_status
+    log.detail = result.detail
+    _save_log(log, started)
+    item.result = result.detail
+    _finish(item, RetryState.SUCCEEDED, "", now)
+    config.mark_success(now)
+    return AttemptOutcome(RetryState.SUCCEEDED)
+
+
+def _retry_later(family, item, config, log, exc, message, now, started) -> AttemptOutcome:
+    attempts = item.attempts + 1
+    policy = config.provider_class().retry_policy
+    retry_after = getattr(exc, "retry_after", None)
+    dead = attempts >= item.max_attempts
+    log.outcome = SyncOutcome.FAILED if dead else SyncOutcome.RETRYING
+    log.http_status, log.error = exc.status, message
+    _save_log(log, started)
+    fields = {"attempts": attempts, "last_error": message, "last_attempt_at": now, "leased_until": None}
+    if dead:
+        fields.update(state=RetryState.DEAD)
+        message = f"gave up after {attempts} attempts: {message}"
+        fields["last_error"] = message
+    else:
+        fields["next_attempt_at"] = now + timedelta(seconds=policy.delay(attempts, retry_after))
+    type(item).objects.filter(pk=item.pk).update(**fields)
+    config.mark_failure(message, now)
+    logger.warning(
+        "outbox.retry provider=%s item=%s attempts=%s dead=%s error=%s", item.provider, item.pk, attempts, dead, message
+    )
+    return AttemptOutcome(RetryState.DEAD if dead else RetryState.PENDING, message)
+
+
+def _give_up(family, item, config, log, exc: PermanentError, message, now, started) -> AttemptOutcome:
+    log.outcome, log.http_status, log.error = SyncOutcome.FAILED, exc.status, message
+    _save_log(log, started)
+    attempts = item.attempts + 1
+    if exc.stops_config:
+        # The item is fine; the credentials are not. Keep it pending and stop the config.
+        type(item).objects.filter(pk=item.pk).update(
+            attempts=attempts, last_error=message, last_attempt_at=now, leased_until=None
+        )
+        config.stop(message, now)
+        logger.error("outbox.config_stopped provider=%s org=%s error=%s", item.provider, item.organisation_id, message)
+        return AttemptOutcome(RetryState.PENDING, message)
+    type(item).objects.filter(pk=item.pk).update(
+        attempts=attempts, last_error=message, last_attempt_at=now, leased_until=None, state=RetryState.DEAD
+    )
+    config.mark_failure(message, now)
+    logger.error("outbox.dead provider=%s item=%s error=%s", item.provider, item.pk, message)
+    return AttemptOutcome(RetryState.DEAD, message)
+
+
+def _finish(item, state, error, now) -> None:
+    fields = {"state": state, "leased_until": None, "last_attempt_at": now, "attempts": item.attempts + 1}
+    if state == RetryState.SUCCEEDED:
+        fields.update(succeeded_at=now, last_error="", result=item.result)
+    else:
+        fields["last_error"] = error
+    type(item).objects.filter(pk=item.pk).update(**fields)
+
+
+def _save_log(log, started) -> None:
+    log.finished_at = timezone.now()
+    log.duration_ms = int((time.monotonic() - started) * 1000)
+    log.save()
+
+
+# -- draining -----------------------------------------------------------------------------------
+def due_pairs(family: Family, now=None) -> list[tuple[int | None, str]]:
+    """(organisation_id, provider) pairs that have a pending item due now."""
+    now = now or timezone.now()
+    rows = (
+        family.retry_model.objects.filter(state=RetryState.PENDING, next_attempt_at__lte=now)
+        .values_list("organisation_id", "provider")
+        .distinct()
+    )
+    return sorted(set(rows), key=lambda pair: (pair[0] or 0, pair[1]))
+
+
+def drain_pair(
+    family: Family | str, organisation_id: int | None, provider: str, *, now=None, limit: int = 1000
+) -> dict:
+    """Deliver the due items of one (organisation, provider), oldest first, stopping at the first
+    one that does not succeed (so order is kept). Returns counts."""
+    family = get_family(family) if isinstance(family, str) else family
+    lock_key = f"wsi:drain:{family.name}:{organisation_id}:{provider}"
+    counts = {"succeeded": 0, "pending": 0, "dead": 0, "skipped": 0}
+    if not cache.add(lock_key, 1, timeout=DRAIN_LOCK_SECONDS):
+        counts["skipped"] = 1
+        return counts
+    try:
+        pending = family.retry_model.objects.filter(
+            organisation_id=organisation_id, provider=provider, state=RetryState.PENDING
+        ).order_by("id")
+        for item in pending[:limit]:
+            current = now or timezone.now()
+            if item.next_attempt_at > current:
+                break  # the oldest is backing off: later ones wait behind it
+            outcome = deliver_item(family, item, now=current)
+            counts[outcome.state] = counts.get(outcome.state, 0) + 1
+            # A dead item (malformed payload, attempts exhausted) must not block the queue;
+            # one that will be retried, or could not be attempted, holds back the later ones.
+            if outcome.state not in (RetryState.SUCCEEDED, RetryState.DEAD):
+                break
+    finally:
+        cache.delete(lock_key)
+    return counts
+
+
+def replay(items, *, now=None) -> dict:
+    """Staff "replay now": make the items due (dead ones get fresh attempts) and drain their pairs."""
+    now = now or timezone.now()
+    pairs: dict[tuple, Family] = {}
+    for item in items:
+        if item.state == RetryState.SUCCEEDED:
+            continue
+        family = _family_of(item)
+        fresh_attempts = family.provider(item.provider).retry_policy.max_attempts
+        type(item).objects.filter(pk=item.pk).update(
+            state=RetryState.PENDING,
+            next_attempt_at=now,
+            leased_until=None,
+            max_attempts=max(item.max_attempts, item.attempts + fresh_attempts),
+        )
+        pairs[(item.organisation_id, item.provider)] = family
+    totals = {"succeeded": 0, "pending": 0, "dead": 0, "skipped": 0}
+    for (organisation_id, provider), family in pairs.items():
+        for key, value in drain_pair(family, organisation_id, provider, now=now).items():
+            totals[key] = totals.get(key, 0) + value
+    return totals
+
+
+def _family_of(item) -> Family:
+    from .registry import families
+
+    for family in families():
+        if family.retry_model is type(item):
+            return family
+    raise LookupError(f"no family owns {type(item).__name__}")
+
+
+def queue_depth(family: Family, organisation_id=None, provider=None) -> int:
+    qs = family.retry_model.objects.filter(state=RetryState.PENDING)
+    if organisation_id is not None:
+        qs = qs.filter(organisation_id=organisation_id)
+    if provider is not None:
+        qs = qs.filter(provider=provider)
+    return qs.count()
+
+
+def resume_config(config) -> None:
+    """After staff fix a stopped config: resume it and make its held items due at once."""
+    if config.status == ConfigStatus.STOPPED:
+        config.resume()
+    config.family().retry_model.objects.filter(
+        organisation_id=config.organisation_id, provider=config.provider, state=RetryState.PENDING
+    ).update(next_attempt_at=timezone.now())

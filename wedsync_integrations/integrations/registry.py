@@ -1,0 +1,282 @@
+"""Families and providers: how a family app plugs its vendors into the kernel.
+
+A family (monitoring, alerts, webhooks, ...) declares its concrete models and registers one
+Provider subclass per vendor module:
+
+    FAMILY = Family("monitoring", "Monitoring", app_label="monitoring")
+
+    @FAMILY.register
+    class Datadog(Provider):
+        name = "datadog"
+        settings_serializer = DatadogSettings
+        secrets_serializer = DatadogSecrets
+        def deliver(self, operation, payload): ...
+        def check_health(self): ...
+
+Settings and secrets are validated with DRF serializers, so `integrations apply`, admin and
+the API all reject the same bad input with the same message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from django.apps import apps
+from rest_framework import serializers
+
+from .errors import ConfigurationError, UnsafeURLError
+from .retry import RetryPolicy
+from .ssrf import check_outbound_url
+
+
+class UnknownFamily(LookupError):
+    pass
+
+
+class UnknownProvider(LookupError):
+    pass
+
+
+# -- settings / secrets schemas ------------------------------------------------------------------
+class StrictSerializer(serializers.Serializer):
+    """Rejects keys it does not declare, naming them, instead of silently dropping them."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["must be a JSON object"]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({key: ["unknown setting"] for key in unknown})
+        return super().to_internal_value(data)
+
+
+def validate_outbound_url(value: str) -> str:
+    try:
+        check_outbound_url(value)
+    except UnsafeURLError as exc:
+        raise serializers.ValidationError(exc.message)
+    return value
+
+
+class OutboundURLField(serializers.URLField):
+    """A URL we will call: it must pass the SSRF guard."""
+
+    def to_internal_value(self, data):
+        return validate_outbound_url(super().to_internal_value(data))
+
+
+class BaseSettings(StrictSerializer):
+    """Every provider accepts an optional base_url override (sandbox, proxy, regional host)."""
+
+    base_url = OutboundURLField(required=False, allow_blank=True)
+
+
+class NoSecrets(StrictSerializer):
+    pass
+
+
+def validate_config_data(provider_cls, settings_data, secrets_data, *, partial_secrets: bool) -> dict:
+    """Validate a provider's settings and secrets; return {'settings.x': msg, 'secrets.y': msg}.
+
+    Error messages never echo a secret value.
+    """
+    errors: dict[str, str] = {}
+    settings_ser = provider_cls.settings_serializer(data=settings_data or {})
+    if not settings_ser.is_valid():
+        errors.update(_flatten("settings", settings_ser.errors))
+    secrets_ser = provider_cls.secrets_serializer(data=secrets_data or {}, partial=partial_secrets)
+    if not secrets_ser.is_valid():
+        # keep only the field names and messages: DRF messages do not include input values
+        errors.update(_flatten("secrets", secrets_ser.errors))
+    return errors
+
+
+def clean_settings(provider_cls, settings_data) -> dict:
+    ser = provider_cls.settings_serializer(data=settings_data or {})
+    ser.is_valid(raise_exception=True)
+    return {key: value for key, value in ser.validated_data.items() if value not in (None, "")}
+
+
+def _flatten(prefix: str, errors) -> dict[str, str]:
+    flat: dict[str, str] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = prefix if key == "non_field_errors" else f"{prefix}.{key}"
+            flat.update(_flatten(name, value))
+    elif isinstance(errors, list):
+        messages = [str(item) for item in errors if not isinstance(item, (dict, list))]
+        nested = [item for item in errors if isinstance(item, (dict, list))]
+        if messages:
+            flat[prefix] = "; ".join(messages)
+        for index, item in enumerate(nested):
+            flat.update(_flatten(f"{prefix}[{index}]", item))
+    else:
+        flat[prefix] = str(errors)
+    return flat
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass
+class DeliveryResult:
+    """What a provider reports after delivering one outbox payload."""
+
+    items: int = 0
+    http_status: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class HealthResult:
+    ok: bool
+    message: str
+    http_status: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SyncResult:
+    """What one sync of one config did (used by the `sync` command and scheduled runs)."""
+
+    queued: int = 0
+    delivered: int = 0
+    failed: int = 0
+    skipped: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# -- providers ------------------------------------------------------------------------------------
+class Provider:
+    """One vendor of one family, bound to one configuration row."""
+
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    family: ClassVar[Family]
+    settings_serializer: ClassVar[type[serializers.Serializer]] = BaseSettings
+    secrets_serializer: ClassVar[type[serializers.Serializer]] = NoSecrets
+    default_base_url: ClassVar[str] = ""
+    retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
+
+    def __init__(self, config):
+        self.config = config
+        self.organisation = config.organisation
+        self.settings: dict = dict(config.settings or {})
+        self.secrets = config.secrets
+
+    # -- helpers for vendor modules ------------------------------------------------------------
+    def base_url(self) -> str:
+        """The tenant's override if set, else the vendor's documented host."""
+        return self.settings.get("base_url") or self.default_base_url
+
+    def uses_configured_url(self) -> bool:
+        return bool(self.settings.get("base_url"))
+
+    def secret(self, key: str) -> str:
+        value = self.secrets.get(key)
+        if not value:
+            raise ConfigurationError(f"{self.name}: secret {key!r} is not set")
+        return value
+
+    def client(self, *, base_url: str | None = None, guarded: bool | None = None, **kwargs):
+        from .http import VendorClient
+
+        url = base_url or self.base_url()
+        return VendorClient(
+            family=self.family.name,
+            provider=self.name,
+            base_url=url,
+            organisation_id=self.organisation.pk if self.organisation else None,
+            guarded=self.uses_configured_url() if guarded is None else guarded,
+            secrets=self.secrets.values_to_hide(),
+            **kwargs,
+        )
+
+    # -- the contract a vendor module implements --------------------------------------------------
+    def deliver(self, operation: str, payload: dict) -> DeliveryResult:
+        """Send one outbox payload. Raise RetryableError/PermanentError on failure."""
+        raise NotImplementedError
+
+    def check_health(self) -> HealthResult:
+        """A cheap authenticated call proving the credentials and endpoint work."""
+        raise NotImplementedError
+
+
+# -- families -------------------------------------------------------------------------------------
+class Family:
+    """An integration family: its concrete models and its registered providers."""
+
+    def __init__(self, name: str, label: str, *, app_label: str, model_prefix: str | None = None):
+        self.name = name
+        self.label = label
+        self.app_label = app_label
+        prefix = model_prefix or label.replace(" ", "")
+        self._model_names = {
+            "config": f"{prefix}Config",
+            "sync_log": f"{prefix}SyncLog",
+            "audit": f"{prefix}AuditEntry",
+            "retry": f"{prefix}RetryItem",
+        }
+        self.providers: dict[str, type[Provider]] = {}
+        self.sync_handler: Callable | None = None
+
+    def __repr__(self) -> str:
+        return f"Family({self.name!r})"
+
+    def register(self, provider_cls: type[Provider]) -> type[Provider]:
+        if not provider_cls.name:
+            raise ValueError(f"{provider_cls.__name__} needs a name")
+        provider_cls.family = self
+        self.providers[provider_cls.name] = provider_cls
+        return provider_cls
+
+    def provider(self, name: str) -> type[Provider]:
+        try:
+            return self.providers[name]
+        except KeyError:
+            known = ", ".join(sorted(self.providers)) or "none"
+            raise UnknownProvider(f"unknown provider {name!r} for family {self.name!r} (known: {known})")
+
+    def sync(self, handler: Callable) -> Callable:
+        """Register the family's sync: handler(config, *, progress=None, now=None) -> SyncResult."""
+        self.sync_handler = handler
+        return handler
+
+    def _model(self, kind: str):
+        return apps.get_model(self.app_label, self._model_names[kind])
+
+    @property
+    def config_model(self):
+        return self._model("config")
+
+    @property
+    def sync_log_model(self):
+        return self._model("sync_log")
+
+    @property
+    def audit_model(self):
+        return self._model("audit")
+
+    @property
+    def retry_model(self):
+        return self._model("retry")
+
+
+_families: dict[str, Family] = {}
+
+
+def register_family(family: Family) -> Family:
+    _families[family.name] = family
+    return family
+
+
+def get_family(name: str) -> Family:
+    try:
+        return _families[name]
+    except KeyError:
+        known = ", ".join(sorted(_families)) or "none"
+        raise UnknownFamily(f"unknown family {name!r} (known: {known})")
+
+
+def families() -> list[Family]:
+    return [_families[name] for name in sorted(_families)]

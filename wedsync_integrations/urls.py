@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from wedsync_integrations.core import views as core_views
+
+admin.site.site_header = "WedSync Integrations"
+admin.site.site_title = "WedSync Integrations"
+admin.site.index_title = "Operations"
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", core_views.metrics_view, name="metrics"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
+    path("api/v1/", include("wedsync_integrations.usage.urls")),
+    path("admin/", admin.site.urls),
+]

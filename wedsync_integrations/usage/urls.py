@@ -1,0 +1,3 @@
+urlpatterns: list = [
+    # filled by the usage ingest API
+]
