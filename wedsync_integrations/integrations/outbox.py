@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from wedsync_integrations.core.observability import correlation_scope
 
+from . import signals
 from .errors import IntegrationError, PermanentError, RetryableError
 from .models import ConfigStatus, RetryState, SyncOutcome
 from .registry import DeliveryResult, Family, get_family
@@ -143,6 +144,11 @@ def _retry_later(family, item, config, log, exc, message, now, started) -> Attem
         fields["next_attempt_at"] = now + timedelta(seconds=policy.delay(attempts, retry_after))
     type(item).objects.filter(pk=item.pk).update(**fields)
     config.mark_failure(message, now)
+    item.refresh_from_db()
+    if dead:
+        signals.delivery_dead.send_robust(sender=family, item=item, error=message)
+    else:
+        signals.delivery_failed.send_robust(sender=family, item=item, error=message, attempts=attempts)
     logger.warning(
         "outbox.retry provider=%s item=%s attempts=%s dead=%s error=%s", item.provider, item.pk, attempts, dead, message
     )
@@ -159,12 +165,15 @@ def _give_up(family, item, config, log, exc: PermanentError, message, now, start
             attempts=attempts, last_error=message, last_attempt_at=now, leased_until=None
         )
         config.stop(message, now)
+        signals.config_stopped.send_robust(sender=family, config=config, reason=message)
         logger.error("outbox.config_stopped provider=%s org=%s error=%s", item.provider, item.organisation_id, message)
         return AttemptOutcome(RetryState.PENDING, message)
     type(item).objects.filter(pk=item.pk).update(
         attempts=attempts, last_error=message, last_attempt_at=now, leased_until=None, state=RetryState.DEAD
     )
     config.mark_failure(message, now)
+    item.refresh_from_db()
+    signals.delivery_dead.send_robust(sender=family, item=item, error=message)
     logger.error("outbox.dead provider=%s item=%s error=%s", item.provider, item.pk, message)
     return AttemptOutcome(RetryState.DEAD, message)
 
