@@ -8,6 +8,7 @@ the database at scrape time, so every process reports the same truth.
 from __future__ import annotations
 
 import os
+import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
@@ -56,6 +57,25 @@ class OutboxCollector(Collector):
         yield gauge
 
 
+class RequestMetricsMiddleware:
+    """Counts every request by view name (not raw path: unbounded label values would explode)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        view = match.view_name if match and match.view_name else "unmatched"
+        HTTP_REQUESTS.labels(
+            view, request.method if request.method in _METHODS else "OTHER", response.status_code
+        ).inc()
+        HTTP_LATENCY.labels(view).observe(time.perf_counter() - started)
+        return response
+
+
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 _outbox_collector = OutboxCollector()
 REGISTRY.register(_outbox_collector)
 

@@ -1,0 +1,207 @@
+"""`manage.py run_demo`: the whole service on the embedded default, vendors played by the sandbox.
+
+Migrates, seeds the demo (first run only), prints an admin login and an ingest token, starts
+the vendor sandbox, the web server (gunicorn), a Celery worker and Celery beat, points every
+demo integration at the sandbox, and keeps them running until Ctrl-C. `--smoke N` runs for N
+seconds, checks that the service answers and that vendors received requests, then stops
+(the end-to-end test of this command uses it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+ROOT = Path(settings.BASE_DIR)
+DEMO_CONFIG = ROOT / "demo" / "integrations.json"
+
+
+class Command(BaseCommand):
+    help = "Run web + Celery worker + beat + vendor sandbox on the embedded default, with demo data."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--sandbox-port", type=int, default=8900)
+        parser.add_argument("--days", type=int, default=30, help="days of demo usage to seed on first run")
+        parser.add_argument("--smoke", type=int, default=0, metavar="SECONDS",
+                            help="run for SECONDS, verify the service end to end, then stop")  # fmt: skip
+
+    def handle(self, *args, port, sandbox_port, days, smoke, **options):
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        web_url = f"http://127.0.0.1:{port}"
+        env = self._child_env(sandbox_url, web_url)
+        self._prepare(days)
+        password = self._admin_login()
+        token = self._ingest_token()
+        processes = []
+        try:
+            processes.append(self._start("sandbox", [sys.executable, "-m", "wedsync_integrations.sandbox",
+                                                     "--port", str(sandbox_port)], env))  # fmt: skip
+            self._wait(sandbox_url + "/__sandbox/health", processes)
+            self._apply_demo_integrations(sandbox_url)
+            processes.append(self._start("web", self._gunicorn(port), env))
+            processes.append(self._start("worker", self._celery("worker", "-c", "2", "-l", "INFO"), env))
+            processes.append(self._start("beat", self._celery("beat", "-l", "INFO"), env))
+            self._wait(web_url + "/healthz", processes)
+            self._banner(web_url, sandbox_url, password, token)
+            if smoke:
+                self._smoke(web_url, sandbox_url, smoke, processes)
+            else:
+                self._supervise(processes)
+        finally:
+            self._stop(processes)
+
+    # -- set-up ----------------------------------------------------------------------------------
+    def _child_env(self, sandbox_url: str, web_url: str) -> dict:
+        allow = {"127.0.0.1", "localhost", *settings.OUTBOUND_URL_ALLOWLIST}
+        # this process validates the demo config too, so it needs the same allowlist
+        settings.OUTBOUND_URL_ALLOWLIST = sorted(allow)
+        multiproc = Path(tempfile.mkdtemp(prefix="wsi-demo-prom-"))
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "wedsync_integrations.settings",
+            "OUTBOUND_URL_ALLOWLIST": ",".join(sorted(allow)),
+            "SANDBOX_URL": sandbox_url,
+            "PUBLIC_BASE_URL": web_url,
+            "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def _prepare(self, days: int) -> None:
+        self.stdout.write("Migrating the database ...")
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        from wedsync_integrations.usage.models import AIUsageRecord
+
+        if not AIUsageRecord.objects.exists():
+            self.stdout.write("Seeding demo data (first run only) ...")
+            call_command("seed_demo", days=days, stdout=self.stdout)
+
+    def _admin_login(self) -> str:
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+
+        user, _ = get_user_model().objects.get_or_create(username="admin", defaults={"email": "admin@example.com"})
+        password = secrets.token_urlsafe(12)
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        on_call = Group.objects.filter(name="On-call").first()
+        if on_call:
+            user.groups.add(on_call)
+        return password
+
+    def _ingest_token(self) -> str:
+        from wedsync_integrations.tenants.models import Organisation
+        from wedsync_integrations.usage.tokens import issue_token
+
+        organisation = Organisation.objects.order_by("slug").first()
+        return issue_token(organisation, created_by="run_demo") if organisation else ""
+
+    def _apply_demo_integrations(self, sandbox_url: str) -> None:
+        from wedsync_integrations.integrations import config_io
+
+        text = DEMO_CONFIG.read_text().replace("${SANDBOX_URL}", sandbox_url)
+        report = config_io.apply(json.loads(text), actor="cli:run_demo")
+        self.stdout.write(f"Demo integrations pointed at the sandbox: {report.summary()}")
+
+    # -- processes -------------------------------------------------------------------------------
+    def _gunicorn(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "wedsync_integrations.wsgi:application",
+                "--bind", f"127.0.0.1:{port}", "--workers", "2", "--log-level", "warning",
+                "--config", str(ROOT / "wedsync_integrations" / "gunicorn_conf.py")]  # fmt: skip
+
+    def _celery(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "wedsync_integrations", *args]
+
+    def _start(self, name: str, cmd: list[str], env: dict) -> tuple[str, subprocess.Popen]:
+        self.stdout.write(f"Starting {name} ...")
+        return name, subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)  # noqa: S603 (our own commands)
+
+    def _wait(self, url: str, processes, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive(processes)
+            try:
+                with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (local demo URL)
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise CommandError(f"{url} did not answer within {timeout:.0f}s")
+
+    @staticmethod
+    def _check_alive(processes) -> None:
+        for name, proc in processes:
+            if proc.poll() is not None:
+                raise CommandError(f"{name} exited unexpectedly with code {proc.returncode}")
+
+    def _supervise(self, processes) -> None:
+        stop = {"now": False}
+        signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+        try:
+            while not stop["now"]:
+                self._check_alive(processes)
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        self.stdout.write("\nStopping ...")
+
+    @staticmethod
+    def _stop(processes) -> None:
+        for _, proc in reversed(processes):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for _, proc in processes:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    # -- smoke check -----------------------------------------------------------------------------
+    def _smoke(self, web_url: str, sandbox_url: str, seconds: int, processes) -> None:
+        from wedsync_integrations.sandbox.client import SandboxClient
+
+        deadline = time.monotonic() + seconds
+        vendor_requests = []
+        while time.monotonic() < deadline:
+            self._check_alive(processes)
+            vendor_requests = SandboxClient(sandbox_url).requests()
+            if vendor_requests:
+                break
+            time.sleep(2)
+        with urllib.request.urlopen(web_url + "/readyz", timeout=5) as reply:  # noqa: S310
+            ready = json.loads(reply.read())
+        paths = sorted({r.path for r in vendor_requests})
+        self.stdout.write(f"readyz: {ready['status']}; vendor requests seen by the sandbox: {len(vendor_requests)}")
+        for path in paths:
+            self.stdout.write(f"  {path}")
+        if ready["status"] != "ready" or not vendor_requests:
+            raise CommandError("smoke check failed: the service is not ready or no vendor was called")
+        self.stdout.write(self.style.SUCCESS("smoke check passed"))
+
+    def _banner(self, web_url: str, sandbox_url: str, password: str, token: str) -> None:
+        self.stdout.write(self.style.SUCCESS("\nWedSync Integrations is running on the embedded default"))
+        self.stdout.write(f"  Admin:          {web_url}/admin/   user: admin   password: {password}")
+        self.stdout.write(f"  Health:         {web_url}/healthz  {web_url}/readyz")
+        self.stdout.write(f"  Metrics:        {web_url}/metrics")
+        self.stdout.write(f"  API schema:     {web_url}/api/schema/")
+        self.stdout.write(f"  Vendor sandbox: {sandbox_url}/__sandbox/requests  (what the vendors received)")
+        if token:
+            self.stdout.write(
+                f"  Ingest token (shown once): {token}\n"
+                f"  Try: curl -s -X POST {web_url}/api/v1/usage/ -H 'Authorization: Bearer {token}' "
+                "-H 'Content-Type: application/json' -d '{\"records\": []}'"
+            )
+        self.stdout.write("  Ctrl-C stops everything.\n")
