@@ -11,6 +11,9 @@ from django.core.cache import cache
 from wedsync_integrations.integrations.registry import DeliveryResult, HealthResult, Provider, get_family
 from wedsync_integrations.tenants.models import Organisation, Wedding
 
+# the vendor sandbox: fixtures `sandbox` (clean per test) and `sandbox_server` (one process per session)
+pytest_plugins = ["wedsync_integrations.sandbox.pytest_plugin"]
+
 _counter = itertools.count(1)
 
 
