@@ -17,6 +17,10 @@ class IntegrationError(Exception):
         self.message = message
         self.status = status
         self.response_body = response_body[:2000]
+        # Set by a provider that delivered part of a payload before failing (e.g. after splitting
+        # on 413): the outbox stores it as the item's payload, so a retry sends only what is left
+        # and a count metric is never sent twice.
+        self.unsent_payload = None
 
 
 class RetryableError(IntegrationError):

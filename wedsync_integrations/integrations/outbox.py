@@ -136,6 +136,7 @@ def _retry_later(family, item, config, log, exc, message, now, started) -> Attem
     log.http_status, log.error = exc.status, message
     _save_log(log, started)
     fields = {"attempts": attempts, "last_error": message, "last_attempt_at": now, "leased_until": None}
+    fields.update(_unsent(exc))
     if dead:
         fields.update(state=RetryState.DEAD)
         message = f"gave up after {attempts} attempts: {message}"
@@ -162,20 +163,31 @@ def _give_up(family, item, config, log, exc: PermanentError, message, now, start
     if exc.stops_config:
         # The item is fine; the credentials are not. Keep it pending and stop the config.
         type(item).objects.filter(pk=item.pk).update(
-            attempts=attempts, last_error=message, last_attempt_at=now, leased_until=None
+            attempts=attempts, last_error=message, last_attempt_at=now, leased_until=None, **_unsent(exc)
         )
         config.stop(message, now)
         signals.config_stopped.send_robust(sender=family, config=config, reason=message)
         logger.error("outbox.config_stopped provider=%s org=%s error=%s", item.provider, item.organisation_id, message)
         return AttemptOutcome(RetryState.PENDING, message)
     type(item).objects.filter(pk=item.pk).update(
-        attempts=attempts, last_error=message, last_attempt_at=now, leased_until=None, state=RetryState.DEAD
+        attempts=attempts,
+        last_error=message,
+        last_attempt_at=now,
+        leased_until=None,
+        state=RetryState.DEAD,
+        **_unsent(exc),
     )
     config.mark_failure(message, now)
     item.refresh_from_db()
     signals.delivery_dead.send_robust(sender=family, item=item, error=message)
     logger.error("outbox.dead provider=%s item=%s error=%s", item.provider, item.pk, message)
     return AttemptOutcome(RetryState.DEAD, message)
+
+
+def _unsent(exc) -> dict:
+    """A partial delivery leaves only the unsent part in the item (see IntegrationError)."""
+    unsent = getattr(exc, "unsent_payload", None)
+    return {"payload": unsent} if unsent is not None else {}
 
 
 def _finish(item, state, error, now) -> None:
