@@ -26,12 +26,15 @@ def record(
     """Append an audit entry to `family`'s audit table.
 
     `changes` maps field -> [old, new]; any field named in `secret_fields`, or whose name is
-    'secrets', is recorded only as changed, never with values.
+    'secrets', is recorded only as changed, never with values. For 'secrets' pass the names of
+    the secrets that changed (a list) or a dict of them: each name is kept, each value masked.
     """
     safe_changes = {}
     for name, value in (changes or {}).items():
-        if name == "secrets" or name in secret_fields:
-            safe_changes[name] = SECRET_CHANGE if not isinstance(value, dict) else dict.fromkeys(value, MASK)
+        if name == "secrets":
+            safe_changes[name] = _secret_names_changed(value)
+        elif name in secret_fields:
+            safe_changes[name] = SECRET_CHANGE
         else:
             safe_changes[name] = value
     if organisation is None and target is not None:
@@ -46,3 +49,13 @@ def record(
         summary=summary[:2000],
         changes=safe_changes,
     )
+
+
+def _secret_names_changed(value):
+    """'secrets' carries names (a list, as the admin and `integrations apply` pass) or a dict of
+    name -> value: the names are kept, any value is masked."""
+    if isinstance(value, dict):
+        return dict.fromkeys(sorted(map(str, value)), MASK)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return dict.fromkeys(sorted(map(str, value)), SECRET_CHANGE)
+    return SECRET_CHANGE

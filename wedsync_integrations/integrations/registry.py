@@ -46,10 +46,17 @@ class StrictSerializer(serializers.Serializer):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["must be a JSON object"]})
-        unknown = sorted(set(data) - set(self.fields))
+        unknown = {key: ["unknown setting"] for key in sorted(set(data) - set(self.fields))}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            # report unknown keys together with the declared fields' errors, not one after the other
+            if not unknown or not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError({**exc.detail, **unknown})
         if unknown:
-            raise serializers.ValidationError({key: ["unknown setting"] for key in unknown})
-        return super().to_internal_value(data)
+            raise serializers.ValidationError(unknown)
+        return value
 
 
 def validate_outbound_url(value: str) -> str:
