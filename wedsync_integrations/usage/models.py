@@ -76,6 +76,7 @@ class AIUsageRecord(models.Model):
     usd_gbp_rate = models.DecimalField(max_digits=12, decimal_places=6)
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
     error_type = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=500, blank=True, help_text="first 500 characters")
     quality_score = models.FloatField(null=True, blank=True)
     wedding = models.ForeignKey(Wedding, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     wedding_date = models.DateField(null=True, blank=True)

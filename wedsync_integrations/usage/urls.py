@@ -1,3 +1,7 @@
+from django.urls import path
+
+from .views import UsageIngestView
+
 urlpatterns: list = [
-    # filled by the usage ingest API
+    path("usage/", UsageIngestView.as_view(), name="usage-ingest"),
 ]

@@ -1,0 +1,153 @@
+"""Admin for AI usage: exchange rates staff keep, and read-only views of records, rollups, tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin
+from django.utils import timezone
+
+from wedsync_integrations.calendar import LONDON
+
+from .models import AIUsageRecord, ExchangeRate, UsageRollup, UsageToken
+
+# A USD→GBP rate outside this band is a typo (79 for 0.79, or the GBP→USD rate), not a market.
+USD_GBP_PLAUSIBLE = (Decimal("0.40"), Decimal("1.50"))
+
+
+class ExchangeRateForm(forms.ModelForm):
+    class Meta:
+        model = ExchangeRate
+        fields = ["date", "base", "quote", "rate", "source"]
+        help_texts = {
+            "rate": "GBP per 1 USD, e.g. 0.790000. Records keep the rate they were ingested with: "
+            "changing a rate affects records ingested from now on.",
+            "date": "Ingest uses the latest rate on or before each record's Europe/London date.",
+        }
+
+    def clean_base(self):
+        return self._currency("base")
+
+    def clean_quote(self):
+        return self._currency("quote")
+
+    def _currency(self, name: str) -> str:
+        value = (self.cleaned_data.get(name) or "").strip().upper()
+        if len(value) != 3 or not value.isalpha():
+            raise forms.ValidationError("A three-letter ISO 4217 code, e.g. USD.")
+        return value
+
+    def clean_date(self):
+        day = self.cleaned_data["date"]
+        tomorrow = timezone.now().astimezone(LONDON).date() + timedelta(days=1)
+        if day > tomorrow:
+            raise forms.ValidationError("A rate cannot be dated after tomorrow.")
+        return day
+
+    def clean(self):
+        cleaned = super().clean()
+        base, quote, rate = cleaned.get("base"), cleaned.get("quote"), cleaned.get("rate")
+        if base and quote and base == quote:
+            raise forms.ValidationError("Base and quote currencies must differ.")
+        if rate is not None and rate <= 0:
+            self.add_error("rate", "A rate must be greater than zero.")
+        elif (base, quote) == ("USD", "GBP") and rate is not None:
+            low, high = USD_GBP_PLAUSIBLE
+            if not low <= rate <= high:
+                self.add_error(
+                    "rate",
+                    f"{rate} GBP per USD is implausible (expected {low}–{high}); "
+                    "check it is GBP per 1 USD and not the inverse.",
+                )
+        return cleaned
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    form = ExchangeRateForm
+    list_display = ["date", "base", "quote", "rate", "source", "created_at"]
+    list_filter = ["base", "quote"]
+    search_fields = ["source"]
+    date_hierarchy = "date"
+    ordering = ["-date"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the system: staff look, nobody edits or deletes from admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AIUsageRecord)
+class AIUsageRecordAdmin(ReadOnlyAdmin):
+    list_display = [
+        "request_id",
+        "organisation",
+        "occurred_at",
+        "feature",
+        "provider",
+        "model",
+        "outcome",
+        "total_tokens",
+        "latency_ms",
+        "cost_usd",
+        "cost_gbp",
+        "wedding_date",
+    ]
+    list_filter = ["outcome", "provider", "feature", "organisation"]
+    search_fields = ["=request_id"]  # exact: served by the (organisation, request_id) index
+    list_select_related = ["organisation"]
+    show_full_result_count = False  # no COUNT(*) over millions of rows on every page
+    ordering = ["-occurred_at"]
+    readonly_fields = [field.name for field in AIUsageRecord._meta.fields]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("organisation", "wedding__organisation")
+
+
+@admin.register(UsageRollup)
+class UsageRollupAdmin(ReadOnlyAdmin):
+    list_display = [
+        "hour",
+        "organisation",
+        "feature",
+        "provider",
+        "model",
+        "requests",
+        "errors",
+        "cost_gbp",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "weddings_assisted",
+        "computed_at",
+    ]
+    list_filter = ["provider", "feature", "organisation"]
+    list_select_related = ["organisation"]
+    search_fields = ["organisation__slug", "model"]
+    ordering = ["-hour"]
+    readonly_fields = [field.name for field in UsageRollup._meta.fields]
+
+
+@admin.register(UsageToken)
+class UsageTokenAdmin(ReadOnlyAdmin):
+    """Which tokens exist and when they were revoked. The hash is never shown."""
+
+    list_display = ["organisation", "prefix", "is_active", "created_at", "created_by", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["organisation__slug", "organisation__name", "prefix"]
+    list_select_related = ["organisation"]
+    fields = ["organisation", "prefix", "created_at", "created_by", "revoked_at"]
+    readonly_fields = fields
+
+    @admin.display(boolean=True, description="Active")
+    def is_active(self, obj: UsageToken) -> bool:
+        return obj.revoked_at is None

@@ -1,0 +1,361 @@
+"""Hourly rollups of AI usage: the only thing exporters read.
+
+One UsageRollup row per (organisation, hour, feature, provider, model) with requests, errors,
+tokens, cost, latency sum/max/p50/p95, weddings assisted and quality; one RollupWedding row per
+distinct wedding helped in an (organisation, hour).
+
+Incremental and race-free through RollupDirtyHour markers (see its docstring): ingest upserts a
+marker with a fresh token for every hour it touches, in the same transaction as the records. A
+run reads a chunk of markers with their tokens, recomputes those hours from the raw rows
+(delete, then insert: recomputing an hour always yields the same rows), and deletes each marker
+only if its token is still the one it read. A record committed meanwhile has replaced the token,
+so its hour stays dirty and the next run picks it up.
+
+PostgreSQL computes a whole chunk of hours in set-based SQL (percentile_cont for p50/p95,
+COUNT(DISTINCT) for weddings); SQLite computes the same figures in Python with the same
+linear-interpolation percentile, and the tests hold both to identical results.
+
+Distinct-wedding key: the linked wedding's id, else the record's wedding date.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import reduce
+from operator import or_
+
+from django.db import connection, transaction
+from django.db.models import Max, Min, Q
+from django.utils import timezone
+
+from wedsync_integrations.tenants.models import Organisation
+
+from .models import AIUsageRecord, Outcome, RollupDirtyHour, RollupWedding, UsageRollup
+
+logger = logging.getLogger("wedsync.usage.rollup")
+
+PERCENTILES = (0.5, 0.95)
+# Hours recomputed per transaction. SQLite's limit is its expression depth (one OR term per
+# marker when deleting by token); PostgreSQL passes arrays, so its chunks can be large.
+CHUNK_HOURS = {"postgresql": 20_000, "default": 400}
+# Any constant identifies "the rollup lock" among PostgreSQL advisory locks.
+ADVISORY_LOCK_KEY = 0x5753_5255  # "WSRU"
+
+
+@dataclass
+class RollupStats:
+    hours: int = 0  # (organisation, hour) pairs recomputed
+    rollup_rows: int = 0
+    wedding_rows: int = 0
+    remaining: int = 0  # markers still dirty after the run (re-marked meanwhile, or new)
+    lag_seconds: float | None = None  # age of the oldest marker this run processed
+    seconds: float = 0.0
+    skipped: bool = False  # another run held the lock
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Marker:
+    id: int
+    organisation_id: int
+    hour: datetime
+    token: uuid.UUID
+
+
+def interpolated_percentile(ordered: list[float], fraction: float) -> float:
+    """PostgreSQL's percentile_cont: linear interpolation between the two nearest ranks.
+
+    The arithmetic is written exactly as PostgreSQL evaluates it (float8), so both backends
+    give bit-identical figures.
+    """
+    position = fraction * (len(ordered) - 1)
+    lower = math.floor(position)
+    upper = math.ceil(position)
+    low_value, high_value = float(ordered[lower]), float(ordered[upper])
+    if lower == upper:
+        return low_value
+    return low_value + (high_value - low_value) * (position - lower)
+
+
+def wedding_key(wedding_id: int | None, wedding_date) -> str | None:
+    if wedding_id is not None:
+        return str(wedding_id)
+    return wedding_date.isoformat() if wedding_date is not None else None
+
+
+# -- public API -------------------------------------------------------------------------------
+def update_rollups(now: datetime | None = None) -> RollupStats:
+    """Recompute every dirty hour; cheap when nothing is dirty. Returns what it did."""
+    now = now or timezone.now()
+    started = time.monotonic()
+    stats = RollupStats()
+    with _exclusive() as acquired:
+        if not acquired:
+            stats.skipped = True
+            return stats
+        # Markers created after this point wait for the next run, so a steady stream of new
+        # hours can never keep one run going forever.
+        ceiling = RollupDirtyHour.objects.aggregate(top=Max("id"))["top"] or 0
+        oldest = RollupDirtyHour.objects.filter(id__lte=ceiling).aggregate(at=Min("marked_at"))["at"]
+        if oldest is not None:
+            stats.lag_seconds = max(0.0, (now - oldest).total_seconds())
+        after = 0
+        while markers := _claim(after, ceiling):
+            with transaction.atomic():
+                rollup_rows, wedding_rows = _recompute(markers)
+                _release(markers)
+            stats.hours += len(markers)
+            stats.rollup_rows += rollup_rows
+            stats.wedding_rows += wedding_rows
+            after = markers[-1].id
+    stats.remaining = RollupDirtyHour.objects.count()
+    stats.seconds = round(time.monotonic() - started, 3)
+    if stats.hours:
+        logger.info(
+            "usage.rollup hours=%d rows=%d weddings=%d remaining=%d lag=%.0fs took=%.2fs",
+            stats.hours,
+            stats.rollup_rows,
+            stats.wedding_rows,
+            stats.remaining,
+            stats.lag_seconds or 0,
+            stats.seconds,
+        )
+    return stats
+
+
+def rebuild_rollups(organisation: Organisation | None = None) -> RollupStats:
+    """Mark every hour dirty (of one organisation, or all), then update.
+
+    Hours that only have rollups (their raw rows are gone) are marked too, so their stale
+    rollups are removed.
+    """
+    mark_all_dirty(organisation)
+    return update_rollups()
+
+
+def mark_all_dirty(organisation: Organisation | None = None) -> int:
+    records = AIUsageRecord.objects.all()
+    rollups = UsageRollup.objects.all()
+    weddings = RollupWedding.objects.all()
+    if organisation is not None:
+        records = records.filter(organisation=organisation)
+        rollups = rollups.filter(organisation=organisation)
+        weddings = weddings.filter(organisation=organisation)
+    pairs: set[tuple[int, datetime]] = set()
+    for queryset in (records, rollups, weddings):
+        pairs.update(queryset.order_by().values_list("organisation_id", "hour").distinct())
+    markers = [RollupDirtyHour(organisation_id=org, hour=hour, token=uuid.uuid4()) for org, hour in sorted(pairs)]
+    RollupDirtyHour.objects.bulk_create(
+        markers,
+        batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["organisation", "hour"],
+        update_fields=["token", "marked_at"],
+    )
+    return len(markers)
+
+
+# -- the run ----------------------------------------------------------------------------------
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@contextlib.contextmanager
+def _exclusive():
+    """One rollup run at a time: two runs recomputing the same hour would both delete its old
+    rows and then collide inserting the new ones. SQLite serialises writers already."""
+    if not _is_postgres():
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+
+
+def _claim(after: int, ceiling: int) -> list[Marker]:
+    size = CHUNK_HOURS["postgresql"] if _is_postgres() else CHUNK_HOURS["default"]
+    rows = (
+        RollupDirtyHour.objects.filter(id__gt=after, id__lte=ceiling)
+        .order_by("id")
+        .values_list("id", "organisation_id", "hour", "token")[:size]
+    )
+    return [Marker(*row) for row in rows]
+
+
+def _recompute(markers: list[Marker]) -> tuple[int, int]:
+    return _recompute_sql(markers) if _is_postgres() else _recompute_python(markers)
+
+
+def _release(markers: list[Marker]) -> None:
+    """Delete each marker only if nobody re-marked it since we read it."""
+    if _is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""DELETE FROM {RollupDirtyHour._meta.db_table} m
+                    USING unnest(%s::bigint[], %s::uuid[]) AS r(id, token)
+                    WHERE m.id = r.id AND m.token = r.token""",  # noqa: S608 (table names only)
+                [[m.id for m in markers], [m.token for m in markers]],
+            )
+        return
+    RollupDirtyHour.objects.filter(reduce(or_, (Q(id=m.id, token=m.token) for m in markers))).delete()
+
+
+# -- PostgreSQL: set-based ----------------------------------------------------------------------
+# Only table names and constants are interpolated into the SQL below; values are parameters.
+_RAW = AIUsageRecord._meta.db_table
+_ROLLUP = UsageRollup._meta.db_table
+_WEDDING = RollupWedding._meta.db_table
+_DIRTY = "unnest(%(orgs)s::bigint[], %(hours)s::timestamptz[]) AS d(organisation_id, hour)"
+_WEDDING_KEY = "COALESCE(r.wedding_id::text, to_char(r.wedding_date, 'YYYY-MM-DD'))"
+
+_SQL_DELETE_ROLLUPS = f"""
+DELETE FROM {_ROLLUP} u USING {_DIRTY}
+WHERE u.organisation_id = d.organisation_id AND u.hour = d.hour"""  # noqa: S608 (table names only)
+
+_SQL_DELETE_WEDDINGS = f"""
+DELETE FROM {_WEDDING} w USING {_DIRTY}
+WHERE w.organisation_id = d.organisation_id AND w.hour = d.hour"""  # noqa: S608 (table names only)
+
+# One sort serves both percentiles: percentile_cont over an array of fractions.
+_SQL_INSERT_ROLLUPS = f"""
+INSERT INTO {_ROLLUP} (
+    organisation_id, hour, feature, provider, model, requests, errors, prompt_tokens, completion_tokens,
+    cost_usd, cost_gbp, latency_sum_ms, latency_max_ms, latency_p50_ms, latency_p95_ms,
+    weddings_assisted, wedding_requests, quality_sum, quality_count, computed_at)
+SELECT organisation_id, hour, feature, provider, model, requests, errors, prompt_tokens, completion_tokens,
+    cost_usd, cost_gbp, latency_sum_ms, latency_max_ms, pct[1], pct[2],
+    weddings_assisted, wedding_requests, quality_sum, quality_count, %(now)s
+FROM (
+    SELECT r.organisation_id, r.hour, r.feature, r.provider, r.model,
+        COUNT(*) AS requests,
+        COUNT(*) FILTER (WHERE r.outcome = '{Outcome.ERROR.value}') AS errors,
+        SUM(r.prompt_tokens) AS prompt_tokens,
+        SUM(r.completion_tokens) AS completion_tokens,
+        SUM(r.cost_usd) AS cost_usd,
+        SUM(r.cost_gbp) AS cost_gbp,
+        SUM(r.latency_ms) AS latency_sum_ms,
+        MAX(r.latency_ms) AS latency_max_ms,
+        percentile_cont(ARRAY[{", ".join(str(p) for p in PERCENTILES)}]::float8[])
+            WITHIN GROUP (ORDER BY r.latency_ms) AS pct,
+        COUNT(DISTINCT {_WEDDING_KEY}) AS weddings_assisted,
+        COUNT(*) FILTER (WHERE r.wedding_id IS NOT NULL OR r.wedding_date IS NOT NULL) AS wedding_requests,
+        COALESCE(SUM(r.quality_score), 0) AS quality_sum,
+        COUNT(r.quality_score) AS quality_count
+    FROM {_RAW} r JOIN {_DIRTY} ON r.organisation_id = d.organisation_id AND r.hour = d.hour
+    GROUP BY r.organisation_id, r.hour, r.feature, r.provider, r.model
+) grouped"""  # noqa: S608 (table names only)
+
+_SQL_INSERT_WEDDINGS = f"""
+INSERT INTO {_WEDDING} (organisation_id, hour, wedding_key)
+SELECT DISTINCT r.organisation_id, r.hour, {_WEDDING_KEY}
+FROM {_RAW} r JOIN {_DIRTY} ON r.organisation_id = d.organisation_id AND r.hour = d.hour
+WHERE r.wedding_id IS NOT NULL OR r.wedding_date IS NOT NULL"""  # noqa: S608 (table names only)
+
+
+def _recompute_sql(markers: list[Marker]) -> tuple[int, int]:
+    params = {
+        "orgs": [m.organisation_id for m in markers],
+        "hours": [m.hour for m in markers],
+        "now": timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_SQL_DELETE_ROLLUPS, params)
+        cursor.execute(_SQL_DELETE_WEDDINGS, params)
+        cursor.execute(_SQL_INSERT_ROLLUPS, params)
+        rollup_rows = cursor.rowcount
+        cursor.execute(_SQL_INSERT_WEDDINGS, params)
+        wedding_rows = cursor.rowcount
+    return rollup_rows, wedding_rows
+
+
+# -- SQLite (and a reference for tests): the same figures in Python ----------------------------------
+_FIELDS = (
+    "organisation_id",
+    "hour",
+    "feature",
+    "provider",
+    "model",
+    "outcome",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "cost_gbp",
+    "latency_ms",
+    "wedding_id",
+    "wedding_date",
+    "quality_score",
+)
+
+
+def _pairs_filter(markers: list[Marker]) -> Q:
+    hours_by_org: dict[int, list[datetime]] = defaultdict(list)
+    for marker in markers:
+        hours_by_org[marker.organisation_id].append(marker.hour)
+    return reduce(or_, (Q(organisation_id=org, hour__in=hours) for org, hours in hours_by_org.items()))
+
+
+def compute_rollups_python(rows) -> tuple[list[UsageRollup], list[RollupWedding]]:
+    """Rollup and wedding rows from raw rows given as tuples in _FIELDS order."""
+    groups: dict[tuple, list[tuple]] = defaultdict(list)
+    for row in rows:
+        groups[row[:5]].append(row)
+    now = timezone.now()
+    rollups: list[UsageRollup] = []
+    weddings: set[tuple[int, datetime, str]] = set()
+    for (org, hour, feature, provider, model), members in groups.items():
+        latencies = sorted(row[10] for row in members)
+        keys = {key for row in members if (key := wedding_key(row[11], row[12])) is not None}
+        weddings.update((org, hour, key) for key in keys)
+        qualities = [row[13] for row in members if row[13] is not None]
+        rollups.append(
+            UsageRollup(
+                organisation_id=org,
+                hour=hour,
+                feature=feature,
+                provider=provider,
+                model=model,
+                requests=len(members),
+                errors=sum(1 for row in members if row[5] == Outcome.ERROR),
+                prompt_tokens=sum(row[6] for row in members),
+                completion_tokens=sum(row[7] for row in members),
+                cost_usd=sum((row[8] for row in members), Decimal(0)),
+                cost_gbp=sum((row[9] for row in members), Decimal(0)),
+                latency_sum_ms=sum(latencies),
+                latency_max_ms=latencies[-1],
+                latency_p50_ms=interpolated_percentile(latencies, PERCENTILES[0]),
+                latency_p95_ms=interpolated_percentile(latencies, PERCENTILES[1]),
+                weddings_assisted=len(keys),
+                wedding_requests=sum(1 for row in members if row[11] is not None or row[12] is not None),
+                quality_sum=math.fsum(qualities),
+                quality_count=len(qualities),
+                computed_at=now,
+            )
+        )
+    return rollups, [RollupWedding(organisation_id=o, hour=h, wedding_key=k) for o, h, k in sorted(weddings)]
+
+
+def _recompute_python(markers: list[Marker]) -> tuple[int, int]:
+    pairs = _pairs_filter(markers)
+    rows = AIUsageRecord.objects.filter(pairs).values_list(*_FIELDS)
+    rollups, weddings = compute_rollups_python(rows)
+    UsageRollup.objects.filter(pairs).delete()
+    RollupWedding.objects.filter(pairs).delete()
+    UsageRollup.objects.bulk_create(rollups, batch_size=500)
+    RollupWedding.objects.bulk_create(weddings, batch_size=500)
+    return len(rollups), len(weddings)
