@@ -1,4 +1,5 @@
-"""Routes the sandbox tests load into their own sandbox process (`--routes tests.sandbox.routes_for_tests`)."""
+"""Routes the sandbox tests load into their own sandbox process (`--routes tests.sandbox.routes_for_tests`):
+a vendor at /testvendor with fixed and computed replies."""
 
 from wedsync_integrations.sandbox.routes import Reply, route
 

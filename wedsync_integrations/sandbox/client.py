@@ -92,6 +92,7 @@ def decode_content(body: bytes, content_encoding: str | None) -> bytes:
 class RecordedRequest:
     """One request the sandbox received, exactly as it arrived.
 
+    `peer` is the client's "host:port" (one port for many requests = a reused keep-alive connection).
     `body` is the raw bytes on the wire after de-chunking (a gzip body stays gzip);
     text()/json()/form() decode Content-Encoding first. `fault` names the fault injected into
     this request, if any; `status` is what the sandbox answered (None when it dropped or held
@@ -107,6 +108,7 @@ class RecordedRequest:
     fault: str | None = None
     status: int | None = None
     route: str | None = None
+    peer: str = ""
     id: str = ""
     seq: int = 0
     match: MatchGroups = field(default_factory=MatchGroups)
@@ -161,6 +163,8 @@ class RecordedRequest:
             "fault": self.fault,
             "status": self.status,
             "route": self.route,
+            "peer": self.peer,
+            "match": dict(self.match),
         }
 
     @classmethod
@@ -175,6 +179,8 @@ class RecordedRequest:
             fault=data.get("fault"),
             status=data.get("status"),
             route=data.get("route"),
+            peer=data.get("peer", ""),
+            match=MatchGroups(data.get("match") or {}),
             id=data.get("id", ""),
             seq=data.get("seq", 0),
         )
@@ -255,8 +261,33 @@ class SandboxClient:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
+    # -- run-time routes ------------------------------------------------------------------------
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int = 200,
+        json: Any = None,
+        body: bytes | str = b"",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer `method` + `path` (a full-match regular expression) with a fixed reply until the
+        next reset, overriding any declared route: e.g. a vendor's validation error for one test."""
+        spec: dict[str, Any] = {"method": method, "path": path, "status": status, "headers": headers or {}}
+        if json is not None:
+            spec["json"] = json
+        else:
+            raw = body.encode() if isinstance(body, str) else body
+            spec["body_b64"] = base64.b64encode(raw).decode("ascii")
+        self._call("POST", "/routes", json=spec)
+
+    def clear_routes(self) -> None:
+        """Drop the run-time routes (declared routes stay)."""
+        self._call("DELETE", "/routes")
+
     def reset(self) -> None:
-        """Forget recorded requests and faults in one call (done before every test)."""
+        """Forget recorded requests, faults and run-time routes in one call (done before every test)."""
         self._call("POST", "/reset")
 
     # -- introspection -----------------------------------------------------------------------------

@@ -10,13 +10,16 @@ every request (matched or not, faulted or not), and injects faults on demand. It
 lives under /__sandbox (never recorded, never faulted):
 
     GET    /__sandbox/health                       liveness, counts
-    GET    /__sandbox/routes                       declared routes
+    GET    /__sandbox/routes                       declared routes and run-time overrides
+    POST   /__sandbox/routes                       {method, path, status, json | body_b64, headers}: a
+                                                   fixed reply that wins over declared routes
+    DELETE /__sandbox/routes                       drop the overrides
     GET    /__sandbox/requests?prefix=/x&since=N   recorded requests, oldest first, bodies base64
     DELETE /__sandbox/requests                     forget them
     GET    /__sandbox/faults                       faults still armed
     POST   /__sandbox/faults                       {prefix, kind, status, retry_after, delay, times}
     DELETE /__sandbox/faults                       disarm all
-    POST   /__sandbox/reset                        forget requests and disarm faults
+    POST   /__sandbox/reset                        forget requests, disarm faults, drop overrides
 
 It binds loopback addresses only: it answers anything, so it must never be reachable from outside.
 Nothing here imports Django; `python -m wedsync_integrations.sandbox` sets Django up and loads routes.
@@ -25,11 +28,13 @@ Nothing here imports Django; `python -m wedsync_integrations.sandbox` sets Djang
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import ipaddress
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -191,6 +196,61 @@ class FaultBook:
             self._faults.clear()
 
 
+# -- routes added at run time ---------------------------------------------------------------------
+def parse_route_override(data: object) -> routes.Route:
+    """A fixed-reply route sent over the control API: {method, path, status, json | body_b64, headers}."""
+    if not isinstance(data, dict):
+        raise ValueError("route must be a JSON object")
+    unknown = sorted(set(data) - {"method", "path", "status", "json", "body_b64", "headers"})
+    if unknown:
+        raise ValueError(f"unknown route field(s): {', '.join(unknown)}")
+    method, path = data.get("method"), data.get("path")
+    if not isinstance(method, str) or not method.isalpha():
+        raise ValueError("method must be an HTTP method such as POST")
+    if not isinstance(path, str) or not path.startswith("/") or path.startswith(CONTROL_PREFIX):
+        raise ValueError(f"path must be a regular expression for a path starting with '/' (not {CONTROL_PREFIX})")
+    status = data.get("status", 200)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise ValueError("status must be an HTTP status code (100-599)")
+    headers = data.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ValueError("headers must be an object of strings")
+    body = base64.b64decode(data.get("body_b64") or "", validate=True)
+    reply = routes.Reply(status, body, dict(headers), data.get("json"))
+    return routes.Route(method.upper(), re.compile(path), reply)
+
+
+class RouteOverrides:
+    """Fixed replies a test adds at run time; they win over declared routes until the next reset."""
+
+    def __init__(self):
+        self._routes: list[routes.Route] = []
+        self._lock = threading.Lock()
+
+    def add(self, data: object) -> routes.Route:
+        entry = parse_route_override(data)
+        with self._lock:
+            self._routes.append(entry)
+        return entry
+
+    def find(self, method: str, path: str) -> tuple[routes.Route, re.Match] | None:
+        with self._lock:
+            candidates = list(reversed(self._routes))
+        for entry in candidates:
+            match = entry.matches(method, path)
+            if match:
+                return entry, match
+        return None
+
+    def list(self) -> list[routes.Route]:
+        with self._lock:
+            return list(self._routes)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._routes.clear()
+
+
 # -- the HTTP server ---------------------------------------------------------------------------------
 def loopback_address(host: str) -> tuple[socket.AddressFamily, str]:
     """Resolve `host`; refuse it unless every address it names is a loopback address."""
@@ -217,6 +277,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.address_family = family
         self.recorder = Recorder()
         self.faults = FaultBook()
+        self.overrides = RouteOverrides()
         self.quiet = quiet
         self.stopping = threading.Event()
         self.started_at = datetime.now(UTC)
@@ -267,6 +328,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             body=body,
             received_at=datetime.now(UTC),
             id=uuid.uuid4().hex,
+            peer="{}:{}".format(*self.client_address[:2]),
         )
         fault = self.server.faults.take(path)
         request.fault = fault.kind if fault else None
@@ -351,7 +413,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
     # -- routes ---------------------------------------------------------------------------------------
     def _answer_route(self, request: RecordedRequest) -> None:
-        found = routes.find(request.method, request.path)
+        found = self.server.overrides.find(request.method, request.path) or routes.find(request.method, request.path)
         if found is None:
             request.status = 404
             self._send_json(
@@ -395,9 +457,23 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             )
         elif (method, path) == ("GET", "/routes"):
             listing = [
-                {"method": r.method, "path": r.pattern.pattern, "dynamic": r.handler is not None} for r in routes.ROUTES
+                {"method": r.method, "path": r.pattern.pattern, "dynamic": r.handler is not None, "override": True}
+                for r in server.overrides.list()
+            ] + [
+                {"method": r.method, "path": r.pattern.pattern, "dynamic": r.handler is not None, "override": False}
+                for r in routes.ROUTES
             ]
             self._send_json(200, {"routes": listing})
+        elif (method, path) == ("POST", "/routes"):
+            try:
+                entry = server.overrides.add(json.loads(body or b"null"))
+            except (ValueError, UnicodeDecodeError, re.error) as exc:
+                self._send_json(400, {"error": f"bad route: {exc}"})
+                return
+            self._send_json(201, {"method": entry.method, "path": entry.pattern.pattern})
+        elif (method, path) == ("DELETE", "/routes"):
+            server.overrides.clear()
+            self._send_json(200, {"cleared": True})
         elif (method, path) == ("GET", "/requests"):
             prefix = params.get("prefix", [None])[0]
             try:
@@ -424,6 +500,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self._send_json(200, {"cleared": True})
         elif (method, path) == ("POST", "/reset"):
             server.faults.clear()
+            server.overrides.clear()
             server.recorder.clear()
             self._send_json(200, {"cleared": True})
         else:

@@ -1,0 +1,3 @@
+from wedsync_integrations.sandbox.routes import route
+
+route("GET", "/discovered/api/status", json={"discovered": True})
