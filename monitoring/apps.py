@@ -8,7 +8,10 @@ class MonitoringAppConfig(AppConfig):
     def ready(self):
         from wedsync_integrations.integrations.registry import register_family
 
-        from . import providers  # noqa: F401  (vendor modules register themselves)
+        from . import (
+            providers,  # noqa: F401  (vendor modules register themselves)
+            sync,  # noqa: F401  (registers the family's sync handler)
+        )
         from .family import FAMILY
 
         register_family(FAMILY)

@@ -40,10 +40,18 @@ class CircuitBreaker:
 
     # -- state -------------------------------------------------------------------------------
     def state(self, now: float | None = None) -> CircuitState:
-        opened_at = cache.get(self._opened_key)
+        return self._state_from(cache.get(self._opened_key), time.time() if now is None else now)
+
+    @staticmethod
+    def states(breakers: list[CircuitBreaker], now: float | None = None) -> list[CircuitState]:
+        """The states of many circuits in one cache round trip (metric scrapes, dashboards)."""
+        opened = cache.get_many([breaker._opened_key for breaker in breakers])
+        now = time.time() if now is None else now
+        return [breaker._state_from(opened.get(breaker._opened_key), now) for breaker in breakers]
+
+    def _state_from(self, opened_at: float | None, now: float) -> CircuitState:
         if opened_at is None:
             return CircuitState.CLOSED
-        now = time.time() if now is None else now
         return CircuitState.HALF_OPEN if now - opened_at >= self.reset_seconds else CircuitState.OPEN
 
     def failures(self) -> int:

@@ -1,0 +1,205 @@
+"""Exactly-once intervals, at-least-once delivery: the machinery every monitoring vendor shares.
+
+A monitoring provider implements `sync(now, progress) -> SyncResult`. Push vendors (Datadog,
+New Relic) subclass IntervalExporter and only say how an hour becomes their payloads; this
+module decides *which* hours:
+
+1. An hour is finished when it ended at least GRACE ago and the organisation has no dirty
+   rollup marker for it (the rollup engine has caught up). Hours go out in order: a dirty hour
+   holds back the ones after it.
+2. In one transaction, under a row lock on the cursor: build the payloads of every finished
+   hour after the cursor, write them to the outbox (dedupe key per config, hour and batch), and
+   advance the cursor. Hours are therefore queued exactly once, even when a scheduled run and
+   `manage.py sync` race.
+3. Drain the (organisation, provider) queue: items go out oldest first; a failure keeps the
+   item (and the ones behind it) for a retry with backoff, resending the *stored* payload, so
+   a count is never rebuilt and never doubled.
+
+Vendors only accept points of a certain age (Datadog ≤ 1 h, New Relic ≤ 48 h). An hour whose
+points would be too old when built is *stale*: it is recorded in a SyncLog row (outcome
+"skipped", naming the hours and how many had data) and the cursor moves past it. Points that
+become too old while waiting in the retry queue are dropped at send time and recorded the same
+way, never silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from wedsync_integrations.integrations import outbox
+from wedsync_integrations.integrations.models import RetryState, SyncOutcome
+from wedsync_integrations.integrations.registry import Provider, SyncResult
+from wedsync_integrations.usage.models import RollupDirtyHour, UsageRollup
+
+from .metrics import HOUR, Interval, build_intervals, floor_hour, integration_snapshot
+
+logger = logging.getLogger("wedsync.monitoring")
+
+MAX_HOURS_PER_RUN = 48  # bounds one transaction; a longer backlog continues on the next run
+
+
+def grace() -> timedelta:
+    return timedelta(seconds=getattr(settings, "MONITORING_EXPORT_GRACE_SECONDS", 60))
+
+
+def last_finished_hour(now: datetime) -> datetime:
+    """Start of the newest hour that ended at least GRACE before `now`."""
+    return floor_hour(now - grace()) - HOUR
+
+
+def hours_between(first: datetime, last: datetime) -> list[datetime]:
+    hours, hour = [], first
+    while hour <= last:
+        hours.append(hour)
+        hour += HOUR
+    return hours
+
+
+class MonitoringProvider(Provider):
+    """A monitoring vendor: something the scheduled sync can run for one config."""
+
+    def sync(self, *, now: datetime, progress=None) -> SyncResult:
+        raise NotImplementedError
+
+
+class IntervalExporter(MonitoringProvider):
+    """A push vendor fed one payload list per finished hour."""
+
+    operation: ClassVar[str] = "series"
+    max_point_age: ClassVar[timedelta]
+    max_point_future: ClassVar[timedelta] = timedelta(minutes=10)
+    # room for queueing and sending between building a payload and the vendor receiving it
+    send_margin: ClassVar[timedelta] = timedelta(minutes=5)
+
+    # -- what a vendor module implements --------------------------------------------------------
+    def point_time(self, hour: datetime) -> datetime:
+        """The timestamp the vendor gets for an hour's points."""
+        return hour
+
+    def build_payloads(self, parts: list[Interval]) -> list[Any]:
+        """The stored payloads for one hour's interval (and the health snapshot riding with the
+        newest hour): one outbox item each, within the vendor's size limits."""
+        raise NotImplementedError
+
+    # -- the shared machinery ---------------------------------------------------------------------
+    def accepts(self, at: datetime, now: datetime, margin: timedelta = timedelta(0)) -> bool:
+        return now - self.max_point_age + margin <= at <= now + self.max_point_future
+
+    def first_hour(self, now: datetime) -> datetime:
+        """Where a new config starts: the oldest hour the vendor would still accept."""
+        hour = last_finished_hour(now)
+        while self.accepts(self.point_time(hour - HOUR), now, self.send_margin):
+            hour -= HOUR
+        return hour
+
+    def sync(self, *, now: datetime, progress=None) -> SyncResult:
+        from .models import MonitoringCursor
+
+        family = self.family
+        result = SyncResult()
+        with transaction.atomic():
+            cursor, _ = MonitoringCursor.objects.select_for_update().get_or_create(config=self.config)
+            hours = self._due_hours(cursor, now)
+            if hours:
+                fresh = [h for h in hours if self.accepts(self.point_time(h), now, self.send_margin)]
+                stale = [h for h in hours if h not in fresh]
+                if stale:
+                    result.skipped = record_stale_hours(self, stale, now)
+                result.queued = self._queue(fresh, now, progress)
+                cursor.advance_to(hours[-1])
+            result.detail["last_exported_hour"] = cursor.last_exported_hour
+        counts = outbox.drain_pair(family, self.organisation.pk, self.name)
+        result.delivered = counts.get(RetryState.SUCCEEDED, 0)
+        result.failed = counts.get(RetryState.PENDING, 0) + counts.get(RetryState.DEAD, 0)
+        result.detail["hours"] = [h.isoformat() for h in hours]
+        result.detail["queue_depth"] = outbox.queue_depth(family, self.organisation.pk, self.name)
+        return result
+
+    def _due_hours(self, cursor, now: datetime) -> list[datetime]:
+        last = last_finished_hour(now)
+        first = cursor.last_exported_hour + HOUR if cursor.last_exported_hour else self.first_hour(now)
+        if first > last:
+            return []
+        hours = hours_between(first, min(last, first + (MAX_HOURS_PER_RUN - 1) * HOUR))
+        dirty = (
+            RollupDirtyHour.objects.filter(organisation=self.organisation, hour__in=hours)
+            .order_by("hour")
+            .values_list("hour", flat=True)
+            .first()
+        )
+        return [h for h in hours if dirty is None or h < dirty]
+
+    def _queue(self, hours: list[datetime], now: datetime, progress) -> int:
+        if not hours:
+            return 0
+        intervals = build_intervals(self.organisation, hours)
+        snapshot = integration_snapshot(self.organisation, now=now)
+        batches: list[tuple[datetime, list[Interval]]] = [(interval.hour, [interval]) for interval in intervals]
+        if snapshot.samples:
+            # the integrations' own health rides with the newest hour (alone if no usage at all)
+            if batches and batches[-1][0] == hours[-1]:
+                batches[-1][1].append(snapshot)
+            else:
+                batches.append((hours[-1], [snapshot]))
+        queued = 0
+        for index, (hour, parts) in enumerate(batches):
+            for batch, payload in enumerate(self.build_payloads(parts)):
+                outbox.enqueue(
+                    self.config,
+                    operation=self.operation,
+                    payload=payload,
+                    dedupe_key=f"monitoring:{self.config.pk}:{hour:%Y%m%dT%H}:{batch}",
+                )
+                queued += 1
+            if progress:
+                progress(index + 1, len(batches), f"{self.name} {hour:%Y-%m-%d %H}:00Z")
+        return queued
+
+
+def record_stale_hours(provider: Provider, hours: list[datetime], now: datetime) -> int:
+    """Log hours the vendor will no longer accept. Returns how many of them had usage."""
+    with_data = sorted(
+        set(
+            UsageRollup.objects.filter(organisation=provider.organisation, hour__in=hours)
+            .values_list("hour", flat=True)
+            .distinct()
+        )
+    )
+    message = (
+        f"{len(hours)} hour(s) from {hours[0]:%Y-%m-%d %H}:00Z to {hours[-1]:%Y-%m-%d %H}:00Z are older than "
+        f"{provider.label or provider.name} accepts ({_age(provider.max_point_age)}); {len(with_data)} had usage "
+        "and were not exported"
+    )
+    record_skip(
+        provider,
+        message,
+        {"stale_hours": [h.isoformat() for h in with_data], "hours_skipped": len(hours), "reason": "too_old"},
+        now,
+    )
+    return len(with_data)
+
+
+def record_skip(provider: Provider, message: str, detail: dict, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    provider.family.sync_log_model.objects.create(
+        organisation=provider.organisation,
+        provider=provider.name,
+        operation=getattr(provider, "operation", "series"),
+        started_at=now,
+        finished_at=now,
+        outcome=SyncOutcome.SKIPPED,
+        error=message,
+        detail=detail,
+    )
+    logger.warning("monitoring.stale provider=%s org=%s %s", provider.name, provider.organisation.slug, message)
+
+
+def _age(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"points up to {hours:g} h old"

@@ -1,0 +1,214 @@
+"""Datadog: metrics through POST /api/v2/series, key check through GET /api/v1/validate.
+
+Contract (contracts/monitoring-and-bi.md §1): host from the organisation's site (or base_url),
+header DD-API-KEY, gzip body with Content-Encoding: gzip, success 202 {"errors": [...]}, a
+body ≤ 512,000 B compressed and ≤ 5,242,880 B decompressed, points ≤ 1 h old and ≤ 10 min
+in the future, type 1 = count (with interval), 3 = gauge; tags lower-case within Datadog's
+character rules.
+
+Timestamps: an hour's points are stamped with the hour's last second (hh:59:59). Datadog drops
+points older than an hour, so the hour is exportable for about an hour after it ends; later
+(a long outage) its points are recorded as stale in the sync log, not sent.
+
+Batches: each stored payload is a ready {"series": [...]} body of at most 500,000 bytes of
+JSON (sizes are computed, not guessed). Even incompressible, gzip cannot make that exceed
+512,000 bytes, and it is far below the decompressed limit, so both limits hold by
+construction; a 413 anyway (a limit lowered by Datadog) halves the batch and resends the
+halves, keeping only the unsent part for a retry.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from wedsync_integrations.integrations.batching import pack, send_in_parts
+from wedsync_integrations.integrations.errors import PayloadTooLarge, PermanentError
+from wedsync_integrations.integrations.registry import BaseSettings, DeliveryResult, HealthResult, StrictSerializer
+
+from ..exporter import IntervalExporter, record_skip
+from ..family import FAMILY
+from ..metrics import Interval, Kind
+
+# Site label -> API host (contract §1.1). Aliases accept what people type in.
+SITES = {
+    "US1": "https://api.datadoghq.com",
+    "US3": "https://api.us3.datadoghq.com",
+    "US5": "https://api.us5.datadoghq.com",
+    "EU1": "https://api.datadoghq.eu",
+    "AP1": "https://api.ap1.datadoghq.com",
+    "AP2": "https://api.ap2.datadoghq.com",
+    "UK1": "https://api.uk1.datadoghq.com",
+    "US1-FED": "https://api.ddog-gov.com",
+    "US2-FED": "https://api.us2.ddog-gov.com",
+}
+SITE_ALIASES = {
+    "EU": "EU1",
+    "US": "US1",
+    "DATADOGHQ.COM": "US1",
+    "APP.DATADOGHQ.COM": "US1",
+    "US3.DATADOGHQ.COM": "US3",
+    "US5.DATADOGHQ.COM": "US5",
+    "DATADOGHQ.EU": "EU1",
+    "APP.DATADOGHQ.EU": "EU1",
+    "AP1.DATADOGHQ.COM": "AP1",
+    "AP2.DATADOGHQ.COM": "AP2",
+    "UK1.DATADOGHQ.COM": "UK1",
+    "DDOG-GOV.COM": "US1-FED",
+    "APP.DDOG-GOV.COM": "US1-FED",
+    "US2.DDOG-GOV.COM": "US2-FED",
+}
+
+MAX_COMPRESSED_BYTES = 512_000
+MAX_DECOMPRESSED_BYTES = 5_242_880
+# JSON bytes per body: below MAX_COMPRESSED_BYTES even for incompressible data (gzip adds ~5
+# bytes per 16 KiB block plus an 18-byte frame), so no body can breach either limit.
+BATCH_BUDGET_BYTES = 500_000
+TYPE_CODES = {Kind.COUNT: 1, Kind.GAUGE: 3}
+HOUR_SECONDS = 3600
+
+_TAG_INVALID = re.compile(r"[^a-z0-9_\-:./]")
+_REPEATED_UNDERSCORE = re.compile(r"__+")
+
+
+def site_label(value: str) -> str:
+    key = (value or "US1").strip().upper()
+    key = SITE_ALIASES.get(key, key)
+    if key not in SITES:
+        raise serializers.ValidationError(
+            f"unknown Datadog site {value!r}; use one of {', '.join(SITES)} (or the site's domain)"
+        )
+    return key
+
+
+def tag(key: str, value: object) -> str:
+    """A Datadog tag: lower-case, only letters, digits and _ - : . /, starting with a letter,
+    no trailing or doubled underscores, at most 200 characters (contract §1.4)."""
+    text = _REPEATED_UNDERSCORE.sub("_", _TAG_INVALID.sub("_", f"{key}:{value}".lower()))
+    text = text.rstrip("_")[:200].rstrip("_")
+    return text if text[:1].isalpha() else "t" + text[:199]
+
+
+class DatadogSettings(BaseSettings):
+    site = serializers.CharField(required=False, default="US1", help_text=", ".join(SITES))
+
+    def validate_site(self, value):
+        return site_label(value)
+
+
+class DatadogSecrets(StrictSerializer):
+    api_key = serializers.CharField(min_length=16, max_length=128, trim_whitespace=True)
+
+
+@FAMILY.register
+class Datadog(IntervalExporter):
+    name = "datadog"
+    label = "Datadog"
+    settings_serializer = DatadogSettings
+    secrets_serializer = DatadogSecrets
+    max_point_age: ClassVar[timedelta] = timedelta(hours=1)
+
+    def base_url(self) -> str:
+        return self.settings.get("base_url") or SITES[site_label(self.settings.get("site", "US1"))]
+
+    def point_time(self, hour: datetime) -> datetime:
+        return hour + timedelta(seconds=HOUR_SECONDS - 1)
+
+    # -- payloads ---------------------------------------------------------------------------------
+    def build_payloads(self, parts: list[Interval]) -> list[dict]:
+        series = [entry for part in parts for entry in self.series_of(part)]
+        return [{"series": batch} for batch in pack(series, size_of=series_size, budget=BATCH_BUDGET_BYTES - 13)]
+
+    def series_of(self, interval: Interval) -> list[dict]:
+        at = self.point_time(interval.hour) if interval.hour else interval.at
+        timestamp = int(at.timestamp())
+        common = [tag(key, value) for key, value in interval.common.items()]
+        series = []
+        for sample in interval.samples:
+            entry = {
+                "metric": sample.metric.name,
+                "type": TYPE_CODES[sample.metric.kind],
+                "points": [{"timestamp": timestamp, "value": sample.value}],
+                "tags": common + [tag(key, value) for key, value in sample.tags.items()],
+            }
+            if sample.metric.kind is Kind.COUNT:
+                entry["interval"] = HOUR_SECONDS
+            if sample.metric.unit:
+                entry["unit"] = sample.metric.unit
+            series.append(entry)
+        return series
+
+    # -- delivery ---------------------------------------------------------------------------------
+    def deliver(self, operation: str, payload: dict) -> DeliveryResult:
+        now = timezone.now()
+        series, stale = [], []
+        for entry in payload.get("series", []):
+            at = datetime.fromtimestamp(entry["points"][0]["timestamp"], tz=timezone.UTC)
+            (series if self.accepts(at, now) else stale).append(entry)
+        if stale:
+            record_skip(
+                self,
+                f"{len(stale)} series too old for Datadog by the time they could be sent (points up to 1 h old)",
+                {"stale_series": len(stale), "metrics": sorted({s["metric"] for s in stale}), "reason": "too_old"},
+                now,
+            )
+        if not series:
+            return DeliveryResult(items=0, http_status=None, detail={"stale_series": len(stale)})
+        client = self.client()
+        key = self.secret("api_key")
+        responses = send_in_parts(
+            series,
+            send=lambda part: self._post(client, key, part),
+            unsent_payload=lambda rest: {"series": rest},
+        )
+        vendor_errors = [error for body in responses for error in body.get("errors", [])]
+        detail = {"series": len(series), "requests": len(responses), "stale_series": len(stale)}
+        if vendor_errors:
+            detail["vendor_errors"] = vendor_errors[:20]
+        return DeliveryResult(items=len(series), http_status=202, detail=detail)
+
+    def _post(self, client, key: str, series: list[dict]) -> dict:
+        raw = json.dumps({"series": series}, separators=(",", ":")).encode()
+        body = gzip.compress(raw, compresslevel=6, mtime=0)
+        if len(raw) > MAX_DECOMPRESSED_BYTES or len(body) > MAX_COMPRESSED_BYTES:
+            raise PayloadTooLarge(f"datadog: batch of {len(series)} series is {len(body)} B gzipped, over the limit")
+        response = client.request(
+            "POST",
+            "/api/v2/series",
+            data=body,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip", "DD-API-KEY": key},
+        )
+        try:
+            return response.json() if response.content else {}
+        except ValueError:
+            return {}
+
+    def check_health(self) -> HealthResult:
+        response = self.client().request("GET", "/api/v1/validate", headers={"DD-API-KEY": self.secret("api_key")})
+        try:
+            valid = response.json().get("valid") is True
+        except ValueError:
+            valid = False
+        if not valid:
+            raise PermanentError("datadog: /api/v1/validate did not confirm the key", status=response.status_code)
+        return HealthResult(ok=True, message=f"API key valid ({self.base_url()})", http_status=response.status_code)
+
+
+def series_size(entry: dict) -> int:
+    """Exact length of json.dumps(entry, separators=(",", ":")) for our series shape, computed
+    without serialising (tags and names are ASCII by construction; numbers are measured)."""
+    size = 67 + len(entry["metric"]) + len(str(entry["points"][0]["timestamp"]))
+    size += len(json.dumps(entry["points"][0]["value"]))
+    tags = entry["tags"]
+    size += sum(len(t) + 3 for t in tags) - (1 if tags else 0)
+    if "interval" in entry:
+        size += 12 + len(str(entry["interval"]))
+    if "unit" in entry:
+        size += 10 + len(entry["unit"])
+    return size

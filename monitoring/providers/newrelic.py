@@ -1,0 +1,223 @@
+"""New Relic: the Metric API (POST /metric/v1), US or EU data centre.
+
+Contract (contracts/monitoring-and-bi.md §2): header Api-Key (licence key), Content-Type
+application/json, Content-Encoding: GZIP, body a JSON array of blocks with a `common` block
+(timestamp, attributes) and `metrics`; counts carry `interval.ms`; success 202
+{"requestId": ...}; ≤ 10^6 bytes per POST (we keep the *uncompressed* body under it, the safe
+reading of the docs), ≤ 100 attributes per metric, names ≤ 255 and values ≤ 4,096 characters,
+timestamps within 48 h in the past.
+
+An hour's block is stamped with the hour's start (New Relic's `timestamp` is the start of the
+window) and counts cover the hour (`interval.ms` 3,600,000). Latency goes out as gauges (mean,
+p50, p95, max) rather than a `summary`: a summary needs the minimum, which the rollups do not
+keep, and we do not invent one.
+
+Health check: New Relic has no endpoint that validates a licence key, so "test connection"
+POSTs one gauge point (`wedsync.integration.health_check` = 1, tagged with the organisation)
+and requires 202 — the contract's option (a). It writes that one data point to the account.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from wedsync_integrations.integrations.batching import send_in_parts
+from wedsync_integrations.integrations.errors import PayloadTooLarge, PermanentError
+from wedsync_integrations.integrations.registry import BaseSettings, DeliveryResult, HealthResult, StrictSerializer
+
+from ..exporter import IntervalExporter, record_skip
+from ..family import FAMILY
+from ..metrics import Interval, Kind
+
+ENDPOINTS = {"US": "https://metric-api.newrelic.com", "EU": "https://metric-api.eu.newrelic.com"}
+PATH = "/metric/v1"
+MAX_BODY_BYTES = 1_000_000
+BATCH_BUDGET_BYTES = MAX_BODY_BYTES - 1_000  # room for the array brackets and block framing
+MAX_ATTRIBUTES = 100
+MAX_NAME_CHARS = 255
+MAX_VALUE_CHARS = 4096
+HOUR_MS = 3_600_000
+TYPES = {Kind.COUNT: "count", Kind.GAUGE: "gauge"}
+
+
+class NewRelicSettings(BaseSettings):
+    region = serializers.ChoiceField(
+        choices=["US", "EU"], required=False, help_text="data centre; default: EU for an 'eu…' licence key, else US"
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and isinstance(data.get("region"), str):
+            data = {**data, "region": data["region"].strip().upper()}
+        return super().to_internal_value(data)
+
+
+class NewRelicSecrets(StrictSerializer):
+    license_key = serializers.CharField(min_length=16, max_length=128, trim_whitespace=True)
+
+
+def attributes(*groups: dict[str, object]) -> dict[str, object]:
+    """Merge attribute maps within New Relic's limits: names ≤ 255, string values ≤ 4,096
+    characters, at most 100 per metric (earlier groups win, so common tags are kept)."""
+    merged: dict[str, object] = {}
+    for group in groups:
+        for key, value in group.items():
+            if len(merged) >= MAX_ATTRIBUTES:
+                return merged
+            name = str(key)[:MAX_NAME_CHARS]
+            if name not in merged:
+                merged[name] = value[:MAX_VALUE_CHARS] if isinstance(value, str) else value
+    return merged
+
+
+@FAMILY.register
+class NewRelic(IntervalExporter):
+    name = "newrelic"
+    label = "New Relic"
+    settings_serializer = NewRelicSettings
+    secrets_serializer = NewRelicSecrets
+    max_point_age: ClassVar[timedelta] = timedelta(hours=48)
+
+    def region(self) -> str:
+        explicit = self.settings.get("region")
+        if explicit:
+            return explicit
+        return "EU" if str(self.secrets.get("license_key", "")).lower().startswith("eu") else "US"
+
+    def base_url(self) -> str:
+        return self.settings.get("base_url") or ENDPOINTS[self.region()]
+
+    # -- payloads ---------------------------------------------------------------------------------
+    def build_payloads(self, parts: list[Interval]) -> list[list[dict]]:
+        blocks = [self.block_of(part) for part in parts if part.samples]
+        return split_blocks(blocks, BATCH_BUDGET_BYTES)
+
+    def block_of(self, interval: Interval) -> dict:
+        at = interval.hour or interval.at
+        metrics = []
+        for sample in interval.samples:
+            metric = {"name": sample.metric.name, "type": TYPES[sample.metric.kind], "value": sample.value}
+            if sample.metric.kind is Kind.COUNT:
+                metric["interval.ms"] = HOUR_MS
+            if sample.tags:
+                metric["attributes"] = attributes(sample.tags)
+            metrics.append(metric)
+        common = {"timestamp": int(at.timestamp() * 1000), "attributes": attributes(interval.common)}
+        return {"common": common, "metrics": metrics}
+
+    # -- delivery ---------------------------------------------------------------------------------
+    def deliver(self, operation: str, payload: list) -> DeliveryResult:
+        now = timezone.now()
+        fresh, stale = [], []
+        for block in payload:
+            at = datetime.fromtimestamp(block["common"]["timestamp"] / 1000, tz=timezone.UTC)
+            (fresh if self.accepts(at, now) else stale).append(block)
+        if stale:
+            points = sum(len(block["metrics"]) for block in stale)
+            record_skip(
+                self,
+                f"{points} metric point(s) too old for New Relic by the time they could be sent (48 h)",
+                {"stale_points": points, "reason": "too_old"},
+                now,
+            )
+        elements = [(index, metric) for index, block in enumerate(fresh) for metric in block["metrics"]]
+        if not elements:
+            return DeliveryResult(items=0, detail={"stale_blocks": len(stale)})
+        client = self.client()
+        key = self.secret("license_key")
+
+        def regroup(part):
+            return _regroup(fresh, part)
+
+        replies = send_in_parts(
+            elements, send=lambda part: self._post(client, key, regroup(part)), unsent_payload=regroup
+        )
+        detail = {"points": len(elements), "requests": len(replies), "request_ids": replies[:20]}
+        return DeliveryResult(items=len(elements), http_status=202, detail=detail)
+
+    def _post(self, client, key: str, body: list[dict]) -> str:
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"newrelic: body of {len(raw)} B is over New Relic's 10^6 B limit")
+        response = client.request(
+            "POST",
+            PATH,
+            data=gzip.compress(raw, compresslevel=6, mtime=0),
+            headers={"Content-Type": "application/json", "Content-Encoding": "GZIP", "Api-Key": key},
+        )
+        if response.status_code != 202:
+            raise PermanentError(f"newrelic: expected 202 Accepted, got {response.status_code}")
+        try:
+            return str(response.json().get("requestId", ""))
+        except ValueError:
+            return ""
+
+    def check_health(self) -> HealthResult:
+        now = timezone.now()
+        body = [
+            {
+                "common": {"timestamp": int(now.timestamp() * 1000), "attributes": {"service": "ai_architecture"}},
+                "metrics": [
+                    {
+                        "name": "wedsync.integration.health_check",
+                        "type": "gauge",
+                        "value": 1,
+                        "attributes": {"org": self.organisation.slug},
+                    }
+                ],
+            }
+        ]
+        request_id = self._post(self.client(), self.secret("license_key"), body)
+        return HealthResult(
+            ok=True,
+            message=f"licence key accepted by the {self.region()} Metric API (one health-check point written)",
+            http_status=202,
+            detail={"request_id": request_id},
+        )
+
+
+def _regroup(blocks: list[dict], elements: list[tuple[int, dict]]) -> list[dict]:
+    """Rebuild a body from (block index, metric) pairs, keeping each block's common part."""
+    body: list[dict] = []
+    current = None
+    for index, metric in elements:
+        if index != current:
+            body.append({"common": blocks[index]["common"], "metrics": []})
+            current = index
+        body[-1]["metrics"].append(metric)
+    return body
+
+
+def json_size(value) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def split_blocks(blocks: list[dict], budget: int) -> list[list[dict]]:
+    """Bodies (lists of blocks) whose serialised size stays within budget, splitting a block's
+    metrics across bodies when needed (each part keeps the block's common)."""
+    bodies: list[list[dict]] = []
+    body: list[dict] = []
+    used = 2  # []
+    for block in blocks:
+        frame = json_size({"common": block["common"], "metrics": []}) + 1  # + the comma between blocks
+        part = None
+        for metric in block["metrics"]:
+            size = json_size(metric) + 1
+            starts_part = part is None
+            if (starts_part and body and used + frame + size > budget) or (not starts_part and used + size > budget):
+                bodies.append(body)
+                body, used, starts_part = [], 2, True
+            if starts_part:
+                part = {"common": block["common"], "metrics": []}
+                body.append(part)
+                used += frame
+            part["metrics"].append(metric)
+            used += size
+    if body:
+        bodies.append(body)
+    return bodies

@@ -1,0 +1,71 @@
+"""Batching for vendors with payload limits: pack by size up front, split on 413 at send time.
+
+    batches = pack(series, size_of=estimated_bytes, budget=500_000)
+    send_in_parts(elements, send=post_series, unsent_payload=lambda rest: {"series": rest})
+
+`pack` keeps order and never exceeds the budget (an element larger than the budget travels
+alone; the vendor's 413 then triggers the split path). `send_in_parts` sends the elements,
+halving any part the vendor rejects as too large; if a later part fails after earlier parts
+went out, the error carries the unsent elements (IntegrationError.unsent_payload), so the outbox
+retries only those and nothing is delivered twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from .errors import IntegrationError, PayloadTooLarge
+
+T = TypeVar("T")
+
+
+def pack(elements: Sequence[T], *, size_of: Callable[[T], int], budget: int, separator: int = 1) -> list[list[T]]:
+    """Split `elements` (in order) into consecutive lists whose summed size stays within budget."""
+    batches: list[list[T]] = []
+    current: list[T] = []
+    used = 0
+    for element in elements:
+        size = size_of(element) + (separator if current else 0)
+        if current and used + size > budget:
+            batches.append(current)
+            current, used = [], 0
+            size = size_of(element)
+        current.append(element)
+        used += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def send_in_parts(
+    elements: list[T],
+    *,
+    send: Callable[[list[T]], Any],
+    unsent_payload: Callable[[list[T]], Any],
+) -> list[Any]:
+    """Send `elements` as one part, halving parts the vendor answers 413 to. Returns each part's
+    result in order. On failure after a partial delivery, the raised error's unsent_payload is
+    set to unsent_payload(<elements not yet delivered>)."""
+    pending: list[list[T]] = [list(elements)] if elements else []
+    results: list[Any] = []
+    while pending:
+        part = pending.pop(0)
+        try:
+            results.append(send(part))
+        except PayloadTooLarge as exc:
+            if len(part) > 1:
+                middle = len(part) // 2
+                pending[:0] = [part[:middle], part[middle:]]
+                continue
+            _attach_unsent(exc, results, part, pending, unsent_payload)
+            raise
+        except IntegrationError as exc:
+            _attach_unsent(exc, results, part, pending, unsent_payload)
+            raise
+    return results
+
+
+def _attach_unsent(exc, results, part, pending, unsent_payload) -> None:
+    if results:  # something already went out: keep only the rest for the retry
+        exc.unsent_payload = unsent_payload([element for chunk in [part, *pending] for element in chunk])
