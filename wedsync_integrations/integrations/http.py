@@ -14,8 +14,11 @@ duration — never headers or bodies, and error text is scrubbed of the tenant's
 
 from __future__ import annotations
 
+import datetime
 import email.utils
+import http.cookiejar
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable
@@ -36,9 +39,21 @@ logger = logging.getLogger("wedsync.http")
 USER_AGENT = "WedSync-Integrations/1.0"
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 AUTH_STATUSES = frozenset({401, 403})
+MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 
 _sessions: dict[tuple[str, bool], requests.Session] = {}
 _sessions_lock = threading.Lock()
+
+
+class _RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
+    def set_ok(self, cookie, request):
+        return False
+
+    def return_ok(self, cookie, request):
+        return False
+
+
+_NO_COOKIES = _RefuseAllCookies()
 
 
 def pooled_session(key: str, *, guarded: bool) -> requests.Session:
@@ -47,6 +62,9 @@ def pooled_session(key: str, *, guarded: bool) -> requests.Session:
         session = _sessions.get((key, guarded))
         if session is None:
             session = GuardedSession() if guarded else requests.Session()
+            # One session serves every tenant of a vendor: a cookie one tenant's call received
+            # (a login or load-balancer session) must never ride along on another tenant's call.
+            session.cookies.set_policy(_NO_COOKIES)
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
@@ -63,16 +81,26 @@ def parse_retry_after(response: requests.Response) -> float | None:
             continue
         value = value.strip()
         try:
-            return max(0.0, float(value))
+            seconds = float(value)
         except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            continue
-        if when is not None:
-            return max(0.0, when.timestamp() - time.time())
+            seconds = _seconds_until_http_date(value)
+        if seconds is not None and math.isfinite(seconds):
+            # A vendor asking for days (or a garbled header) must not push the item past any
+            # sensible horizon, nor overflow the datetime arithmetic that schedules the retry.
+            return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
     return None
+
+
+def _seconds_until_http_date(value: str) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:  # HTTP dates are GMT; "-0000" parses as naive
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp() - time.time()
 
 
 @dataclass
@@ -109,6 +137,8 @@ class VendorClient:
     def url(self, path: str) -> str:
         if path.startswith(("https://", "http://")):
             return path
+        if not path:  # the base URL is the endpoint itself (a Slack webhook URL): no trailing slash
+            return self.base_url
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
@@ -134,6 +164,16 @@ class VendorClient:
             self._failed()
             self._log(method, where, None, started, "connection error")
             raise RetryableError(f"{self.provider}: connection failed ({where})") from exc
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            # the connection broke or garbled mid-response: the same request may well succeed
+            self._failed()
+            self._log(method, where, None, started, type(exc).__name__)
+            raise RetryableError(f"{self.provider}: response broken off ({where})") from exc
+        except requests.RequestException as exc:
+            # Invalid URL or header, too many redirects...: sending it again cannot help. Only the
+            # exception's type is shown: its text can quote the full URL, credentials included.
+            self._log(method, where, None, started, type(exc).__name__)
+            raise PermanentError(f"{self.provider}: request failed: {type(exc).__name__} ({where})") from exc
         self._log(method, where, response.status_code, started)
         return self._classify(response, where)
 
@@ -168,11 +208,13 @@ class VendorClient:
         if self.use_breaker:
             self.breaker.record_failure()
 
-    @staticmethod
-    def _where(url: str) -> str:
+    def _where(self, url: str) -> str:
         parts = urlsplit(url)
-        # host and path only: query strings and URL paths can carry credentials (Slack webhooks)
-        path = parts.path if len(parts.path) <= 40 else parts.path[:40] + "…"
+        # Host and path only: query strings can carry credentials. A path can be one too (Slack
+        # webhook URLs), so secrets are redacted before truncating: a truncated secret would no
+        # longer match and half of it would be shown.
+        path = redact(parts.path, self._hidden)
+        path = path if len(path) <= 40 else path[:40] + "…"
         return f"{parts.hostname}{path}"
 
     def _log(self, method: str, where: str, status: int | None, started: float, error: str = "") -> None:

@@ -105,7 +105,9 @@ def check_outbound_url(url: str) -> None:
 class GuardedSession(requests.Session):
     """A Session that runs the guard on every request it sends, including each redirect hop."""
 
-    max_redirects = 3
+    def __init__(self):
+        super().__init__()
+        self.max_redirects = 3  # Session.__init__ sets 30 on the instance, so a class attribute has no effect
 
     def send(self, request, **kwargs):
         check_outbound_url(request.url)
