@@ -15,6 +15,9 @@ from celery import signals
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 HEADER = "X-Request-ID"
+# Celery message header carrying the id. Not "correlation_id": Celery itself sets a message
+# property of that name to the task id, which would silently win on the worker.
+TASK_HEADER = "wsi_correlation_id"
 
 
 def new_correlation_id() -> str:
@@ -62,17 +65,30 @@ class CorrelationIdMiddleware:
 
 @signals.before_task_publish.connect
 def _attach_correlation_id(headers=None, **_kwargs):
-    if headers is not None and "correlation_id" not in headers:
-        headers["correlation_id"] = get_correlation_id()
+    # Only an id that is already in force travels: minting one here would pin a single id on
+    # the publisher's context for good (beat would stamp every task it ever sends with it).
+    current = _correlation_id.get()
+    if headers is not None and current and TASK_HEADER not in headers:
+        headers[TASK_HEADER] = current
 
 
 _task_tokens: dict[str, object] = {}
 
 
+def _published_correlation_id(request) -> str | None:
+    """The id the publisher attached: a message header becomes a request attribute on a worker;
+    `apply(headers=...)` keeps it in request.headers."""
+    cid = getattr(request, TASK_HEADER, None) or (getattr(request, "headers", None) or {}).get(TASK_HEADER)
+    return str(cid) if cid and _SAFE_ID.match(str(cid)) else None
+
+
 @signals.task_prerun.connect
 def _adopt_correlation_id(task_id=None, task=None, **_kwargs):
-    cid = getattr(task.request, "correlation_id", None) if task is not None else None
-    _task_tokens[task_id] = _correlation_id.set(cid if cid and _SAFE_ID.match(str(cid)) else task_id)
+    request = task.request if task is not None else None
+    cid = _published_correlation_id(request) if request is not None else None
+    if cid is None and request is not None and getattr(request, "is_eager", False):
+        cid = _correlation_id.get()  # run inline by its caller: it is part of the caller's work
+    _task_tokens[task_id] = _correlation_id.set(cid or task_id)
 
 
 @signals.task_postrun.connect
