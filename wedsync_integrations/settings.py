@@ -229,6 +229,24 @@ CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
 CIRCUIT_RESET_SECONDS = env.int("CIRCUIT_RESET_SECONDS", default=60)
 HEALTH_CACHE_SECONDS = 300
 
+# --- inbound webhooks (webhooks app) ----------------------------------------------------------
+# The platform Slack app's signing secret, for the global /api/webhooks/ai-integrations/slack/.
+SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# Per source and organisation; a config's settings may override either figure.
+WEBHOOK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_RATE_LIMIT_PER_MINUTE", default=100)
+WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE", default=300)
+# Celery queues for processing inbound events ("" = the default queue). Give
+# WEBHOOK_PRIORITY_QUEUE its own worker so wedding-day events never wait behind a backlog.
+WEBHOOK_TASK_QUEUE = env.str("WEBHOOK_TASK_QUEUE", default="")
+WEBHOOK_PRIORITY_QUEUE = env.str("WEBHOOK_PRIORITY_QUEUE", default="")
+# "immediate": publish a processing task when an event is stored; "sweeper": leave it to the
+# beat sweeper (cheaper per request, up to one sweep interval later).
+WEBHOOK_DISPATCH = env.str("WEBHOOK_DISPATCH", default="immediate")
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=90)
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: use REMOTE_ADDR).
+WEBHOOK_TRUSTED_PROXY_COUNT = env.int("WEBHOOK_TRUSTED_PROXY_COUNT", default=0)
+
 # --- email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")

@@ -14,6 +14,7 @@ urlpatterns = [
     path("metrics", core_views.metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/v1/", include("wedsync_integrations.usage.urls")),
+    path("api/webhooks/ai-integrations/", include("webhooks.urls")),
     path("", include("monitoring.urls")),  # /metrics/ai
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,241 @@
+"""The inbound request pipeline, in the order the issue fixes:
+
+    body size (413) → source and organisation (404) → rate limit (429 + Retry-After)
+    → signature and timestamp (401, logged as a rejected attempt) → parse (400, logged)
+    → dedupe + store → publish for processing → the vendor's 2xx
+
+The raw body is read once, before anything parses it, and every scheme verifies those bytes.
+An unknown source, an unknown organisation and a source the organisation has not configured all
+get the same 404, so the endpoint does not reveal which one was wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from wedsync_integrations.integrations import audit
+from wedsync_integrations.integrations.secrets import SecretBag
+
+from . import inbox, metrics, ratelimit
+from .family import FAMILY
+from .models import RejectedAttempt, RejectReason, WebhookConfig
+from .providers.base import InboundSource, Parsed
+from .verification import InboundRequest, Malformed, Rejected
+
+logger = logging.getLogger("wedsync.webhooks")
+
+# Vendor headers worth keeping with an event (delivery ids, retry counters); never credentials.
+KEPT_HEADERS = (
+    "User-Agent",
+    "X-Webhook-Id",
+    "X-Slack-Retry-Num",
+    "X-Slack-Retry-Reason",
+    "I-Twilio-Idempotency-Token",
+    "webhook-id",
+    "webhook-timestamp",
+)
+
+
+@dataclass
+class Target:
+    """Who a request is for: the organisation (None at a global path) and its source config."""
+
+    organisation: object | None
+    config: WebhookConfig | None
+    secrets: list[str]
+    settings: dict
+
+
+def source_class(source: str) -> type[InboundSource] | None:
+    cls = FAMILY.providers.get(source)
+    return cls if isinstance(cls, type) and issubclass(cls, InboundSource) else None
+
+
+def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> HttpResponse:
+    source_cls = source_class(source)
+    if source_cls is None or (org_slug is None and not source_cls.global_path):
+        return _not_found(source)
+    limit_bytes = settings.WEBHOOK_MAX_BODY_BYTES
+    if _declared_length(request) > limit_bytes:
+        return _too_large(source, limit_bytes)
+
+    target = _resolve(source_cls, org_slug)
+    if target is None:
+        return _not_found(source)
+    organisation_id = target.organisation.pk if target.organisation is not None else None
+
+    decision = ratelimit.hit(source, organisation_id, ratelimit.limit_for(target.settings))
+    if not decision.allowed:
+        metrics.REQUESTS.labels(source, "throttled").inc()
+        response = JsonResponse(
+            {"error": "rate_limited", "detail": f"more than {decision.limit} requests this minute"}, status=429
+        )
+        response["Retry-After"] = str(decision.retry_after)
+        return response
+
+    try:
+        body = request.body  # the raw bytes, read before anything parses them
+    except RequestDataTooBig:
+        return _too_large(source, limit_bytes)
+    if len(body) > limit_bytes:
+        return _too_large(source, limit_bytes)
+    inbound = InboundRequest(
+        body=body,
+        headers=request.headers,
+        public_url=public_url(request),
+        query={key: request.GET.get(key) for key in request.GET},
+        content_type=request.META.get("CONTENT_TYPE", ""),
+        received_at=time.time(),
+    )
+    client_ip = client_address(request)
+
+    try:
+        source_cls.authenticate(inbound, target.secrets, target.settings)
+        parsed = source_cls.parse(inbound, target.settings)
+    except Rejected as exc:
+        _record_rejection(source, target, exc.reason, exc.detail, client_ip, request, body)
+        metrics.REQUESTS.labels(source, "rejected").inc()
+        return JsonResponse({"error": "unauthorised", "detail": exc.detail}, status=401)
+    except Malformed as exc:
+        detail = str(exc)
+        _record_rejection(source, target, RejectReason.MALFORMED, detail, client_ip, request, body)
+        metrics.REQUESTS.labels(source, "malformed").inc()
+        return JsonResponse({"error": "malformed", "detail": detail}, status=400)
+
+    events = _own_account_only(source_cls, parsed, target, client_ip, request, body)
+    if parsed.adopt_secret:
+        _adopt_secret(source, target, parsed.adopt_secret)
+    stored = inbox.store(
+        source, target.organisation, events, client_ip=client_ip, headers=_kept_headers(request.headers)
+    )
+    duplicates = sum(1 for _, duplicate in stored if duplicate)
+    metrics.REQUESTS.labels(source, "duplicate" if stored and duplicates == len(stored) else "accepted").inc()
+    response = parsed.handshake or source_cls.reply(stored)
+    if stored:
+        response["X-Inbound-Event-Ids"] = ",".join(str(event_id) for event_id, _ in stored)
+    return response
+
+
+# -- steps ------------------------------------------------------------------------------------------
+def _resolve(source_cls: type[InboundSource], org_slug: str | None) -> Target | None:
+    if org_slug is None:
+        secrets = source_cls.platform_secrets()
+        return Target(None, None, secrets, {}) if secrets else None
+    config = (
+        WebhookConfig.objects.select_related("organisation")
+        .filter(provider=source_cls.name, organisation__slug=org_slug, enabled=True, organisation__is_active=True)
+        .first()
+    )
+    if config is None:
+        return None
+    secrets = source_cls.secrets_from(config)
+    if not secrets and source_cls.requires_secret:
+        return None
+    return Target(config.organisation, config, secrets, dict(config.settings or {}))
+
+
+def _own_account_only(source_cls, parsed: Parsed, target: Target, client_ip, request, body) -> list:
+    """Drop events for a vendor account this organisation has not claimed (settings.<account>)."""
+    expected = target.settings.get(source_cls.account_setting) if source_cls.account_setting else None
+    if not expected:
+        return parsed.events
+    mine = [event for event in parsed.events if not event.account or event.account == str(expected)]
+    foreign = len(parsed.events) - len(mine)
+    if foreign:
+        detail = f"{foreign} event(s) for another {source_cls.account_setting} were ignored"
+        _record_rejection(source_cls.name, target, RejectReason.FOREIGN_ACCOUNT, detail, client_ip, request, body)
+    return mine
+
+
+def _adopt_secret(source: str, target: Target, secret: str) -> None:
+    """A verification handshake delivered the signing secret (FreshBooks): store it encrypted,
+    once. The row is locked so two concurrent handshakes cannot both win."""
+    with transaction.atomic():
+        config = WebhookConfig.objects.select_for_update().get(pk=target.config.pk)
+        if config.secrets.get("signing_secret"):
+            return
+        config.secrets = SecretBag({**config.secrets, "signing_secret": secret})
+        config.settings = {k: v for k, v in (config.settings or {}).items() if k != "pending_callback_id"}
+        config.save(update_fields=["secrets", "settings", "updated_at"])
+        audit.record(
+            FAMILY,
+            actor=source,
+            action="adopt_signing_secret",
+            target=config,
+            changes={"secrets": ["signing_secret"]},
+            summary=f"{source} verification handshake: signing secret stored for {config.organisation.slug}",
+        )
+
+
+def _record_rejection(source, target: Target, reason, detail, client_ip, request, body: bytes) -> None:
+    RejectedAttempt.objects.create(
+        source=source,
+        organisation=target.organisation,
+        reason=reason,
+        detail=detail[:500],
+        client_ip=client_ip,
+        user_agent=request.headers.get("User-Agent", "")[:300],
+        body_bytes=len(body),
+        body_sha256=hashlib.sha256(body).hexdigest(),
+    )
+    logger.warning(
+        "webhooks.rejected source=%s org=%s reason=%s ip=%s detail=%s",
+        source,
+        getattr(target.organisation, "slug", "-"),
+        reason,
+        client_ip,
+        detail,
+    )
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def public_url(request: HttpRequest) -> str:
+    """The URL as the vendor called it, from PUBLIC_BASE_URL (the Host header is not trusted)."""
+    return settings.PUBLIC_BASE_URL.rstrip("/") + request.get_full_path()
+
+
+def client_address(request: HttpRequest) -> str | None:
+    hops = settings.WEBHOOK_TRUSTED_PROXY_COUNT
+    if hops > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= hops:
+            return _valid_ip(forwarded[-hops])
+    return _valid_ip(request.META.get("REMOTE_ADDR"))
+
+
+def _valid_ip(value: str | None) -> str | None:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        return None
+
+
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _kept_headers(headers) -> dict:
+    return {name: headers[name][:200] for name in KEPT_HEADERS if name in headers}
+
+
+def _not_found(source: str) -> HttpResponse:
+    metrics.REQUESTS.labels(source if source_class(source) else "unknown", "not_found").inc()
+    return JsonResponse({"error": "not_found", "detail": "no such webhook endpoint"}, status=404)
+
+
+def _too_large(source: str, limit: int) -> HttpResponse:
+    metrics.REQUESTS.labels(source, "too_large").inc()
+    return JsonResponse({"error": "payload_too_large", "limit_bytes": limit}, status=413)

@@ -1,0 +1,45 @@
+"""Celery tasks: process one event, sweep up events a dead worker or a lost publish left behind,
+purge old history. Every task is idempotent (acks_late: a worker that dies mid-task leaves the
+message to be redelivered, and the claim in processing.process makes a second run harmless)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from . import inbox, processing
+from .models import EventStatus, InboundEvent, RejectedAttempt
+
+# In "immediate" mode a freshly stored event already has a task on its way: the sweeper only
+# re-publishes "received" rows that nobody picked up within this grace period.
+RECEIVED_GRACE_SECONDS = 60
+REJECTED_RETENTION_DAYS = 30
+
+
+@shared_task(name="webhooks.process_event", acks_late=True, ignore_result=True)
+def process_event(event_id: int) -> str | None:
+    return processing.process(event_id)
+
+
+@shared_task(name="webhooks.sweep", ignore_result=True)
+def sweep(limit: int = 500) -> int:
+    """Re-publish events that are due but have no task in flight (beat, every 30 s by default)."""
+    grace = 0 if settings.WEBHOOK_DISPATCH == "sweeper" else RECEIVED_GRACE_SECONDS
+    due = processing.due_event_ids(received_grace_seconds=grace, limit=limit)
+    return sum(inbox.publish(event_id, priority) for event_id, priority in due)
+
+
+@shared_task(name="webhooks.purge", ignore_result=True)
+def purge() -> dict[str, int]:
+    """Delete processed/unhandled events past WEBHOOK_RETENTION_DAYS and old rejected attempts.
+    Failed and retrying events are kept until staff deal with them."""
+    now = timezone.now()
+    events, _ = InboundEvent.objects.filter(
+        status__in=[EventStatus.PROCESSED, EventStatus.UNHANDLED],
+        received_at__lt=now - timedelta(days=settings.WEBHOOK_RETENTION_DAYS),
+    ).delete()
+    rejected, _ = RejectedAttempt.objects.filter(at__lt=now - timedelta(days=REJECTED_RETENTION_DAYS)).delete()
+    return {"events": events, "rejected": rejected}

@@ -1,0 +1,109 @@
+"""The one inbound endpoint for every external system (DRF, documented with drf-spectacular).
+
+    POST /api/webhooks/ai-integrations/<source>/            platform-wide (slack)
+    POST /api/webhooks/ai-integrations/<source>/<org-slug>/ one organisation's subscription
+
+No DRF authentication, parsing or throttling runs: the vendor's signature *is* the
+authentication, and it must be checked over the raw body before anything parses it
+(webhooks.intake does the work, in the order the issue sets).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from . import intake
+from .models import Source
+
+_error = inline_serializer(
+    "WebhookError", fields={"error": serializers.CharField(), "detail": serializers.CharField(required=False)}
+)
+_accepted = inline_serializer(
+    "WebhookAccepted",
+    fields={
+        "status": serializers.CharField(),
+        "received": serializers.IntegerField(),
+        "duplicates": serializers.IntegerField(),
+    },
+)
+_too_large = inline_serializer(
+    "WebhookTooLarge", fields={"error": serializers.CharField(), "limit_bytes": serializers.IntegerField()}
+)
+
+_SIGNATURE_HEADERS = [
+    ("X-Slack-Signature", "Slack: v0=<hex>"),
+    ("X-Slack-Request-Timestamp", "Slack: Unix seconds (±300 s)"),
+    ("X-PagerDuty-Signature", "PagerDuty v3: v1=<hex>[,v1=<hex>]"),
+    ("X-Twilio-Signature", "Twilio: base64 HMAC-SHA1 of URL + sorted params"),
+    ("x-xero-signature", "Xero: base64 HMAC-SHA256 of the body"),
+    ("intuit-signature", "QuickBooks: base64 HMAC-SHA256 of the body"),
+    ("X-FreshBooks-Hmac-SHA256", "FreshBooks: base64 HMAC-SHA256 of the form fields as JSON"),
+    ("webhook-id", "Standard Webhooks: message id (dedupe key)"),
+    ("webhook-timestamp", "Standard Webhooks: Unix seconds (±300 s)"),
+    ("webhook-signature", "Standard Webhooks: v1,<base64> [v1,<base64> …]"),
+]
+
+_COMMON = {
+    "request": {
+        "application/json": OpenApiTypes.OBJECT,
+        "application/x-www-form-urlencoded": OpenApiTypes.OBJECT,
+    },
+    "responses": {
+        200: OpenApiResponse(_accepted, description="Verified and stored (Slack, Xero, Twilio reply as they require)"),
+        202: OpenApiResponse(description="Verified and stored (PagerDuty), empty body"),
+        400: OpenApiResponse(_error, description="Verified, but the body is malformed"),
+        401: OpenApiResponse(_error, description="Signature, timestamp or token missing or wrong"),
+        404: OpenApiResponse(_error, description="Unknown source or organisation (not said which)"),
+        413: OpenApiResponse(_too_large, description="Body over WEBHOOK_MAX_BODY_BYTES (1 MB)"),
+        429: OpenApiResponse(_error, description="Rate limit for this source and organisation; see Retry-After"),
+    },
+    "auth": [],
+    "tags": ["webhooks"],
+}
+
+_SOURCE = OpenApiParameter("source", OpenApiTypes.STR, OpenApiParameter.PATH, enum=Source.values)
+_HEADERS = [
+    OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, description=description)
+    for name, description in _SIGNATURE_HEADERS
+]
+
+
+class _InboundWebhookBase(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes: list = []
+    parser_classes: list = []  # never parsed by DRF: the raw body is verified first
+    renderer_classes = [JSONRenderer]
+
+
+class PlatformWebhookView(_InboundWebhookBase):
+    @extend_schema(
+        operation_id="webhook_platform_receive",
+        summary="Receive a platform-wide webhook (Slack app at the global path)",
+        parameters=[_SOURCE, *_HEADERS],
+        **_COMMON,
+    )
+    def post(self, request, source: str):
+        return intake.receive(request._request, source)
+
+
+class OrganisationWebhookView(_InboundWebhookBase):
+    @extend_schema(
+        operation_id="webhook_organisation_receive",
+        summary="Receive a webhook for one organisation, verified with its own secret",
+        parameters=[
+            _SOURCE,
+            OpenApiParameter("org_slug", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=r"^[-a-zA-Z0-9_]+$"),
+            OpenApiParameter(
+                "token", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False, description="Tave: URL token"
+            ),
+            *_HEADERS,
+        ],
+        **_COMMON,
+    )
+    def post(self, request, source: str, org_slug: str):
+        return intake.receive(request._request, source, org_slug)
