@@ -62,6 +62,13 @@ def test_without_a_request_id_each_request_gets_its_own_and_it_does_not_leak_out
         assert get_correlation_id() == "outer-id"  # restored after the request
 
 
+@pytest.fixture(autouse=True)
+def _empty_queue():
+    """Other tests may have left messages on the in-memory broker's default queue."""
+    with app.connection_for_write() as connection:
+        connection.SimpleQueue("celery").clear()
+
+
 def _published_message():
     with app.connection_for_read() as connection:
         queue = connection.SimpleQueue("celery")
