@@ -10,7 +10,31 @@ A handler receives the stored InboundEvent (source, organisation, event_type, ex
 payload already parsed, received_at) after the request was verified, deduplicated and
 acknowledged. It must be idempotent (an event can be processed again after a crash or a
 staff "reprocess"); raising marks the event failed and queues it for retry, nothing is lost.
+Each handler runs in its own database transaction; once it has succeeded for an event, a retry
+of that event (because a later handler failed) does not run it again.
 "*" as an event type matches every event of that source.
+
+Event types per source (derived in webhooks/providers/<source>.py, exactly per the contracts):
+
+| source     | event_type                                                   | dedupe (event id)                       |
+|------------|--------------------------------------------------------------|-----------------------------------------|
+| slack      | interactivity payload "type": "block_actions",               | block_actions: container.message_ts +   |
+|            | "view_submission", …; "slash_command"; Events API callbacks  | actions[0].action_ts + user.id; others: |
+|            | "event.<event.type>" (e.g. "event.app_mention")              | trigger_id / event_id                   |
+| pagerduty  | event.event_type ("incident.acknowledged", "…resolved", …)   | event.id (signed; X-Webhook-Id fallback)|
+| twilio     | "message.status" (status callback), "message.inbound" (SMS)  | MessageSid+MessageStatus / MessageSid   |
+| datadog    | "alert" (payload keeps alert_transition etc.)                | body "id" ($ID), or webhook-id          |
+| newrelic   | "alert" (payload keeps state, issueId etc.)                  | issueId+state+updatedAt, or webhook-id  |
+| tave       | REST-hook event: "contact.created", "job.created",           | event + targetId                        |
+|            | "order.booked", "payment.created" ("rest_hook" if unnamed)   |                                         |
+| honeybook  | body "type" (e.g. "client.created", "project.booked")        | webhook-id                              |
+| generic    | body "type" (e.g. "crm.client.created")                      | webhook-id                              |
+| quickbooks | CloudEvents "type" ("qbo.bill.created.v1"); legacy entities  | CloudEvents id / realm+entity+id+op+time|
+|            | are named the same way ("qbo.<entity>.<op past tense>.v1")   |                                         |
+| xero       | "<eventcategory>.<eventtype>" ("invoice.create", …)          | resourceId + eventDateUtc + eventType   |
+| freshbooks | form "name" ("expense.create", …); "callback.verify"         | name + object_id                        |
+
+event.organisation is None only for the platform-wide Slack app (global path).
 """
 
 from __future__ import annotations
