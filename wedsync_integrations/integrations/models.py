@@ -156,6 +156,16 @@ class SyncLogBase(models.Model):
         return f"{self.provider} {self.operation} {self.outcome} @ {self.started_at:%Y-%m-%d %H:%M:%S}"
 
 
+class AppendOnlyQuerySet(models.QuerySet):
+    """Bulk edits are refused too: `.update()` and `.delete()` would bypass save()/delete()."""
+
+    def update(self, **kwargs):
+        raise ValidationError("audit entries are append-only")
+
+    def delete(self):
+        raise ValidationError("audit entries are append-only")
+
+
 class AuditEntryBase(models.Model):
     """Append-only: who changed what, when, from where. Never holds a secret value."""
 
@@ -173,6 +183,8 @@ class AuditEntryBase(models.Model):
     summary = models.TextField(blank=True)
     changes = models.JSONField(default=dict, blank=True)
     correlation_id = models.CharField(max_length=64, default=get_correlation_id)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         abstract = True
