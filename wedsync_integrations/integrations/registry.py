@@ -28,6 +28,7 @@ from rest_framework import serializers
 
 from .errors import ConfigurationError, UnsafeURLError
 from .retry import RetryPolicy
+from .secrets import SecretBag
 from .ssrf import check_outbound_url
 
 
@@ -169,7 +170,8 @@ class Provider:
         self.config = config
         self.organisation = config.organisation
         self.settings: dict = dict(config.settings or {})
-        self.secrets = config.secrets
+        # a config built in memory holds a plain dict until it is read back from the database
+        self.secrets = config.secrets if isinstance(config.secrets, SecretBag) else SecretBag(config.secrets or {})
 
     # -- helpers for vendor modules ------------------------------------------------------------
     def base_url(self) -> str:
