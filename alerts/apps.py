@@ -8,7 +8,11 @@ class AlertsAppConfig(AppConfig):
     def ready(self):
         from wedsync_integrations.integrations.registry import register_family
 
-        from . import providers  # noqa: F401
+        from . import (  # noqa: F401  (kernel signals, inbound events)
+            providers,  # noqa: F401  (channel modules register themselves)
+            receivers,
+            webhook_handlers,
+        )
         from .family import FAMILY
 
         register_family(FAMILY)

@@ -1,0 +1,281 @@
+"""An alert's life: raised (or deduplicated), escalated, acknowledged, resolved.
+
+Every state change happens under a row lock (select_for_update) in one transaction, so an
+acknowledgement from Slack, PagerDuty and admin arriving together converge on one state, and an
+escalation step re-checks the state under the same lock before queuing anything. The
+notifications a change causes are outbox items written in that same transaction.
+
+    result = raise_alert(organisation=org, title="…", severity="high", source="monitoring")
+    acknowledge(result.alert.pk, by="admin:alice", via=ActionSource.ADMIN, user=request.user)
+    resolve(alert.pk, by="pagerduty:Jane", via=ActionSource.PAGERDUTY)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from wedsync_integrations.integrations import audit
+from wedsync_integrations.tenants.models import Organisation
+
+from . import context as wedding_context
+from . import notify, routing
+from .family import FAMILY
+from .models import ActionSource, Alert, AlertStatus, MuteWindow, Purpose, RoutingPolicy, Severity
+
+logger = logging.getLogger("wedsync.alerts")
+
+# Channels that told us about a change already know it: do not echo it back to them.
+ECHO = {ActionSource.PAGERDUTY: ("pagerduty",)}
+
+
+class AlertInputError(ValueError):
+    """Bad input to raise_alert (unknown severity, empty title): nothing was stored."""
+
+
+@dataclass
+class RaiseResult:
+    alert: Alert
+    created: bool
+    notified: bool
+    pairs: list = field(default_factory=list)
+
+
+@dataclass
+class ActionResult:
+    alert: Alert | None
+    changed: bool
+    message: str
+
+
+def default_dedup_key(source: str, kind: str, title: str) -> str:
+    return re.sub(r"[^a-z0-9:_-]+", "-", f"{source}:{kind}:{title}".lower()).strip("-")[:200]
+
+
+# -- raising -----------------------------------------------------------------------------------------
+def raise_alert(
+    *,
+    title: str,
+    severity: str,
+    organisation: Organisation | None = None,
+    description: str = "",
+    source: str = "code",
+    kind: str = "generic",
+    dedup_key: str | None = None,
+    impact: str = "",
+    affected_vendors: list[str] | None = None,
+    recovery_actions: list[str] | None = None,
+    details: dict | None = None,
+    at: datetime | None = None,
+    exclude_channels: tuple[str, ...] = (),
+    escalate: bool = True,
+    is_test: bool = False,
+    dispatch: bool = True,
+) -> RaiseResult:
+    """Raise an alert, or count another occurrence of the open alert with the same dedup key
+    (re-notifying only once its repeat interval has passed)."""
+    at = at or timezone.now()
+    if severity not in Severity.values:
+        raise AlertInputError(f"unknown severity {severity!r}; use one of {', '.join(Severity.values)}")
+    title = " ".join(str(title or "").split())
+    if not title:
+        raise AlertInputError("an alert needs a title")
+    dedup_key = (dedup_key or default_dedup_key(source, kind, title))[:200]
+    open_key = Alert.make_open_key(organisation.pk if organisation else None, dedup_key)
+    fields = {
+        "organisation": organisation,
+        "title": title[:200],
+        "description": description,
+        "severity": severity,
+        "source": source[:40],
+        "kind": kind[:40],
+        "dedup_key": dedup_key,
+        "impact": impact,
+        "affected_vendors": list(affected_vendors or []),
+        "recovery_actions": list(recovery_actions or wedding_context.recovery_actions_for(kind)),
+        "details": dict(details or {}),
+        "is_test": is_test,
+    }
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                existing = Alert.objects.select_for_update().filter(open_key=open_key).first()
+                if existing is not None:
+                    return _another_occurrence(existing, at, dispatch)
+                return _create(fields, open_key, at, exclude_channels, escalate, dispatch)
+        except IntegrityError:
+            # Another process created the same open alert between our read and our insert.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _create(fields: dict, open_key: str, at: datetime, exclude_channels, escalate: bool, dispatch: bool) -> RaiseResult:
+    organisation = fields["organisation"]
+    ctx = wedding_context.wedding_context(organisation, at)
+    policy = RoutingPolicy.objects.filter(organisation=organisation).first() if organisation else None
+    windows = list(MuteWindow.objects.filter(organisation=organisation, starts_at__lte=at, ends_at__gt=at))
+    decision = routing.decide(
+        fields["severity"],
+        at=at,
+        policy=routing.PolicyValues.from_policy(policy),
+        own_weddings_today=ctx["weddings_today"] if organisation else 0,
+        platform_weddings_today=ctx["platform_weddings_today"],
+        source=fields["source"],
+        mute_windows=windows,
+        exclude_channels=tuple(exclude_channels),
+        escalate=escalate and not fields["is_test"],
+    )
+    alert = Alert.objects.create(
+        **fields,
+        open_key=open_key,
+        effective_severity=decision.effective_severity,
+        context=ctx,
+        routing=decision.as_dict(),
+        raised_at=at,
+        last_occurred_at=at,
+        last_notified_at=None if decision.muted_by else at,
+        next_escalation_at=decision.first_escalation_at(at),
+    )
+    pairs = notify.notify(alert, Purpose.NOTIFY, at=at, sequence=1, dispatch=dispatch)
+    logger.info(
+        "alerts.raised alert=%s org=%s severity=%s effective=%s channels=%s muted=%s",
+        alert.pk,
+        alert.scope,
+        alert.severity,
+        alert.effective_severity,
+        decision.channels,
+        bool(decision.muted_by),
+    )
+    return RaiseResult(alert, created=True, notified=bool(pairs), pairs=pairs)
+
+
+def _another_occurrence(alert: Alert, at: datetime, dispatch: bool) -> RaiseResult:
+    alert.occurrence_count += 1
+    alert.last_occurred_at = at
+    routing_snapshot = alert.routing or {}
+    interval = routing_snapshot.get("repeat_interval_s", 3600)
+    due = alert.last_notified_at is None or (at - alert.last_notified_at).total_seconds() >= interval
+    pairs: list = []
+    if alert.status == AlertStatus.TRIGGERED and not routing_snapshot.get("muted_by") and due:
+        alert.last_notified_at = at
+        alert.save(update_fields=["occurrence_count", "last_occurred_at", "last_notified_at"])
+        pairs = notify.notify(alert, Purpose.REPEAT, at=at, sequence=alert.occurrence_count, dispatch=dispatch)
+    else:
+        alert.save(update_fields=["occurrence_count", "last_occurred_at"])
+    return RaiseResult(alert, created=False, notified=bool(pairs), pairs=pairs)
+
+
+# -- acknowledging and resolving ---------------------------------------------------------------------
+def acknowledge(alert_id: int, *, by: str, via: str, user=None, at: datetime | None = None) -> ActionResult:
+    return _transition(alert_id, Purpose.ACKNOWLEDGE, by=by, via=via, user=user, at=at)
+
+
+def resolve(alert_id: int, *, by: str, via: str, user=None, at: datetime | None = None) -> ActionResult:
+    return _transition(alert_id, Purpose.RESOLVE, by=by, via=via, user=user, at=at)
+
+
+def _transition(alert_id: int, action: str, *, by: str, via: str, user, at) -> ActionResult:
+    at = at or timezone.now()
+    via = ActionSource(via)
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().select_related("organisation").filter(pk=alert_id).first()
+        if alert is None:
+            return ActionResult(None, False, f"no alert {alert_id}")
+        before = alert.status
+        changed = _apply(alert, action, by=by, via=via, at=at)
+        if changed:
+            message = f"{action}d by {by} via {via.label}"
+        else:
+            message = f"already {alert.status} ({_who(alert)}); {action} from {via.label} by {by} changed nothing"
+        audit.record(
+            FAMILY,
+            actor=by,
+            user=user,
+            action=action if changed else f"{action}_ignored",
+            target=alert,
+            organisation=alert.organisation,
+            summary=f"{alert.ref}: {message}",
+            changes={"status": [before, alert.status], "via": via.value} if changed else {"via": via.value},
+        )
+        if changed:
+            notify.notify(alert, action, at=at, sequence=alert.version, exclude=ECHO.get(via, ()))
+    logger.info("alerts.%s alert=%s by=%s via=%s changed=%s", action, alert_id, by, via.value, changed)
+    return ActionResult(alert, changed, message)
+
+
+def _apply(alert: Alert, action: str, *, by: str, via: ActionSource, at: datetime) -> bool:
+    if action == Purpose.ACKNOWLEDGE:
+        if alert.status != AlertStatus.TRIGGERED:
+            return False
+        alert.status = AlertStatus.ACKNOWLEDGED
+        alert.acknowledged_at, alert.acknowledged_by, alert.acknowledged_via = at, by[:150], via
+    else:
+        if alert.status == AlertStatus.RESOLVED:
+            return False
+        alert.status = AlertStatus.RESOLVED
+        alert.resolved_at, alert.resolved_by, alert.resolved_via = at, by[:150], via
+        alert.open_key = None  # the dedup key is free again: a new occurrence opens a new alert
+    alert.next_escalation_at = None  # acknowledgement stops escalation at once
+    alert.version += 1
+    alert.save()
+    return True
+
+
+def _who(alert: Alert) -> str:
+    if alert.status == AlertStatus.RESOLVED:
+        return f"by {alert.resolved_by} via {alert.get_resolved_via_display()}"
+    if alert.status == AlertStatus.ACKNOWLEDGED:
+        return f"by {alert.acknowledged_by} via {alert.get_acknowledged_via_display()}"
+    return "not yet acknowledged"
+
+
+def remember_slack_response_url(alert_id: int, response_url: str, at: datetime | None = None) -> None:
+    """Keep the latest interaction's response_url: the only way to update a webhook message."""
+    if response_url:
+        Alert.objects.filter(pk=alert_id).update(
+            slack_response_url=response_url, slack_response_url_at=at or timezone.now(), slack_response_url_uses=0
+        )
+
+
+# -- escalating --------------------------------------------------------------------------------------
+def escalate_due(now: datetime | None = None, *, limit: int = 200) -> int:
+    """Escalate every unacknowledged alert whose escalation time has come; schedule the next step
+    (repeating until someone acknowledges). Returns how many were escalated."""
+    now = now or timezone.now()
+    due = list(
+        Alert.objects.filter(status=AlertStatus.TRIGGERED, next_escalation_at__lte=now)
+        .order_by("next_escalation_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    escalated = 0
+    for alert_id in due:
+        with transaction.atomic():
+            alert = (
+                Alert.objects.select_for_update()
+                .select_related("organisation")
+                .filter(pk=alert_id, status=AlertStatus.TRIGGERED, next_escalation_at__lte=now)
+                .first()
+            )
+            if alert is None:
+                continue  # acknowledged or resolved since we looked: escalation stops here
+            alert.escalation_level += 1
+            alert.next_escalation_at = now + routing.escalation_delay(alert.routing, now)
+            alert.save(update_fields=["escalation_level", "next_escalation_at"])
+            notify.notify(alert, Purpose.ESCALATE, at=now, sequence=alert.escalation_level)
+            audit.record(
+                FAMILY,
+                actor="system:escalation",
+                action="escalate",
+                target=alert,
+                organisation=alert.organisation,
+                summary=f"{alert.ref}: unacknowledged, escalated to management (level {alert.escalation_level}); "
+                f"next step at {alert.next_escalation_at.isoformat()}",
+            )
+            escalated += 1
+    return escalated

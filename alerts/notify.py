@@ -1,0 +1,149 @@
+"""Turning an alert event into outbox items, one per channel (and per recipient for SMS).
+
+Each channel is its own (organisation, provider) pair in the kernel outbox, so a Slack outage
+queues Slack's items and never delays the SMS or the page. Items are written in the caller's
+transaction and handed to the worker only after it commits (the worker must see the rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from urllib.parse import urlsplit
+
+from django.db import transaction
+
+from wedsync_integrations.integrations import outbox
+from wedsync_integrations.tenants.models import Organisation
+
+from . import conf, render
+from .family import FAMILY
+from .models import Alert, AlertConfig, Channel, Delivery, Purpose
+from .providers.email import message_domain
+from .providers.sms import status_callback_url
+
+logger = logging.getLogger("wedsync.alerts")
+
+ESCALATION_CHANNELS = (Channel.SLACK, Channel.EMAIL, Channel.SMS)
+STATE_CHANGE_CHANNELS = (Channel.SLACK, Channel.PAGERDUTY, Channel.WEBHOOK)
+Pair = tuple[int, str]
+
+
+def delivering_organisation(alert: Alert) -> Organisation | None:
+    """Whose channel configurations carry this alert: its organisation's, or for a platform-wide
+    alert the platform organisation's (ALERTS_PLATFORM_ORGANISATION)."""
+    if alert.organisation_id:
+        return alert.organisation
+    return Organisation.objects.filter(slug=conf.get("PLATFORM_ORGANISATION")).first()
+
+
+def notify(
+    alert: Alert, purpose: str, *, at, sequence: int, dispatch: bool = True, exclude: tuple[str, ...] = ()
+) -> list[Pair]:
+    """Queue `purpose` notifications for `alert` on every channel that should hear it.
+    Returns the (organisation id, provider) pairs that received items."""
+    organisation = delivering_organisation(alert)
+    if organisation is None:
+        logger.error("alerts.no_delivering_organisation alert=%s", alert.pk)
+        return []
+    configs = {
+        config.provider: config
+        for config in AlertConfig.objects.filter(organisation=organisation, enabled=True).select_related("organisation")
+    }
+    pairs: list[Pair] = []
+    for channel in channels_for(alert, purpose, configs):
+        if channel in exclude:
+            continue
+        config = configs[channel]
+        provider = config.get_provider()
+        for index, payload in enumerate(payloads_for(alert, purpose, provider, at=at)):
+            key = f"alert:{alert.pk}:{purpose}:{sequence}:{channel}:{index}"
+            payload.update(alert_id=alert.pk, notification_key=key)
+            outbox.enqueue(config, operation=purpose, payload=payload, dedupe_key=key)
+            if (config.organisation_id, channel) not in pairs:
+                pairs.append((config.organisation_id, channel))
+    if dispatch and pairs:
+        transaction.on_commit(lambda: dispatch_pairs(pairs))
+    return pairs
+
+
+def channels_for(alert: Alert, purpose: str, configs: dict[str, AlertConfig]) -> list[str]:
+    routing = alert.routing or {}
+    if purpose in (Purpose.NOTIFY, Purpose.REPEAT):
+        if routing.get("muted_by"):
+            return []
+        wanted = list(routing.get("channels", []))
+        webhook = configs.get(Channel.WEBHOOK)
+        if webhook is not None and webhook.get_provider().subscribes_to(alert.effective_severity):
+            wanted.append(Channel.WEBHOOK)  # opt-in: any severity the endpoint subscribes to
+    elif purpose == Purpose.ESCALATE:
+        wanted = list(ESCALATION_CHANNELS)
+    else:  # acknowledge / resolve: only channels that showed the alert need to hear about it
+        told = set(Delivery.objects.filter(alert=alert, purpose=Purpose.NOTIFY).values_list("channel", flat=True))
+        told |= set(
+            FAMILY.retry_model.objects.filter(dedupe_key__startswith=f"alert:{alert.pk}:notify:").values_list(
+                "provider", flat=True
+            )
+        )
+        wanted = [channel for channel in STATE_CHANGE_CHANNELS if channel in told]
+    result = []
+    for channel in wanted:
+        config = configs.get(channel)
+        if config is not None and purpose in config.provider_class().purposes and channel not in result:
+            result.append(channel)
+    return result
+
+
+def payloads_for(alert: Alert, purpose: str, provider, *, at) -> list[dict]:
+    """The stored bodies for one channel (several for SMS: one message per number)."""
+    channel = provider.name
+    escalation = purpose == Purpose.ESCALATE
+    if channel == Channel.SLACK:
+        return [{"message": render.slack_message(alert, purpose), "recipient": "Slack channel"}]
+    if channel == Channel.EMAIL:
+        to = list(provider.settings.get("management_recipients") or []) if escalation else []
+        to = to or list(provider.settings.get("recipients") or [])
+        rendered = render.email_message(alert, purpose)
+        domain = message_domain()
+        sequence = alert.escalation_level if escalation else alert.occurrence_count
+        return [
+            {
+                **rendered,
+                "to": to,
+                "recipient": ", ".join(to),
+                "message_id": f"<{alert.ref}.{purpose}.{sequence}@{domain}>",
+                "thread_id": f"<{alert.ref}.notify.1@{domain}>",
+            }
+        ]
+    if channel == Channel.SMS:
+        numbers = list(provider.settings.get("management_numbers") or []) if escalation else []
+        numbers = numbers or list(provider.settings.get("to_numbers") or [])
+        body = render.sms_body(alert, purpose, provider.max_segments())
+        callback = status_callback_url(provider.organisation)
+        return [{"to": number, "recipient": number, "body": body, "status_callback": callback} for number in numbers]
+    if channel == Channel.PAGERDUTY:
+        return [{"event": render.pagerduty_event(alert, purpose), "recipient": "PagerDuty service"}]
+    if channel == Channel.WEBHOOK:
+        event = render.webhook_event(alert, purpose, at)
+        seed = f"{alert.pk}:{purpose}:{alert.version}:{alert.occurrence_count}:{alert.escalation_level}"
+        webhook_id = "msg_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+        host = urlsplit(provider.settings["url"]).hostname or ""
+        return [{"event": event, "webhook_id": webhook_id, "recipient": host}]
+    raise ValueError(f"unknown alert channel {channel!r}")
+
+
+def dispatch_pairs(pairs: list[Pair]) -> None:
+    """Hand each (organisation, provider) to a worker; one slow channel never delays another."""
+    from .tasks import deliver_channel
+
+    for organisation_id, provider in pairs:
+        try:
+            deliver_channel.delay(organisation_id, provider)
+        except Exception:  # broker down: the items are safe in the outbox; beat's drain sends them
+            logger.exception("alerts.dispatch_failed org=%s provider=%s", organisation_id, provider)
+
+
+def deliver_now(pairs: list[Pair]) -> None:
+    """Deliver in this process (the `alerts test` command): no worker needed."""
+    for organisation_id, provider in pairs:
+        outbox.drain_pair(FAMILY, organisation_id, provider)

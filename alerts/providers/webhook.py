@@ -1,0 +1,95 @@
+"""Outbound webhooks signed per Standard Webhooks (https://www.standardwebhooks.com/).
+
+Contract: contracts/crm-and-alerts.md §9. The tenant's URL must pass the kernel's SSRF guard
+(https; no private, loopback or link-local address unless allow-listed) when it is saved and
+again on every request; redirects are never followed (a 3xx is a failed delivery, per the
+spec). `webhook-id` is fixed when the event is queued and identical on every retry (the
+receiver's idempotency key); `webhook-timestamp` and the signature are computed per attempt.
+410 Gone disables the endpoint, as the spec asks; everything else non-2xx is retried.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from rest_framework import serializers
+
+from wedsync_integrations.integrations.errors import PermanentError
+from wedsync_integrations.integrations.registry import HealthResult, OutboundURLField, StrictSerializer
+from wedsync_integrations.integrations.signing import InvalidSecret, standard_webhooks_headers, whsec_key
+
+from ..family import FAMILY
+from ..models import Alert, Severity
+from .base import AlertChannel, Sent
+
+USER_AGENT = "WedSync-Webhooks/1"
+
+
+def validate_whsec(value: str) -> str:
+    try:
+        key = whsec_key(value)
+    except InvalidSecret as exc:
+        raise serializers.ValidationError(str(exc))
+    if not (24 <= len(key) <= 64):
+        raise serializers.ValidationError("the key must be 24 to 64 random bytes (whsec_ + base64)")
+    return value
+
+
+class WebhookSettings(StrictSerializer):
+    url = OutboundURLField(help_text="https endpoint receiving alert events")
+    severities = serializers.ListField(
+        child=serializers.ChoiceField(choices=Severity.values),
+        required=False,
+        default=list,
+        help_text="severities to send (empty: all)",
+    )
+
+
+class WebhookSecrets(StrictSerializer):
+    signing_secret = serializers.CharField(validators=[validate_whsec], help_text="whsec_ + base64 of 24–64 bytes")
+
+
+def encode_body(event: dict) -> bytes:
+    """The exact bytes signed and sent (compact, UTF-8): the receiver verifies these bytes."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
+
+
+@FAMILY.register
+class Webhook(AlertChannel):
+    name = "webhook"
+    label = "Outbound webhook (Standard Webhooks)"
+    settings_serializer = WebhookSettings
+    secrets_serializer = WebhookSecrets
+
+    def subscribes_to(self, severity: str) -> bool:
+        wanted = self.settings.get("severities") or Severity.values
+        return severity in wanted
+
+    def send(self, alert: Alert, purpose: str, payload: dict, previous) -> Sent:
+        url = self.settings["url"]
+        body = encode_body(payload["event"])
+        headers = standard_webhooks_headers(
+            self.secret("signing_secret"), payload["webhook_id"], int(time.time()), body
+        )
+        headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT})
+        try:
+            response = self.client(base_url=url, guarded=True).request("POST", url, data=body, headers=headers)
+        except PermanentError as exc:
+            if exc.status == 410:
+                self.config.enabled = False
+                self.config.save(update_fields=["enabled", "updated_at"])
+                self.config.stop("the endpoint answered 410 Gone: disabled as Standard Webhooks asks", None)
+                raise PermanentError(
+                    "webhook: endpoint answered 410 Gone; it has been disabled",
+                    status=410,
+                    response_body=exc.response_body,
+                )
+            raise
+        return Sent(http_status=response.status_code, response=response.text[:500], vendor_ref=payload["webhook_id"])
+
+    def check_health(self) -> HealthResult:
+        from wedsync_integrations.integrations.ssrf import check_outbound_url
+
+        check_outbound_url(self.settings["url"])
+        return HealthResult(ok=True, message="URL passes the outbound guard (no test event is sent)")
