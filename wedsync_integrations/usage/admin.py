@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.utils import timezone
 
@@ -13,8 +14,14 @@ from wedsync_integrations.calendar import LONDON
 
 from .models import AIUsageRecord, ExchangeRate, UsageRollup, UsageToken
 
-# A USD→GBP rate outside this band is a typo (79 for 0.79, or the GBP→USD rate), not a market.
-USD_GBP_PLAUSIBLE = (Decimal("0.40"), Decimal("1.50"))
+# A USD→GBP rate outside this band is a typo (79 for 0.79) or the inverse GBP→USD rate (1.27),
+# not a market: the pound's all-time low was about 1.04 USD. Widen it in settings if that changes.
+DEFAULT_USD_GBP_PLAUSIBLE = ("0.40", "1.10")
+
+
+def usd_gbp_plausible() -> tuple[Decimal, Decimal]:
+    low, high = getattr(settings, "USAGE_USD_GBP_PLAUSIBLE", DEFAULT_USD_GBP_PLAUSIBLE)
+    return Decimal(low), Decimal(high)
 
 
 class ExchangeRateForm(forms.ModelForm):
@@ -54,7 +61,7 @@ class ExchangeRateForm(forms.ModelForm):
         if rate is not None and rate <= 0:
             self.add_error("rate", "A rate must be greater than zero.")
         elif (base, quote) == ("USD", "GBP") and rate is not None:
-            low, high = USD_GBP_PLAUSIBLE
+            low, high = usd_gbp_plausible()
             if not low <= rate <= high:
                 self.add_error(
                     "rate",

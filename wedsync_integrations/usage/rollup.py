@@ -105,10 +105,11 @@ def update_rollups(now: datetime | None = None) -> RollupStats:
             return stats
         # Markers created after this point wait for the next run, so a steady stream of new
         # hours can never keep one run going forever.
-        ceiling = RollupDirtyHour.objects.aggregate(top=Max("id"))["top"] or 0
-        oldest = RollupDirtyHour.objects.filter(id__lte=ceiling).aggregate(at=Min("marked_at"))["at"]
-        if oldest is not None:
-            stats.lag_seconds = max(0.0, (now - oldest).total_seconds())
+        dirty = RollupDirtyHour.objects.aggregate(ceiling=Max("id"), oldest=Min("marked_at"))
+        if dirty["ceiling"] is None:
+            return stats  # nothing to do: the common case, one query
+        ceiling = dirty["ceiling"]
+        stats.lag_seconds = max(0.0, (now - dirty["oldest"]).total_seconds())
         after = 0
         while markers := _claim(after, ceiling):
             with transaction.atomic():
@@ -118,7 +119,7 @@ def update_rollups(now: datetime | None = None) -> RollupStats:
             stats.rollup_rows += rollup_rows
             stats.wedding_rows += wedding_rows
             after = markers[-1].id
-    stats.remaining = RollupDirtyHour.objects.count()
+        stats.remaining = RollupDirtyHour.objects.count()
     stats.seconds = round(time.monotonic() - started, 3)
     if stats.hours:
         logger.info(

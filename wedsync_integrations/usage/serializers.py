@@ -46,7 +46,9 @@ class UsageRecordSerializer(serializers.Serializer):
 
 
 class UsageBatchSerializer(serializers.Serializer):
-    records = UsageRecordSerializer(many=True, max_length=1000, help_text="At most 1,000 records per batch.")
+    records = serializers.ListField(
+        child=UsageRecordSerializer(), max_length=1000, help_text="At most 1,000 records per batch."
+    )
 
 
 class RejectedRecordSerializer(serializers.Serializer):
