@@ -222,7 +222,8 @@ def pagerduty_event(alert: Alert, purpose: str) -> dict:
     if purpose == Purpose.RESOLVE:
         return {"event_action": "resolve", "dedup_key": alert.pagerduty_dedup_key}
     ctx = alert.context or {}
-    summary = f"{alert.title} ({ctx.get('weddings_today', 0)} weddings today"
+    weddings = ctx.get("weddings_today", 0)
+    summary = f"{alert.title} ({weddings} wedding{'s' if weddings != 1 else ''} today"
     summary += ", wedding-day mode)" if ctx.get("wedding_day_mode") else ")"
     return {
         "event_action": "trigger",
