@@ -15,6 +15,8 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.auth import get_permission_codename
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.html import format_html
@@ -119,6 +121,10 @@ class ProviderConfigForm(forms.ModelForm):
     def _post_clean(self):
         # Model.clean() would re-validate the secrets before we attach the new ones.
         self.instance.secrets = getattr(self, "_clean_secrets", self.instance.secrets)
+        if self.errors:
+            # The provider's serializers already put their errors on the right boxes; the
+            # model's clean() would only repeat them. Unique checks run once those are fixed.
+            return
         super()._post_clean()
 
 
@@ -143,9 +149,29 @@ class ProviderConfigAdmin(admin.ModelAdmin):
     actions = ["test_connection", "resume_configs"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
+        # The fieldsets name the secret boxes, which the form adds itself in __init__; the model
+        # form factory only knows model fields and would reject them.
+        fields = kwargs["fields"] if "fields" in kwargs else flatten_fieldsets(self.get_fieldsets(request, obj))
+        if fields is not None:
+            kwargs["fields"] = [name for name in fields if not name.startswith(SECRET_FIELD_PREFIX)]
         form = super().get_form(request, obj, change=change, **kwargs)
         form.family = self.family
         return form
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        can_edit = self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
+        if not can_edit:
+            return fieldsets
+        stored = obj.secrets if obj is not None else {}
+        boxes = []
+        for name in _secret_names(self.family):
+            boxes.append(SECRET_FIELD_PREFIX + name)
+            if stored.get(name):
+                boxes.append(SECRET_FIELD_PREFIX + name + "__clear")
+        if not boxes:
+            return fieldsets
+        return [*fieldsets, ("Secrets (write-only: never shown, blank keeps the stored value)", {"fields": boxes})]
 
     def get_queryset(self, request):
         pending = (
@@ -318,6 +344,15 @@ class RetryItemAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # Read-only: saving the change form would write back every column as the page loaded
+        # it, undoing whatever a worker did meanwhile (a delivered item would become pending).
+        return False
+
+    def has_replay_permission(self, request):
+        codename = get_permission_codename("change", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name != "payload"] + ["payload_pretty"]
 
@@ -332,7 +367,7 @@ class RetryItemAdmin(admin.ModelAdmin):
     def last_error_short(self, obj):
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
 
-    @admin.action(description="Replay now (in order, per organisation and provider)")
+    @admin.action(description="Replay now (in order, per organisation and provider)", permissions=["replay"])
     def replay_now(self, request, queryset):
         items = list(queryset.exclude(state=RetryState.SUCCEEDED).order_by("id"))
         totals = outbox.replay(items)

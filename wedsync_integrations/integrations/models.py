@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -80,7 +80,13 @@ class ProviderConfigBase(models.Model):
             raise ValidationError({"provider": str(exc)})
         errors = validate_config_data(provider_cls, self.settings, self.secrets, partial_secrets=False)
         if errors:
-            raise ValidationError({key: str(value) for key, value in errors.items()})
+            # Keyed by real model fields, so any ModelForm can place them ("settings.site" is not
+            # a field and made a form raise ValueError); the message keeps the path.
+            by_field: dict[str, list[str]] = {}
+            for key, message in sorted(errors.items()):
+                target = "settings" if key.startswith("settings") else NON_FIELD_ERRORS
+                by_field.setdefault(target, []).append(f"{key}: {message}")
+            raise ValidationError(by_field)
 
     # -- status transitions (small UPDATEs, safe from concurrent workers) -----------------------
     @property
