@@ -39,7 +39,7 @@ import enum
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count
@@ -121,7 +121,7 @@ class Interval:
 
 # -- helpers -------------------------------------------------------------------------------------
 def floor_hour(at: datetime) -> datetime:
-    return at.astimezone(timezone.UTC).replace(minute=0, second=0, microsecond=0)
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def common_tags(organisation: Organisation, at: datetime, region: str) -> dict[str, str]:
@@ -186,7 +186,7 @@ def _export_counts(organisation_id: int, start: datetime, end: datetime) -> dict
             family.sync_log_model.objects.filter(
                 organisation_id=organisation_id, started_at__gte=start, started_at__lt=end
             )
-            .annotate(hour=TruncHour("started_at", tzinfo=timezone.UTC))
+            .annotate(hour=TruncHour("started_at", tzinfo=UTC))
             .values("hour", "provider", "outcome")
             .annotate(n=Count("id"))
             .order_by("hour", "provider", "outcome")

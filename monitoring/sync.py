@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from django.core.cache import cache
 from django.utils import timezone
 
 from wedsync_integrations.integrations.registry import SyncResult
@@ -18,24 +17,15 @@ from .family import FAMILY
 
 logger = logging.getLogger("wedsync.monitoring")
 
-ROLLUP_LOCK_SECONDS = 120
-
 
 def bring_rollups_up_to_date(now=None) -> None:
-    """Run the incremental rollup once, unless another sync is running it right now.
+    """Run the incremental rollup (a no-op when another process is running it).
 
-    Skipping is safe: an hour whose rollup is not finished still has its dirty marker, and the
+    Either way is safe: an hour whose rollup is not finished still has its dirty marker, and the
     exporter never exports such an hour (it waits for the next run)."""
-    try:
-        from wedsync_integrations.usage.rollup import update_rollups
-    except ImportError:  # the rollup engine is not installed in this build
-        return
-    if not cache.add("wsi:monitoring:rollup-lock", 1, timeout=ROLLUP_LOCK_SECONDS):
-        return
-    try:
-        update_rollups(now=now)
-    finally:
-        cache.delete("wsi:monitoring:rollup-lock")
+    from wedsync_integrations.usage import rollup
+
+    rollup.update_rollups(now=now)
 
 
 @FAMILY.sync

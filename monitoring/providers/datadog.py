@@ -22,7 +22,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from django.utils import timezone
@@ -149,7 +149,7 @@ class Datadog(IntervalExporter):
         now = timezone.now()
         series, stale = [], []
         for entry in payload.get("series", []):
-            at = datetime.fromtimestamp(entry["points"][0]["timestamp"], tz=timezone.UTC)
+            at = datetime.fromtimestamp(entry["points"][0]["timestamp"], tz=UTC)
             (series if self.accepts(at, now) else stale).append(entry)
         if stale:
             record_skip(

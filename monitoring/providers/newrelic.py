@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from django.utils import timezone
@@ -115,7 +115,7 @@ class NewRelic(IntervalExporter):
         now = timezone.now()
         fresh, stale = [], []
         for block in payload:
-            at = datetime.fromtimestamp(block["common"]["timestamp"] / 1000, tz=timezone.UTC)
+            at = datetime.fromtimestamp(block["common"]["timestamp"] / 1000, tz=UTC)
             (fresh if self.accepts(at, now) else stale).append(block)
         if stale:
             points = sum(len(block["metrics"]) for block in stale)
