@@ -74,7 +74,12 @@ def channels_for(alert: Alert, purpose: str, configs: dict[str, AlertConfig]) ->
             return []
         wanted = list(routing.get("channels", []))
         webhook = configs.get(Channel.WEBHOOK)
-        if webhook is not None and webhook.get_provider().subscribes_to(alert.effective_severity):
+        excluded = routing.get("excluded_channels", [])
+        if (
+            webhook
+            and Channel.WEBHOOK not in excluded
+            and webhook.get_provider().subscribes_to(alert.effective_severity)
+        ):
             wanted.append(Channel.WEBHOOK)  # opt-in: any severity the endpoint subscribes to
     elif purpose == Purpose.ESCALATE:
         wanted = list(ESCALATION_CHANNELS)

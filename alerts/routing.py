@@ -59,6 +59,7 @@ class RoutingDecision:
     severity: str
     effective_severity: str
     channels: list[str]
+    excluded_channels: list[str]
     reasons: list[str]
     muted_by: str | None
     escalates: bool
@@ -124,6 +125,7 @@ def decide(
         severity=raised.value,
         effective_severity=effective.value,
         channels=[c.value for c in CHANNEL_ORDER if c in channels],
+        excluded_channels=sorted(exclude_channels),
         reasons=reasons,
         muted_by=muted_by,
         escalates=escalate and effective in ESCALATING and muted_by is None,
