@@ -256,10 +256,11 @@ def replay(items, *, now=None) -> dict:
             continue
         family = _family_of(item)
         fresh_attempts = family.provider(item.provider).retry_policy.max_attempts
-        type(item).objects.filter(pk=item.pk).update(
+        # Guarded on the stored state, and leases left alone: an item a worker delivered, or is
+        # delivering right now, since the admin page was loaded must not be sent a second time.
+        type(item).objects.filter(pk=item.pk).exclude(state=RetryState.SUCCEEDED).update(
             state=RetryState.PENDING,
             next_attempt_at=now,
-            leased_until=None,
             max_attempts=max(item.max_attempts, item.attempts + fresh_attempts),
         )
         pairs[(item.organisation_id, item.provider)] = family
