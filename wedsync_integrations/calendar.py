@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -78,10 +78,14 @@ def is_peak_ceremony_hours(at: datetime | None = None) -> bool:
 
 
 def london_day_bounds(day: date) -> tuple[datetime, datetime]:
-    """The aware [start, end) of a London calendar day (23 or 25 hours long on DST days)."""
+    """The [start, end) of a London calendar day as UTC instants (23 or 25 hours apart on DST days).
+
+    UTC, not London: Python subtracts and compares two datetimes sharing one tzinfo by wall
+    clock, so London-zoned bounds of 29 March would claim the day lasts 24 hours.
+    """
     start = datetime.combine(day, time.min, tzinfo=LONDON)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=LONDON)
-    return start, end
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def next_wedding_window(at: datetime | None = None) -> tuple[datetime, datetime]:
