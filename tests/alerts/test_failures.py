@@ -204,9 +204,17 @@ def test_sms_read_timeout_is_checked_at_twilio_before_any_resend(organisation, c
         # Twilio did get it: the lookup finds it, and nothing is sent twice
         vendors.get(
             TWILIO_MESSAGES,
-            json={"messages": [{"sid": "SM" + "9" * 32, "status": "sent", "body": sent_body,
-                                "date_created": "Tue, 16 Jun 2026 10:00:01 +0000"}]},
-        )  # fmt: skip
+            json={
+                "messages": [
+                    {
+                        "sid": "SM" + "9" * 32,
+                        "status": "sent",
+                        "body": sent_body,
+                        "date_created": "Tue, 16 Jun 2026 10:00:01 +0000",
+                    }
+                ]
+            },
+        )
         clock.move_to(item("sms").next_attempt_at + timedelta(seconds=1))
         deliver_all()
     posts = [c for c in calls_to(vendors, TWILIO_MESSAGES) if c.request.method == "POST"]

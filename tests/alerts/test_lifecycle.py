@@ -126,9 +126,16 @@ def slack_payload(alert, action_id="alert_ack", response_url="https://hooks.slac
         "type": "block_actions",
         "user": {"id": "U2CERLKJA", "username": "roadrunner", "team_id": "T1"},
         "response_url": response_url,
-        "actions": [{"type": "button", "action_id": action_id, "block_id": f"{alert.ref}:v1:notify:actions",
-                     "value": alert.ref, "action_ts": "1531420618.1"}],
-    }  # fmt: skip
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": f"{alert.ref}:v1:notify:actions",
+                "value": alert.ref,
+                "action_ts": "1531420618.1",
+            }
+        ],
+    }
 
 
 def pagerduty_payload(alert, event_type="incident.acknowledged"):
@@ -139,10 +146,14 @@ def pagerduty_payload(alert, event_type="incident.acknowledged"):
             "resource_type": "incident",
             "occurred_at": "2026-06-13T14:05:00.000Z",
             "agent": {"id": "PUSER1", "summary": "Jane Planner", "type": "user_reference"},
-            "data": {"id": "PDEMO01", "type": "incident", "status": "acknowledged",
-                     "incident_key": alert.pagerduty_dedup_key},
+            "data": {
+                "id": "PDEMO01",
+                "type": "incident",
+                "status": "acknowledged",
+                "incident_key": alert.pagerduty_dedup_key,
+            },
         }
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("first", ["admin", "slack", "pagerduty"])
@@ -173,8 +184,11 @@ def test_acknowledgements_from_all_three_places_converge_idempotently(
     assert audit.filter(action="acknowledge").count() == 1
     assert audit.filter(action="acknowledge_ignored").count() == 5
     # the vendors heard about it exactly once: PagerDuty (unless it told us) and Slack
-    pd_acks = [c for c in calls_to(vendors, "https://events.pagerduty.com/")
-               if json.loads(c.request.body)["event_action"] == "acknowledge"]  # fmt: skip
+    pd_acks = [
+        c
+        for c in calls_to(vendors, "https://events.pagerduty.com/")
+        if json.loads(c.request.body)["event_action"] == "acknowledge"
+    ]
     assert len(pd_acks) == (0 if first == "pagerduty" else 1)
     slack_updates = calls_to(vendors, "https://hooks.slack.com/actions/") + calls_to(vendors, SLACK_WEBHOOK)[1:]
     assert len(slack_updates) == 1
