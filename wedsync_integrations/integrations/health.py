@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
@@ -11,6 +13,8 @@ from .errors import IntegrationError
 from .outbox import queue_depth
 from .registry import HealthResult
 from .secrets import redact
+
+logger = logging.getLogger("wedsync.health")
 
 
 def _key(config) -> str:
@@ -50,6 +54,9 @@ def _live_check(config) -> dict:
         )
     except NotImplementedError:
         result = HealthResult(ok=False, message=f"{config.provider} has no health check")
+    except Exception as exc:  # a provider bug must show as unhealthy, not break the admin page
+        logger.exception("health.check_crashed provider=%s config=%s", config.provider, config.pk)
+        result = HealthResult(ok=False, message=f"{config.provider}: health check failed ({type(exc).__name__})")
     return {"ok": result.ok, "message": result.message, "http_status": result.http_status, "checked_at": timezone.now()}
 
 
