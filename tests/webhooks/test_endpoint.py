@@ -1,0 +1,312 @@
+"""The endpoint's contract beyond one source: check order, 404s that reveal nothing, tenant
+isolation, the global Slack path, handshakes (Slack, Xero, FreshBooks), peak-season limits."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from freezegun import freeze_time
+
+from webhooks import ratelimit
+from webhooks.models import InboundEvent, Priority, RejectedAttempt, RejectReason, WebhookAuditEntry, WebhookConfig
+
+from . import vendors
+from .cases import FB_VERIFIER, PUBLIC, SLACK_SECRET, TWILIO_TOKEN, WHSEC, XERO_KEY
+from .conftest import OTHER_WHSEC
+
+pytestmark = pytest.mark.django_db
+LONDON = ZoneInfo("Europe/London")
+
+
+def generic_request(secret=WHSEC, msg_id="msg_1", event_type="crm.client.created", ts=None):
+    body = vendors.as_json({"type": event_type, "data": {"id": "c_1"}})
+    return body, vendors.standard_headers(secret, msg_id, body, ts)
+
+
+# -- 404: unknown source, organisation or configuration look the same -------------------------------
+def test_unknown_source_unknown_org_and_unconfigured_source_get_the_same_404(post, organisation, webhook_config):
+    webhook_config("generic", organisation, WHSEC)
+    body, headers = generic_request()
+    responses = [
+        post("nosuchvendor", "acme", body, headers),
+        post("generic", "no-such-org", body, headers),
+        post("pagerduty", "acme", body, headers),  # acme has no PagerDuty config
+        post("generic", None, body, headers),  # generic has no platform-wide path
+    ]
+    assert {r.status_code for r in responses} == {404}
+    assert len({r.content for r in responses}) == 1
+    assert not RejectedAttempt.objects.exists() and not InboundEvent.objects.exists()
+
+
+def test_a_disabled_config_or_inactive_organisation_is_not_an_endpoint(post, organisation, webhook_config):
+    config = webhook_config("generic", organisation, WHSEC, enabled=False)
+    body, headers = generic_request()
+    assert post("generic", "acme", body, headers).status_code == 404
+    WebhookConfig.objects.filter(pk=config.pk).update(enabled=True)
+    organisation.is_active = False
+    organisation.save()
+    assert post("generic", "acme", body, headers).status_code == 404
+
+
+def test_get_is_not_allowed(client, organisation, webhook_config):
+    webhook_config("generic", organisation, WHSEC)
+    assert client.get(f"{vendors.API}/generic/acme/").status_code == 405
+
+
+# -- order of checks ------------------------------------------------------------------------------------
+def test_an_oversized_body_is_refused_with_413_before_any_other_check(post, organisation, webhook_config, settings):
+    settings.WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+    webhook_config("generic", organisation, WHSEC)
+    body = vendors.as_json({"type": "crm.client.created", "data": {"blob": "x" * (1024 * 1024)}})
+    response = post("generic", "acme", body, {})  # unsigned too: size is judged first
+    assert response.status_code == 413
+    assert response.json() == {"error": "payload_too_large", "limit_bytes": 1048576}
+    assert not RejectedAttempt.objects.exists()
+    # a body just under the limit goes on to signature checking
+    small = vendors.as_json({"type": "crm.client.created", "data": {"blob": "x" * 1000}})
+    assert post("generic", "acme", small, {}).status_code == 401
+
+
+def test_the_rate_limit_applies_before_signatures_so_a_forged_flood_costs_nothing(post, organisation, webhook_config):
+    webhook_config(
+        "generic", organisation, WHSEC, settings={"rate_limit_per_minute": 2, "peak_rate_limit_per_minute": 2}
+    )
+    body, _ = generic_request()
+    statuses = [post("generic", "acme", body, {"webhook-id": "x"}).status_code for _ in range(4)]
+    assert statuses == [401, 401, 429, 429]
+    assert RejectedAttempt.objects.count() == 2  # the throttled ones were not even verified
+
+
+def test_a_malformed_but_correctly_signed_body_gets_400_with_a_reason(post, organisation, webhook_config):
+    webhook_config("generic", organisation, WHSEC)
+    body = b'{"data": {"id": 1}}'  # no "type"
+    response = post("generic", "acme", body, vendors.standard_headers(WHSEC, "msg_x", body))
+    assert response.status_code == 400
+    assert response.json() == {"error": "malformed", "detail": "type is missing or not a string"}
+    assert RejectedAttempt.objects.get().reason == RejectReason.MALFORMED
+    not_json = b"<xml/>"
+    response = post("generic", "acme", not_json, vendors.standard_headers(WHSEC, "msg_y", not_json))
+    assert response.json()["detail"] == "body is not valid JSON"
+
+
+# -- tenant isolation --------------------------------------------------------------------------------------
+def test_a_request_signed_with_organisation_a_secret_never_acts_on_organisation_b(
+    post, make_organisation, webhook_config
+):
+    org_a, org_b = make_organisation(slug="org-a"), make_organisation(slug="org-b")
+    webhook_config("generic", org_a, WHSEC)
+    webhook_config("generic", org_b, OTHER_WHSEC)
+    body, headers = generic_request(secret=WHSEC)
+    assert post("generic", "org-b", body, headers).status_code == 401
+    assert post("generic", "org-a", body, headers).status_code == 200
+    assert list(InboundEvent.objects.values_list("organisation__slug", flat=True)) == ["org-a"]
+    assert RejectedAttempt.objects.get().organisation == org_b
+
+
+def test_the_same_vendor_event_id_for_two_organisations_is_two_events(post, make_organisation, webhook_config):
+    org_a, org_b = make_organisation(slug="org-a"), make_organisation(slug="org-b")
+    webhook_config("generic", org_a, WHSEC)
+    webhook_config("generic", org_b, WHSEC)
+    body, headers = generic_request(msg_id="msg_same")
+    assert post("generic", "org-a", body, headers).status_code == 200
+    assert post("generic", "org-b", body, headers).status_code == 200
+    assert InboundEvent.objects.count() == 2
+
+
+def test_events_for_another_vendor_account_are_ignored_and_logged(post, organisation, webhook_config):
+    webhook_config("xero", organisation, XERO_KEY, settings={"tenant_id": "11111111-1111-4111-8111-111111111111"})
+    events = [
+        {"resourceId": "r-1", "eventDateUtc": "2026-06-01T10:00:00.000", "eventType": "CREATE",
+         "eventCategory": "INVOICE", "tenantId": "11111111-1111-4111-8111-111111111111"},
+        {"resourceId": "r-2", "eventDateUtc": "2026-06-01T10:00:00.000", "eventType": "CREATE",
+         "eventCategory": "INVOICE", "tenantId": "22222222-2222-4222-8222-222222222222"},
+    ]  # fmt: skip
+    body = vendors.as_json({"events": events, "firstEventSequence": 1, "lastEventSequence": 2, "entropy": "E"})
+    response = post("xero", "acme", body, {"x-xero-signature": vendors.b64_body_hmac(XERO_KEY, body)})
+    assert response.status_code == 200 and response.content == b""
+    assert list(InboundEvent.objects.values_list("external_id", flat=True)) == ["r-1:2026-06-01T10:00:00.000:CREATE"]
+    assert RejectedAttempt.objects.get().reason == RejectReason.FOREIGN_ACCOUNT
+
+
+# -- Slack at the platform path and its handshake ---------------------------------------------------------------
+def _block_action(n=1):
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U1"},
+        "team": {"id": "T1"},
+        "container": {"message_ts": f"1.{n}"},
+        "actions": [{"action_id": "alert_ack", "action_ts": f"2.{n}"}],
+    }
+    return vendors.form({"payload": json.dumps(payload)})  # fmt: skip
+
+
+def test_slack_works_at_the_global_path_with_the_platform_secret(post, settings, db):
+    settings.SLACK_SIGNING_SECRET = SLACK_SECRET
+    body = _block_action()
+    form = "application/x-www-form-urlencoded"
+    response = post("slack", None, body, vendors.slack_headers(SLACK_SECRET, body), content_type=form)
+    assert (response.status_code, response.content) == (200, b"")  # Slack: empty 200
+    event = InboundEvent.objects.get()
+    assert (event.organisation, event.event_type, event.external_id) == (None, "block_actions", "1.1:2.1:U1")
+    wrong = post("slack", None, body, vendors.slack_headers("another-signing-secret", body), content_type=form)
+    assert wrong.status_code == 401
+
+
+def test_slack_global_path_is_404_when_the_platform_secret_is_not_set(post, settings, db):
+    settings.SLACK_SIGNING_SECRET = ""
+    body = _block_action()
+    assert post("slack", None, body, vendors.slack_headers("x" * 32, body)).status_code == 404
+
+
+def test_slack_events_api_url_verification_echoes_the_challenge_only_when_signed(post, settings, db):
+    settings.SLACK_SIGNING_SECRET = SLACK_SECRET
+    body = vendors.as_json({"token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+                            "type": "url_verification"})  # fmt: skip
+    response = post("slack", None, body, vendors.slack_headers(SLACK_SECRET, body))
+    assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+    assert not InboundEvent.objects.exists()
+    assert post("slack", None, body, {}).status_code == 401
+
+
+def test_slack_deprecated_verification_token_is_not_stored(post, settings, db):
+    settings.SLACK_SIGNING_SECRET = SLACK_SECRET
+    payload = {"type": "block_actions", "token": "legacy-token-value", "user": {"id": "U1"},
+               "container": {"message_ts": "1.1"}, "actions": [{"action_ts": "2.2"}]}  # fmt: skip
+    body = vendors.form({"payload": json.dumps(payload)})
+    post(
+        "slack", None, body, vendors.slack_headers(SLACK_SECRET, body), content_type="application/x-www-form-urlencoded"
+    )
+    assert "token" not in InboundEvent.objects.get().payload
+
+
+# -- Xero Intent to Receive ---------------------------------------------------------------------------------
+def test_xero_intent_to_receive_answers_200_empty_for_good_and_401_for_bad_signatures(
+    post, organisation, webhook_config
+):
+    webhook_config("xero", organisation, XERO_KEY)
+    body = b'{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"TESTENTROPY"}'
+    good = post("xero", "acme", body, {"x-xero-signature": vendors.b64_body_hmac(XERO_KEY, body)})
+    bad = post("xero", "acme", body, {"x-xero-signature": vendors.b64_body_hmac("not-the-key", body)})
+    assert (good.status_code, good.content, good.cookies) == (200, b"", {})
+    assert bad.status_code == 401
+    assert not InboundEvent.objects.exists()
+
+
+# -- FreshBooks verification handshake ----------------------------------------------------------------------
+def _verification(callback_id="2001", code="Ghwf5vXJc2eXrSamPVnU8wLp"):
+    return f"name=callback.verify&object_id={callback_id}&verifier={code}&account_id=aBcD1&user_id=1"
+
+
+def test_freshbooks_verification_code_becomes_the_secret_when_expected(post, organisation, webhook_config):
+    config = webhook_config("freshbooks", organisation, None, settings={"pending_callback_id": "2001"})
+    form = "application/x-www-form-urlencoded"
+    response = post("freshbooks", "acme", _verification().encode(), {}, content_type=form)
+    assert response.status_code == 200
+    config.refresh_from_db()
+    assert config.secrets["signing_secret"] == "Ghwf5vXJc2eXrSamPVnU8wLp"
+    assert "pending_callback_id" not in config.settings
+    event = InboundEvent.objects.get()
+    assert event.event_type == "callback.verify" and "verifier" not in event.payload  # no secret in the inbox
+    entry = WebhookAuditEntry.objects.get(action="adopt_signing_secret")
+    assert "Ghwf5" not in json.dumps(entry.changes) + entry.summary
+
+    # later deliveries are signed with that code
+    delivery = "name=expense.create&object_id=77&account_id=aBcD1&business_id=456&identity_id=789&user_id=1"
+    signed = {"X-FreshBooks-Hmac-SHA256": vendors.freshbooks_signature("Ghwf5vXJc2eXrSamPVnU8wLp", delivery)}
+    assert post("freshbooks", "acme", delivery.encode(), signed, content_type=form).status_code == 200
+    # and nobody can swap the secret afterwards
+    swap = post("freshbooks", "acme", _verification(code="attacker-chosen-code").encode(), {}, content_type=form)
+    assert swap.status_code == 401
+    config.refresh_from_db()
+    assert config.secrets["signing_secret"] == "Ghwf5vXJc2eXrSamPVnU8wLp"
+
+
+def test_freshbooks_unexpected_verification_is_refused(post, organisation, webhook_config):
+    config = webhook_config("freshbooks", organisation, None, settings={"pending_callback_id": "2001"})
+    form = "application/x-www-form-urlencoded"
+    response = post("freshbooks", "acme", _verification(callback_id="9999").encode(), {}, content_type=form)
+    assert response.status_code == 401
+    assert RejectedAttempt.objects.get().reason == RejectReason.VERIFICATION_REFUSED
+    config.refresh_from_db()
+    assert not config.secrets.get("signing_secret")
+
+
+def test_freshbooks_delivery_before_verification_is_refused(post, organisation, webhook_config):
+    webhook_config("freshbooks", organisation, None)
+    delivery = "name=expense.create&object_id=77&account_id=aBcD1"
+    headers = {"X-FreshBooks-Hmac-SHA256": vendors.freshbooks_signature(FB_VERIFIER, delivery)}
+    response = post("freshbooks", "acme", delivery.encode(), headers, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 401
+
+
+# -- Twilio signs the public URL, not whatever Host says -----------------------------------------------------
+def test_twilio_signature_is_checked_against_public_base_url_not_the_host_header(
+    post, organisation, webhook_config, settings
+):
+    settings.PUBLIC_BASE_URL = PUBLIC
+    settings.ALLOWED_HOSTS = ["*"]
+    webhook_config("twilio", organisation, TWILIO_TOKEN)
+    params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "failed", "ErrorCode": "30003"}
+    evil_url = f"https://attacker.example{vendors.API}/twilio/acme/"
+    forged = {
+        "X-Twilio-Signature": vendors.twilio_signature(TWILIO_TOKEN, evil_url, params),
+        "Host": "attacker.example",
+    }
+    form = "application/x-www-form-urlencoded"
+    assert post("twilio", "acme", vendors.form(params), forged, content_type=form).status_code == 401
+    good_url = f"{PUBLIC}{vendors.API}/twilio/acme/"
+    good = {"X-Twilio-Signature": vendors.twilio_signature(TWILIO_TOKEN, good_url, params)}
+    response = post("twilio", "acme", vendors.form(params), good, content_type=form)
+    assert response.status_code == 200 and response["Content-Type"] == "text/xml"
+    assert response.content == b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+# -- rate limits by season, and wedding-day priority ----------------------------------------------------------
+def test_peak_season_allows_more_requests_than_off_season(settings):
+    settings.WEBHOOK_RATE_LIMIT_PER_MINUTE = 100
+    settings.WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE = 300
+    assert ratelimit.limit_for({}, datetime(2026, 1, 10, 12, tzinfo=LONDON)) == 100
+    assert ratelimit.limit_for({}, datetime(2026, 4, 10, 12, tzinfo=LONDON)) == 100  # shoulder
+    assert ratelimit.limit_for({}, datetime(2026, 6, 13, 12, tzinfo=LONDON)) == 300
+    custom = {"rate_limit_per_minute": 20, "peak_rate_limit_per_minute": 900}
+    assert ratelimit.limit_for(custom, datetime(2026, 1, 10, 12, tzinfo=LONDON)) == 20
+    assert ratelimit.limit_for(custom, datetime(2026, 6, 13, 12, tzinfo=LONDON)) == 900
+
+
+def test_the_rate_limit_window_resets_each_minute_and_is_per_source_and_organisation(db):
+    start = 1_780_000_040.0  # 20 s into a minute
+    for _ in range(3):
+        assert ratelimit.hit("generic", 1, 3, now=start).allowed
+    denied = ratelimit.hit("generic", 1, 3, now=start + 1)
+    assert not denied.allowed and denied.retry_after == 39
+    assert ratelimit.hit("generic", 2, 3, now=start).allowed  # another organisation
+    assert ratelimit.hit("pagerduty", 1, 3, now=start).allowed  # another source
+    assert ratelimit.hit("generic", 1, 3, now=start + 40).allowed  # next minute
+
+
+@pytest.mark.parametrize(
+    "london_time, priority",
+    [
+        ("2026-06-12 17:59", Priority.NORMAL),  # Friday before the window
+        ("2026-06-12 18:00", Priority.WEDDING_DAY),  # Friday 18:00 opens it
+        ("2026-06-13 11:00", Priority.WEDDING_DAY),  # Saturday
+        ("2026-06-14 22:59", Priority.WEDDING_DAY),
+        ("2026-06-14 23:00", Priority.NORMAL),  # Sunday 23:00 closes it
+        ("2026-10-25 01:30", Priority.WEDDING_DAY),  # Sunday of the autumn DST change
+    ],
+)
+def test_events_received_in_the_wedding_day_window_get_priority(
+    london_time, priority, post, organisation, webhook_config, no_dispatch, settings
+):
+    settings.WEBHOOK_PRIORITY_QUEUE = "webhooks-priority"
+    webhook_config("generic", organisation, WHSEC)
+    at = datetime.fromisoformat(london_time).replace(tzinfo=LONDON)
+    with freeze_time(at):
+        body, headers = generic_request()
+        assert post("generic", "acme", body, headers).status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.priority == priority
+    assert no_dispatch == [(event.pk, priority)]

@@ -1,0 +1,61 @@
+"""The OpenAPI schema documents the webhook endpoints, and a bounded schemathesis run against
+them (through WSGI, on the test database) finds no 5xx."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from .cases import SHARED_TOKEN, TAVE_TOKEN, WHSEC
+
+WEBHOOK_PATHS = ["/api/webhooks/ai-integrations/{source}/", "/api/webhooks/ai-integrations/{source}/{org_slug}/"]
+
+
+@pytest.mark.django_db
+def test_schema_documents_both_webhook_paths_with_sources_and_responses():
+    schema = Client().get("/api/schema/?format=json").json()
+    for path in WEBHOOK_PATHS:
+        operation = schema["paths"][path]["post"]
+        assert set(operation["responses"]) >= {"200", "400", "401", "404", "413", "429"}
+        source = next(p for p in operation["parameters"] if p["name"] == "source")
+        assert "pagerduty" in source["schema"]["enum"] and "freshbooks" in source["schema"]["enum"]
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        assert {"X-Slack-Signature", "X-PagerDuty-Signature", "webhook-signature"} <= headers
+
+
+@pytest.fixture
+def webhook_api(db, make_organisation, webhook_config, settings):
+    """The live schema, with real configurations behind it so fuzzed requests reach verification."""
+    settings.SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+    organisation = make_organisation(slug="acme")
+    for source, secret in [("generic", WHSEC), ("pagerduty", "pd-secret-0001"), ("datadog", SHARED_TOKEN),
+                           ("tave", TAVE_TOKEN), ("xero", "xero-key-0001"), ("twilio", "twilio-token-0001"),
+                           ("slack", "slack-secret-0001"), ("quickbooks", "qbo-verifier-0001")]:  # fmt: skip
+        webhook_config(source, organisation, secret)
+    webhook_config("freshbooks", organisation, None, settings={"pending_callback_id": "2001"})
+    app = get_wsgi_application()
+    return schemathesis.openapi.from_wsgi("/api/schema/?format=json", app).include(path_regex="^/api/webhooks/")
+
+
+@pytest.mark.slow
+def test_fuzzed_webhook_requests_never_cause_a_server_error(webhook_api):
+    # Driven through hypothesis directly: bounded (max_examples per operation), in-process (WSGI).
+    operations = [result.ok() for result in webhook_api.get_all_operations()]
+    assert len(operations) == 2
+    statuses: set[int] = set()
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def run(case):
+            response = case.call()
+            statuses.add(response.status_code)
+            case.validate_response(response, checks=[not_a_server_error])
+
+        run()
+    assert statuses and max(statuses) < 500
+    assert statuses & {401, 404}  # the fuzzing really reached the endpoint's checks
