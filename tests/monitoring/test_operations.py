@@ -1,0 +1,128 @@
+"""Operations: beat schedules, admin (cursor, actions, no secrets), partial delivery in the kernel."""
+
+import pytest
+import responses
+from django.urls import reverse
+from django_celery_beat.models import PeriodicTask
+from freezegun import freeze_time
+
+from monitoring.models import MonitoringCursor
+from monitoring.providers.datadog import SITES
+from wedsync_integrations.integrations import outbox
+from wedsync_integrations.integrations.batching import pack, send_in_parts
+from wedsync_integrations.integrations.errors import PayloadTooLarge, RetryableError
+from wedsync_integrations.integrations.models import RetryState
+from wedsync_integrations.integrations.registry import get_family
+
+from .conftest import DD_KEY, HOUR, NOW
+
+pytestmark = pytest.mark.django_db
+family = get_family("monitoring")
+
+
+def test_the_data_migration_installs_both_beat_schedules_every_minute():
+    tasks = {t.task: t for t in PeriodicTask.objects.filter(name__startswith="monitoring:")}
+    assert set(tasks) == {"integrations.sync_family", "integrations.drain_family"}
+    for task in tasks.values():
+        assert task.enabled and task.args == '["monitoring"]'
+        assert (task.interval.every, task.interval.period) == (1, "minutes")
+        assert task.crontab is None  # one schedule all year: peak season is never less frequent
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("alice", "alice@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+@responses.activate
+def test_admin_shows_the_cursor_and_offers_sync_test_and_replay(
+    staff_client, organisation, datadog_config, make_rollup
+):
+    config = datadog_config()
+    make_rollup(organisation, HOUR)
+    responses.add(responses.POST, SITES["US1"] + "/api/v2/series", status=503)
+    url = reverse("admin:monitoring_monitoringconfig_changelist")
+    with freeze_time(NOW):
+        response = staff_client.post(url, {"action": "sync_now", "_selected_action": [config.pk]}, follow=True)
+    assert "queued 1, delivered 0, failed 1" in response.content.decode()
+    page = staff_client.get(url).content.decode()
+    assert "2026-06-13 14:00" in page  # last exported hour
+    assert DD_KEY not in page
+    for action in ("sync_now", "test_connection", "resume_configs"):
+        assert f'value="{action}"' in page
+    change = staff_client.get(reverse("admin:monitoring_monitoringconfig_change", args=[config.pk])).content.decode()
+    assert DD_KEY not in change
+    assert "Last exported hour (UTC)" in change
+    queue = staff_client.get(reverse("admin:monitoring_monitoringretryitem_changelist")).content.decode()
+    assert 'value="replay_now"' in queue
+    assert family.audit_model.objects.filter(action="sync_now").count() == 1
+
+    responses.replace(responses.POST, SITES["US1"] + "/api/v2/series", status=202, json={"errors": []})
+    item = family.retry_model.objects.get()
+    with freeze_time(NOW):
+        staff_client.post(
+            reverse("admin:monitoring_monitoringretryitem_changelist"),
+            {"action": "replay_now", "_selected_action": [item.pk]},
+        )
+    item.refresh_from_db()
+    posts = [call.request.body for call in responses.calls if call.request.method == "POST"]
+    assert item.state == RetryState.SUCCEEDED and len(posts) == 2
+    assert posts[0] == posts[1]  # the stored payload, resent byte for byte
+
+
+def test_pack_keeps_order_and_budget():
+    batches = pack(["aaaa", "bb", "cccccc", "d", "e"], size_of=len, budget=7)
+    assert batches == [["aaaa", "bb"], ["cccccc"], ["d", "e"]]
+    assert pack(["x" * 20], size_of=len, budget=7) == [["x" * 20]]  # too big travels alone
+
+
+def test_send_in_parts_reports_what_was_not_delivered():
+    sent = []
+
+    def send(part):
+        if len(part) == 4:
+            raise PayloadTooLarge("too large", status=413)
+        if part == [3, 4]:
+            raise RetryableError("boom", status=503)
+        sent.append(part)
+        return len(part)
+
+    with pytest.raises(RetryableError) as caught:
+        send_in_parts([1, 2, 3, 4], send=send, unsent_payload=lambda rest: {"rest": rest})
+    assert sent == [[1, 2]] and caught.value.unsent_payload == {"rest": [3, 4]}
+
+
+def test_the_outbox_keeps_only_the_unsent_part_of_a_partial_delivery(fake_provider, make_config, organisation):
+    config = make_config("monitoring", organisation, "fake")
+    item = outbox.enqueue(config, operation="send", payload={"items": [1, 2, 3, 4]})
+    error = RetryableError("second half failed", status=503)
+    error.unsent_payload = {"items": [3, 4]}
+    fake_provider.script = [error]
+    outbox.drain_pair(family, organisation.pk, "fake")
+    item.refresh_from_db()
+    assert item.state == RetryState.PENDING and item.payload == {"items": [3, 4]}
+    outbox.replay([item])
+    assert fake_provider.delivered[-1] == ("send", {"items": [3, 4]})
+
+
+def test_sync_of_a_scrape_only_prometheus_config_sends_nothing(prometheus_config):
+    from monitoring.sync import sync_monitoring
+
+    result = sync_monitoring(prometheus_config())
+    assert result.skipped == 1 and "scrape only" in result.detail["mode"]
+    assert not MonitoringCursor.objects.exists() and not family.retry_model.objects.exists()
+
+
+def test_settings_are_validated_with_clear_messages():
+    from wedsync_integrations.integrations.registry import validate_config_data
+
+    errors = validate_config_data(
+        family.provider("prometheus"), {"pushgateway_url": "http://10.0.0.5:9091", "x": 1}, {}, partial_secrets=False
+    )
+    assert errors["settings.x"] == "unknown setting"
+    assert "private" in errors["settings.pushgateway_url"] or "https" in errors["settings.pushgateway_url"]
+    assert "secrets.bearer_token" in errors
+    ok = validate_config_data(family.provider("datadog"), {"site": "UK1"}, {"api_key": DD_KEY}, partial_secrets=False)
+    assert ok == {}
