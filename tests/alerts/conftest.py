@@ -135,3 +135,14 @@ def vendors(public_dns):
 
 def calls_to(mock, prefix: str) -> list:
     return [call for call in mock.calls if call.request.url.startswith(prefix)]
+
+
+@pytest.fixture
+def eager_celery():
+    """Run Celery tasks in-process, as a worker would, for end-to-end tests."""
+    from wedsync_integrations.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
