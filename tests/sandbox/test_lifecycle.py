@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from wedsync_integrations.sandbox.client import RecordedRequest
+from wedsync_integrations.sandbox.client import RecordedRequest, SandboxError
 from wedsync_integrations.sandbox.server import (
     NotLoopbackError,
     Recorder,
@@ -47,6 +47,22 @@ def _wait_until(predicate, timeout: float) -> bool:
 def test_the_server_refuses_to_bind_anything_but_loopback(host):
     with pytest.raises(NotLoopbackError, match="binds loopback addresses only"):
         SandboxHTTPServer(host, 0)
+
+
+def test_the_ipv6_loopback_address_is_accepted():
+    try:
+        server = SandboxHTTPServer("::1", 0)
+    except OSError as exc:  # NotLoopbackError is a ValueError, so this is only "no IPv6 here"
+        pytest.skip(f"no IPv6 loopback on this machine: {exc}")
+    try:
+        assert server.url.startswith("http://[::1]:")
+    finally:
+        server.server_close()
+
+
+def test_using_a_server_before_it_started_says_so():
+    with pytest.raises(SandboxError, match="the sandbox is not running"):
+        SandboxServer().requests()
 
 
 def test_localhost_resolves_to_a_loopback_address():

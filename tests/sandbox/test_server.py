@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import socket
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -84,6 +85,16 @@ def test_a_run_time_route_overrides_the_declared_one_until_reset(vendor_sandbox)
     assert (raw.content, raw.headers["Content-Type"]) == (b"\x00\x01", "x/bin")
     vendor_sandbox.reset()
     assert requests.post(url, json={}, timeout=5).status_code == 202
+
+
+def test_a_stateful_fake_is_reset_before_each_test_through_its_hook(vendor_sandbox):
+    notes = vendor_sandbox.url + "/testvendor/notes"
+    assert requests.post(notes, data="first", timeout=5).json() == {"id": 1}
+    assert requests.post(notes, data="second", timeout=5).json() == {"id": 2}
+    assert requests.get(notes, timeout=5).json() == {"notes": ["first", "second"]}
+    vendor_sandbox.reset()
+    assert requests.get(notes, timeout=5).json() == {"notes": []}
+    assert requests.post(notes, data="again", timeout=5).json() == {"id": 1}
 
 
 def test_bad_run_time_routes_are_refused_with_the_reason(vendor_sandbox):
@@ -222,8 +233,32 @@ def test_wait_for_polls_until_the_requests_arrive_or_fails_naming_what_it_saw(ve
         vendor_sandbox.wait_for("/a", count=2, timeout=0.2)
 
 
-def test_an_oversized_body_is_refused_with_413(vendor_sandbox):
+def test_an_oversized_body_is_refused_with_413_and_recorded(vendor_sandbox):
     host, port = vendor_sandbox.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         sock.sendall(b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n")
         assert sock.recv(65536).startswith(b"HTTP/1.1 413")
+    (recorded,) = vendor_sandbox.requests()
+    assert (recorded.path, recorded.status, recorded.body) == ("/big", 413, b"")
+
+
+def test_concurrent_clients_are_all_recorded_and_a_fault_is_used_exactly_its_times(vendor_sandbox):
+    vendor_sandbox.fault("/testvendor", kind="status", status=503, times=7)
+
+    def client(worker: int) -> list[int]:
+        with requests.Session() as session:
+            return [
+                session.post(
+                    vendor_sandbox.url + "/testvendor/api/v1/items", json={"w": worker, "i": i}, timeout=10
+                ).status_code
+                for i in range(20)
+            ]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = [status for batch in pool.map(client, range(8)) for status in batch]
+    assert sorted(set(statuses)) == [202, 503] and statuses.count(503) == 7
+    recorded = vendor_sandbox.requests()
+    assert len(recorded) == 160
+    assert len({r.seq for r in recorded}) == 160
+    assert sorted((r.json()["w"], r.json()["i"]) for r in recorded) == [(w, i) for w in range(8) for i in range(20)]
+    assert sum(1 for r in recorded if r.fault == "status") == 7

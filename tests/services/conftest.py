@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -41,6 +44,18 @@ def database_url() -> str:
     return f"postgres://{auth}@{host}{port}/{db['NAME']}"
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL us when the test process dies, however it dies,
+    so a crashed session leaves no worker holding the test database open."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
+_running: set[Worker] = set()
+atexit.register(lambda: [worker.stop() for worker in list(_running)])
+
+
 class Worker:
     """`celery -A wedsync_integrations worker` in its own process group, logging to a file."""
 
@@ -62,8 +77,15 @@ class Worker:
         ]  # fmt: skip
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
+        _running.add(self)
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> Worker:
@@ -80,8 +102,10 @@ class Worker:
         """SIGKILL the whole worker (as when a machine dies): no chance to ack or requeue."""
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+        _running.discard(self)
 
     def stop(self) -> None:
+        _running.discard(self)
         if self.process is None or self.process.poll() is not None:
             return
         os.killpg(self.process.pid, signal.SIGTERM)

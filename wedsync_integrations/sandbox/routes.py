@@ -14,6 +14,13 @@ In `<app>/sandbox.py`:
 Every vendor lives under its own path prefix (/datadog, /newrelic, /slack, /twilio, /pagerduty, …),
 so one sandbox serves them all and a config's base_url is simply "<sandbox>/<vendor>".
 Paths are full-match regular expressions; named groups are passed in request.match.
+
+A fake that keeps state between requests (messages "sent" so far, say) registers a hook that
+forgets it; the sandbox runs every hook on reset, i.e. before each test that uses it:
+
+    @on_reset
+    def _forget_messages():
+        _messages.clear()
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ class Route:
 
 
 ROUTES: list[Route] = []
+RESET_HOOKS: list[Callable[[], None]] = []
 
 
 def route(
@@ -87,3 +95,9 @@ def find(method: str, path: str) -> tuple[Route, re.Match] | None:
         if match:
             return entry, match
     return None
+
+
+def on_reset(hook: Callable[[], None]) -> Callable[[], None]:
+    """Register hook() to run whenever the sandbox is reset (its state forgotten)."""
+    RESET_HOOKS.append(hook)
+    return hook

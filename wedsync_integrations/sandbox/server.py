@@ -19,7 +19,8 @@ lives under /__sandbox (never recorded, never faulted):
     GET    /__sandbox/faults                       faults still armed
     POST   /__sandbox/faults                       {prefix, kind, status, retry_after, delay, times}
     DELETE /__sandbox/faults                       disarm all
-    POST   /__sandbox/reset                        forget requests, disarm faults, drop overrides
+    POST   /__sandbox/reset                        forget requests, disarm faults, drop overrides, and
+                                                   run the route modules' reset hooks (routes.on_reset)
 
 It binds loopback addresses only: it answers anything, so it must never be reachable from outside.
 Nothing here imports Django; `python -m wedsync_integrations.sandbox` sets Django up and loads routes.
@@ -311,25 +312,29 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         parts = urlsplit(self.path)
         path = parts.path or "/"
-        try:
-            body = self._read_body()
-        except BadRequestBody as exc:
-            self.close_connection = True
-            self._send_json(exc.status, {"error": f"sandbox: {exc}"})
-            return
-        if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
-            self._control(self.command, path[len(CONTROL_PREFIX) :], parse_qs(parts.query), body)
-            return
+        control = path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
         request = RecordedRequest(
             method=self.command,
             path=path,
             query=parse_qs(parts.query, keep_blank_values=True),
             headers=CaseInsensitiveDict(self._header_pairs()),
-            body=body,
             received_at=datetime.now(UTC),
             id=uuid.uuid4().hex,
             peer="{}:{}".format(*self.client_address[:2]),
         )
+        try:
+            request.body = self._read_body()
+        except BadRequestBody as exc:
+            # the body is unusable, but a vendor test still wants to see that the request came
+            self.close_connection = True
+            request.status = exc.status
+            if not control:
+                self.server.recorder.add(request)
+            self._send_json(exc.status, {"error": f"sandbox: {exc}"})
+            return
+        if control:
+            self._control(self.command, path[len(CONTROL_PREFIX) :], parse_qs(parts.query), request.body)
+            return
         fault = self.server.faults.take(path)
         request.fault = fault.kind if fault else None
         self.server.recorder.add(request)
@@ -502,6 +507,10 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             server.faults.clear()
             server.overrides.clear()
             server.recorder.clear()
+            failed = run_reset_hooks()
+            if failed:
+                self._send_json(500, {"error": f"sandbox reset hook(s) failed: {'; '.join(failed)}"})
+                return
             self._send_json(200, {"cleared": True})
         else:
             self._send_json(404, {"error": f"sandbox control API has no {method} {CONTROL_PREFIX}{path}"})
@@ -528,6 +537,18 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib signature)
         if not self.server.quiet:
             sys.stderr.write(f"sandbox {self.log_date_time_string()} {format % args}\n")
+
+
+def run_reset_hooks() -> list[str]:
+    """Run every route module's reset hook; returns what failed (each failure is also on stderr)."""
+    failed = []
+    for hook in list(routes.RESET_HOOKS):
+        try:
+            hook()
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            failed.append(f"{getattr(hook, '__qualname__', hook)} raised {type(exc).__name__}: {exc}")
+    return failed
 
 
 def _as_reply(value) -> routes.Reply:
@@ -637,6 +658,11 @@ class SandboxServer(SandboxClient):
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+    def _call(self, method: str, path: str, **kwargs):
+        if self.process is None:
+            raise SandboxError("the sandbox is not running: use `with SandboxServer() as sandbox:` or call start()")
+        return super()._call(method, path, **kwargs)
 
     def stderr_tail(self, limit: int = 4000) -> str:
         if self._stderr is None:
