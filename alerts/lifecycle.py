@@ -104,7 +104,7 @@ def raise_alert(
     for attempt in range(2):
         try:
             with transaction.atomic():
-                existing = Alert.objects.select_for_update().filter(open_key=open_key).first()
+                existing = Alert.objects.select_for_update(of=("self",)).filter(open_key=open_key).first()
                 if existing is not None:
                     return _another_occurrence(existing, at, dispatch)
                 return _create(fields, open_key, at, exclude_channels, escalate, dispatch)
@@ -184,7 +184,7 @@ def _transition(alert_id: int, action: str, *, by: str, via: str, user, at) -> A
     at = at or timezone.now()
     via = ActionSource(via)
     with transaction.atomic():
-        alert = Alert.objects.select_for_update().select_related("organisation").filter(pk=alert_id).first()
+        alert = Alert.objects.select_for_update(of=("self",)).select_related("organisation").filter(pk=alert_id).first()
         if alert is None:
             return ActionResult(None, False, f"no alert {alert_id}")
         before = alert.status
@@ -257,7 +257,7 @@ def escalate_due(now: datetime | None = None, *, limit: int = 200) -> int:
     for alert_id in due:
         with transaction.atomic():
             alert = (
-                Alert.objects.select_for_update()
+                Alert.objects.select_for_update(of=("self",))
                 .select_related("organisation")
                 .filter(pk=alert_id, status=AlertStatus.TRIGGERED, next_escalation_at__lte=now)
                 .first()
