@@ -164,7 +164,6 @@ def test_a_slow_vendor_within_the_read_timeout_is_a_success(family, config, vend
 
 
 def test_health_check_goes_through_the_same_client(config, vendor_sandbox):
-    config.refresh_from_db()  # secrets come back from the database as a SecretBag
     result = config.get_provider().check_health()
     assert (result.ok, result.message, result.http_status) == (True, "pong", 200)
     assert vendor_sandbox.requests()[0].path == "/testvendor/api/v1/ping"

@@ -89,6 +89,11 @@ def test_sandbox_server_reports_a_refused_host_instead_of_hanging():
     assert "exited with code 2" in str(caught.value)
 
 
+def test_a_route_module_that_fails_to_load_is_reported_with_its_error():
+    with pytest.raises(SandboxError, match="No module named 'tests.sandbox.no_such_routes'"):
+        SandboxServer(route_modules=["tests.sandbox.no_such_routes"]).start()
+
+
 def test_a_busy_port_is_reported():
     with SandboxServer() as first:
         port = int(first.url.rsplit(":", 1)[1])

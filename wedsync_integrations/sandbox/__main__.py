@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 
-from .server import NotLoopbackError, loopback_address, serve
+from .server import NotLoopbackError, SandboxHTTPServer, serve
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,16 +44,17 @@ def load_routes(extra_modules: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        loopback_address(args.host)  # refuse before spending a second on Django set-up
+        # bind before spending a second on Django set-up: a refused host or a busy port fails fast,
+        # and nothing is answered before the routes are loaded (connections wait in the backlog)
+        server = SandboxHTTPServer(args.host, args.port, quiet=args.quiet)
     except NotLoopbackError as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
-    load_routes(args.routes)
-    try:
-        serve(args.host, args.port, quiet=args.quiet, exit_with_parent=args.exit_with_parent)
     except OSError as exc:
         print(f"sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    load_routes(args.routes)
+    serve(server, exit_with_parent=args.exit_with_parent)
     return 0
 
 

@@ -708,9 +708,8 @@ class SandboxServer(SandboxClient):
 
 
 # -- the process entry point (used by __main__) -------------------------------------------------------
-def serve(host: str, port: int, *, quiet: bool, exit_with_parent: bool, ready=sys.stdout) -> None:
-    """Bind, announce the URL on `ready`, serve until SIGTERM/SIGINT or (optionally) stdin EOF."""
-    server = SandboxHTTPServer(host, port, quiet=quiet)
+def serve(server: SandboxHTTPServer, *, exit_with_parent: bool, ready=sys.stdout) -> None:
+    """Announce the URL on `ready`, serve until SIGTERM/SIGINT or (optionally) stdin EOF."""
 
     def stop(*_):
         threading.Thread(target=server.shutdown, name="sandbox-shutdown", daemon=True).start()
