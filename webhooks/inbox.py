@@ -52,6 +52,7 @@ def store(
     """Insert each parsed event unless its dedupe key exists. Returns (id, duplicate?) per event."""
     now = now or timezone.now()
     priority = priority_at(now)
+    publishing_now = settings.WEBHOOK_DISPATCH != "sweeper"
     organisation_id = organisation.pk if organisation is not None else None
     results: list[tuple[int, bool]] = []
     new_ids: list[int] = []
@@ -69,6 +70,7 @@ def store(
             priority=priority,
             received_at=now,
             next_attempt_at=now,
+            queued_at=now if publishing_now else None,
         )
         if _insert(event):
             results.append((event.pk, False))

@@ -88,6 +88,11 @@ class InboundEvent(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=8)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     leased_until = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a processing task was last published (the sweeper waits before resending).",
+    )
     handlers_done = models.JSONField(
         default=list, blank=True, help_text="Handlers that already succeeded: a retry does not run them again."
     )

@@ -30,6 +30,9 @@ from .models import EventStatus, InboundEvent, Priority
 logger = logging.getLogger("wedsync.webhooks")
 
 LEASE = timedelta(minutes=5)
+# A published task not picked up within this long is presumed lost (broker restart, purge) and
+# the sweeper publishes it again; a duplicate is harmless (the claim lets one run).
+REPUBLISH_AFTER = timedelta(seconds=60)
 POLICY = RetryPolicy(base_seconds=15.0, cap_seconds=1800.0, max_attempts=8)
 WEDDING_DAY_POLICY = URGENT  # 5 s doubling to 5 min: an acknowledgement cannot wait half an hour
 
@@ -99,8 +102,10 @@ def _fail(event: InboundEvent, handler: str, exc: Exception, now) -> str:
     else:
         status = EventStatus.RETRYING
         delay = policy.delay(event.attempts)
+        due_at = now + timedelta(seconds=delay)
+        # queued_at = when the countdown message arrives: the sweeper only resends if it is lost
         InboundEvent.objects.filter(pk=event.pk).update(
-            status=status, leased_until=None, last_error=message, next_attempt_at=now + timedelta(seconds=delay)
+            status=status, leased_until=None, last_error=message, next_attempt_at=due_at, queued_at=due_at
         )
         logger.warning("webhooks.event_retry event=%s attempt=%s in=%.0fs error=%s", event.pk, event.attempts, delay,
                        message)  # fmt: skip
@@ -137,6 +142,7 @@ def reprocess(events, *, now=None) -> dict[str, int]:
             status=EventStatus.RECEIVED,
             next_attempt_at=now,
             leased_until=None,
+            queued_at=now,
             max_attempts=event.attempts + policy_for(event).max_attempts,
             handlers_done=[] if event.status in (EventStatus.PROCESSED, EventStatus.UNHANDLED) else event.handlers_done,
         )
@@ -145,14 +151,23 @@ def reprocess(events, *, now=None) -> dict[str, int]:
     return totals
 
 
-def due_event_ids(now=None, *, received_grace_seconds: int = 0, limit: int = 500) -> list[tuple[int, int]]:
-    """(id, priority) of events that should be (re)queued: received and not picked up within the
-    grace period, retrying and due, or processing with an expired lease. Wedding-day first."""
+def release_expired_leases(now=None) -> int:
+    """Events whose worker died mid-run (lease expired) become due again; the attempt counted."""
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=received_grace_seconds)
-    due = (
-        Q(status=EventStatus.RECEIVED, next_attempt_at__lte=cutoff)
-        | Q(status=EventStatus.RETRYING, next_attempt_at__lte=now)
-        | Q(status=EventStatus.PROCESSING, leased_until__lt=now)
+    return InboundEvent.objects.filter(status=EventStatus.PROCESSING, leased_until__lt=now).update(
+        status=EventStatus.RETRYING, leased_until=None, next_attempt_at=now, queued_at=None
     )
+
+
+def due_event_ids(now=None, *, limit: int = 500) -> list[tuple[int, int]]:
+    """(id, priority) of events to (re)publish: received or retrying, due, and with no task
+    published in the last REPUBLISH_AFTER (a task may simply be waiting in a busy queue).
+    Wedding-day events first."""
+    now = now or timezone.now()
+    not_recently_queued = Q(queued_at__isnull=True) | Q(queued_at__lte=now - REPUBLISH_AFTER)
+    due = Q(status__in=[EventStatus.RECEIVED, EventStatus.RETRYING], next_attempt_at__lte=now) & not_recently_queued
     return list(InboundEvent.objects.filter(due).order_by("-priority", "id").values_list("id", "priority")[:limit])
+
+
+def mark_queued(event_ids, now=None) -> None:
+    InboundEvent.objects.filter(pk__in=list(event_ids)).update(queued_at=now or timezone.now())

@@ -13,9 +13,6 @@ from django.utils import timezone
 from . import inbox, processing
 from .models import EventStatus, InboundEvent, RejectedAttempt
 
-# In "immediate" mode a freshly stored event already has a task on its way: the sweeper only
-# re-publishes "received" rows that nobody picked up within this grace period.
-RECEIVED_GRACE_SECONDS = 60
 REJECTED_RETENTION_DAYS = 30
 
 
@@ -26,9 +23,13 @@ def process_event(event_id: int) -> str | None:
 
 @shared_task(name="webhooks.sweep", ignore_result=True)
 def sweep(limit: int = 500) -> int:
-    """Re-publish events that are due but have no task in flight (beat, every 30 s by default)."""
-    grace = 0 if settings.WEBHOOK_DISPATCH == "sweeper" else RECEIVED_GRACE_SECONDS
-    due = processing.due_event_ids(received_grace_seconds=grace, limit=limit)
+    """Publish events that are due and have no task on its way (beat, every 30 s by default):
+    events a dead worker left (expired lease), events whose publish failed or was lost, and in
+    WEBHOOK_DISPATCH="sweeper" mode every newly stored event."""
+    now = timezone.now()
+    processing.release_expired_leases(now)
+    due = processing.due_event_ids(now, limit=limit)
+    processing.mark_queued([event_id for event_id, _ in due], now)
     return sum(inbox.publish(event_id, priority) for event_id, priority in due)
 
 

@@ -92,17 +92,21 @@ class InboundRequest:
         return self.content_type.split(";")[0].strip().lower() == "application/json"
 
 
+OWS = " \t"  # optional whitespace around an HTTP field value (RFC 9110 §5.6.3), not part of it
+
+
 def _need(request: InboundRequest, header: str) -> str:
     value = request.header(header)
     if not value:
         raise Rejected(RejectReason.MISSING_SIGNATURE, f"{header} header is missing")
-    return value.strip()
+    return value.strip(OWS)
 
 
 def _check_timestamp(raw: str | None, now: float, tolerance: int, header: str) -> int:
-    if not raw or not raw.strip().isdigit():
+    raw = (raw or "").strip(OWS)
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
         raise Rejected(RejectReason.STALE_TIMESTAMP, f"{header} must be Unix seconds")
-    stamp = int(raw.strip())
+    stamp = int(raw)
     if abs(now - stamp) > tolerance:
         raise Rejected(RejectReason.STALE_TIMESTAMP, f"{header} is more than {tolerance} s from now")
     return stamp
@@ -159,7 +163,7 @@ class PagerDutyV3(VerificationScheme):
 
     def verify(self, request, secrets, *, tolerance=None):
         header = _need(request, "X-PagerDuty-Signature")
-        candidates = [part.strip() for part in header.split(",") if part.strip().startswith("v1=")]
+        candidates = [part.strip(OWS) for part in header.split(",") if part.strip(OWS).startswith("v1=")]
         if not candidates:
             raise Rejected(RejectReason.MISSING_SIGNATURE, "X-PagerDuty-Signature has no v1 signature")
         if not self._any_matches(candidates, lambda s: "v1=" + hmac_digest(s, request.body).hex(), secrets):

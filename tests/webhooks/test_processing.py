@@ -128,21 +128,32 @@ def test_a_worker_that_dies_mid_event_is_recovered_by_the_sweeper(store, handled
     no_dispatch.clear()
     started = timezone.now()
     assert processing.claim(event.pk, started)  # the worker took it ... and died (no finish)
-    assert processing.due_event_ids(started + timedelta(minutes=1)) == []  # lease still running
+    assert processing.release_expired_leases(started + timedelta(minutes=1)) == 0  # lease still running
+    assert processing.due_event_ids(started + timedelta(minutes=1)) == []
     later = started + processing.LEASE + timedelta(seconds=1)
+    assert processing.release_expired_leases(later) == 1
     assert processing.due_event_ids(later) == [(event.pk, event.priority)]
     assert processing.process(event.pk, now=later) == EventStatus.PROCESSED
     event.refresh_from_db()
     assert event.attempts == 2 and len(handled.seen) == 1
 
 
-def test_the_sweeper_republishes_received_events_nobody_picked_up(store, no_dispatch, settings):
+def test_the_sweeper_republishes_received_events_nobody_picked_up_once(store, no_dispatch, settings):
     settings.WEBHOOK_DISPATCH = "immediate"
     old = store(external_id="msg_old", now=timezone.now() - timedelta(minutes=5))
-    store(external_id="msg_new")
+    store(external_id="msg_new")  # its task was published a moment ago
     no_dispatch.clear()
     assert tasks.sweep() == 1
     assert no_dispatch == [(old.pk, old.priority)]
+    assert tasks.sweep() == 0  # not again while the republished task waits in the queue
+
+
+def test_in_sweeper_mode_the_sweeper_publishes_each_new_event_once(store, no_dispatch, settings):
+    settings.WEBHOOK_DISPATCH = "sweeper"
+    event = store()
+    assert no_dispatch == []  # nothing published by the request
+    assert tasks.sweep() == 1 and tasks.sweep() == 0
+    assert no_dispatch == [(event.pk, event.priority)]
 
 
 def test_wedding_day_events_are_swept_first(store, no_dispatch, settings):
@@ -171,8 +182,10 @@ def test_a_broker_outage_does_not_lose_the_event(
     event = InboundEvent.objects.get()
     assert event.status == EventStatus.RECEIVED
     monkeypatch.undo()
-    # the broker is back; the beat sweeper finds the event once the grace period has passed
-    InboundEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=2))
+    assert tasks.sweep() == 0  # within a minute a publish may still be on its way
+    # the broker is back; a minute later the beat sweeper publishes the event again
+    two_minutes_ago = timezone.now() - timedelta(minutes=2)
+    InboundEvent.objects.filter(pk=event.pk).update(queued_at=two_minutes_ago, next_attempt_at=two_minutes_ago)
     assert tasks.sweep() == 1
     event.refresh_from_db()
     assert event.status == EventStatus.PROCESSED and len(handled.seen) == 1
