@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -208,6 +209,15 @@ def test_a_pooled_client_reuses_one_keep_alive_connection(vendor_sandbox):
             session.post(vendor_sandbox.url + "/testvendor/api/v1/items", json={"n": n}, timeout=5)
     peers = {r.peer for r in vendor_sandbox.requests()}
     assert len(peers) == 1
+
+
+def test_requests_on_a_reused_connection_are_not_held_back_by_nagle(vendor_sandbox):
+    # Were the body held until the client's delayed ACK, 100 requests would take 4 s or more.
+    started = time.monotonic()
+    with requests.Session() as session:
+        for n in range(100):
+            assert session.post(vendor_sandbox.url + "/testvendor/api/v1/items", json={"n": n}, timeout=5).ok
+    assert time.monotonic() - started < 3.0
 
 
 def test_requests_can_be_filtered_by_prefix_and_sequence(vendor_sandbox):
