@@ -15,6 +15,7 @@ This module imports neither Django nor the server, so any process can use it.
 from __future__ import annotations
 
 import base64
+import enum
 import gzip
 import json
 import time
@@ -31,7 +32,7 @@ from requests.structures import CaseInsensitiveDict
 CONTROL_PREFIX = "/__sandbox"
 
 
-class FaultKind:
+class FaultKind(enum.StrEnum):
     """The faults a sandbox can inject (plain strings on the wire)."""
 
     STATUS = "status"  # answer with an error status (default 503)
@@ -40,7 +41,8 @@ class FaultKind:
     TIMEOUT = "timeout"  # hold the connection `delay` seconds without answering, then close it
     DROP = "drop"  # close the connection without any response
 
-    ALL = (STATUS, RETRY_AFTER, SLOW, TIMEOUT, DROP)
+
+FAULT_KINDS: tuple[str, ...] = tuple(kind.value for kind in FaultKind)
 
 
 class SandboxError(RuntimeError):
@@ -246,9 +248,9 @@ class SandboxClient:
         delay: seconds for "slow" (default 2) and "timeout" (default 60, beyond a client's read timeout).
         Faults queue in the order they were added: two faults on one prefix fire one after the other.
         """
-        if kind not in FaultKind.ALL:
-            raise ValueError(f"unknown fault kind {kind!r} (one of {', '.join(FaultKind.ALL)})")
-        spec = {"prefix": path_prefix, "kind": kind, "retry_after": retry_after, "times": times}
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r} (one of {', '.join(FAULT_KINDS)})")
+        spec = {"prefix": path_prefix, "kind": str(kind), "retry_after": retry_after, "times": times}
         if status is not None:
             spec["status"] = status
         if delay is not None:

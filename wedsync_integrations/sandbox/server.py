@@ -55,7 +55,7 @@ from urllib.parse import parse_qs, urlsplit
 from requests.structures import CaseInsensitiveDict
 
 from . import routes
-from .client import CONTROL_PREFIX, FaultKind, MatchGroups, RecordedRequest, SandboxClient, SandboxError
+from .client import CONTROL_PREFIX, FAULT_KINDS, FaultKind, MatchGroups, RecordedRequest, SandboxClient, SandboxError
 
 READY_LINE = "WEDSYNC SANDBOX READY"
 MAX_RECORDED_REQUESTS = 100_000
@@ -143,8 +143,8 @@ def parse_fault(data: object, fault_id: int) -> Fault:
     if prefix.startswith(CONTROL_PREFIX):
         raise ValueError(f"the control API ({CONTROL_PREFIX}) cannot be faulted")
     kind = data.get("kind", FaultKind.STATUS)
-    if kind not in FaultKind.ALL:
-        raise ValueError(f"kind must be one of {', '.join(FaultKind.ALL)}, not {kind!r}")
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}, not {kind!r}")
     status = data.get("status", DEFAULT_STATUSES.get(kind, 503))
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         raise ValueError("status must be an HTTP status code (100-599)")
