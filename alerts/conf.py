@@ -13,6 +13,9 @@ Defaults (documented in the README's Design section):
   channel configurations.
 - SMS_MAX_SEGMENTS: alert texts are trimmed to fit this many SMS segments.
 - SLACK_RESPONSE_URL_MAX_AGE / _MAX_USES: Slack lets a response_url be used 5 times in 30 min.
+- TASK_QUEUE: the Celery queue channel deliveries are published to ("" = the default queue).
+  Production should set "alerts" and run a worker on it, so a page never waits behind a long
+  monitoring export.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ DEFAULTS = {
     "SLACK_RESPONSE_URL_MAX_USES": 5,
     "DISPATCH_RETRY_SECONDS": 0.25,
     "DISPATCH_MAX_RETRIES": 40,
+    "TASK_QUEUE": "",
 }
 
 

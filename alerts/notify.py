@@ -141,9 +141,10 @@ def dispatch_pairs(pairs: list[Pair]) -> None:
     """Hand each (organisation, provider) to a worker; one slow channel never delays another."""
     from .tasks import deliver_channel
 
+    queue = conf.get("TASK_QUEUE") or None
     for organisation_id, provider in pairs:
         try:
-            deliver_channel.delay(organisation_id, provider)
+            deliver_channel.apply_async(args=(organisation_id, provider), queue=queue)
         except Exception:  # broker down: the items are safe in the outbox; beat's drain sends them
             logger.exception("alerts.dispatch_failed org=%s provider=%s", organisation_id, provider)
 

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from alerts.family import FAMILY
+from tests.services.conftest import start_worker, worker_queue  # noqa: F401  (real-worker fixtures)
 from wedsync_integrations.integrations import outbox
 
 SLACK_WEBHOOK = "https://hooks.slack.com/services/T0001/B0001/sEcReTsLaCkToKeN0123456789"
