@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Count
-
 from wedsync_integrations import calendar
 from wedsync_integrations.tenants.models import Organisation, Wedding
 
@@ -70,10 +68,7 @@ def wedding_context(organisation: Organisation | None, at: datetime) -> dict:
         vendor_types = [organisation.vendor_type]
     else:
         weddings_today = platform_count
-        vendor_types = sorted(
-            row["organisation__vendor_type"]
-            for row in todays.values("organisation__vendor_type").annotate(n=Count("id")).order_by()
-        )
+        vendor_types = sorted(set(todays.values_list("organisation__vendor_type", flat=True)))
     return {
         **snap.as_dict(),
         "date": today.isoformat(),
