@@ -143,7 +143,8 @@ class Sms(AlertChannel):
         since = previous.started_at - timedelta(minutes=1)
         for message in _json(response).get("messages", []):
             created = _rfc2822(message.get("date_created"))
-            if message.get("body") == payload["body"] and (created is None or created >= since):
+            # Trial accounts prefix the body ("Sent from your Twilio trial account - "): compare the end.
+            if str(message.get("body", "")).endswith(payload["body"]) and (created is None or created >= since):
                 return Sent(
                     http_status=response.status_code,
                     response="found at Twilio after an ambiguous attempt; not sent again",
