@@ -309,3 +309,16 @@ def test_an_unsafe_base_url_is_rejected_with_its_path(keyed_provider):
     (error,) = caught.value.errors
     assert error.startswith("organisations[0].integrations[0].settings.base_url: ")
     assert "https" in error
+
+
+def test_a_stopped_config_is_pointed_out_after_its_key_is_replaced(keyed_provider):
+    config_io.apply(_doc())
+    _config().stop("datadog: HTTP 403 from api.datadoghq.com")
+
+    lines = config_io.apply(_doc(secrets={"api_key": NEW_KEY})).lines()
+
+    assert (
+        "note: monitoring/keyed for acme is stopped (datadog: HTTP 403 from api.datadoghq.com); "
+        "once its credentials are right, resume it in admin to send what it holds"
+    ) in lines
+    assert _config().status == "stopped"  # a file never resumes a config by itself

@@ -40,6 +40,7 @@ from rest_framework import serializers
 from wedsync_integrations.tenants.models import Organisation
 
 from . import audit, health
+from .models import ConfigStatus
 from .registry import (
     Family,
     Provider,
@@ -111,12 +112,14 @@ class ApplyReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         verbs = ("would create", "would update") if self.dry_run else ("created", "updated")
         lines = [f"{verbs[0]} {what}" for what in self.created]
         lines += [f"{verbs[1]} {what}" for what in self.updated]
         lines += [f"unchanged {what}" for what in self.unchanged]
+        lines += [f"note: {note}" for note in self.notes]
         summary = f"{len(self.created)} created, {len(self.updated)} updated, {len(self.unchanged)} unchanged"
         lines.append(("dry run, nothing written: " if self.dry_run else "") + summary)
         return lines
@@ -371,6 +374,12 @@ def _report_plan(report: ApplyReport, plan: OrganisationPlan) -> None:
             report.updated.append(f"{what} ({_describe(integration.changes)})")
         else:
             report.unchanged.append(what)
+        if integration.config is not None and integration.config.status == ConfigStatus.STOPPED:
+            # A file can fix a key but not vouch for it: staff resume in admin, which replays held items.
+            report.notes.append(
+                f"{what} is stopped ({integration.config.status_reason[:120]}); "
+                "once its credentials are right, resume it in admin to send what it holds"
+            )
 
 
 def _describe(changes: dict) -> str:
