@@ -19,6 +19,7 @@ and requires 202 — the contract's option (a). It writes that one data point to
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ MAX_NAME_CHARS = 255
 MAX_VALUE_CHARS = 4096
 HOUR_MS = 3_600_000
 TYPES = {Kind.COUNT: "count", Kind.GAUGE: "gauge"}
+GZIP_LEVEL = 1  # fast levels compress our repetitive JSON about as well as level 6, at a third of the CPU
 
 
 class NewRelicSettings(BaseSettings):
@@ -147,7 +149,7 @@ class NewRelic(IntervalExporter):
         response = client.request(
             "POST",
             PATH,
-            data=gzip.compress(raw, compresslevel=6, mtime=0),
+            data=gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0),
             headers={"Content-Type": "application/json", "Content-Encoding": "GZIP", "Api-Key": key},
         )
         if response.status_code != 202:
@@ -197,6 +199,29 @@ def json_size(value) -> int:
     return len(json.dumps(value, separators=(",", ":")))
 
 
+@functools.lru_cache(maxsize=65536)
+def _string_size(text: str) -> int:
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return len(json.dumps(text))
+
+
+def _value_size(value) -> int:
+    return _string_size(value) if isinstance(value, str) else len(json.dumps(value))
+
+
+def metric_size(metric: dict) -> int:
+    """Exact length of json_size(metric), without serialising the whole metric each time."""
+    size = 1 + sum(_string_size(key) + 1 + _value_size(value) for key, value in metric.items() if key != "attributes")
+    attributes = metric.get("attributes")
+    if attributes is not None:
+        size += (
+            _string_size("attributes") + 3 + sum(_string_size(k) + 1 + _value_size(v) for k, v in attributes.items())
+        )
+        size += max(0, len(attributes) - 1)
+    return size + len(metric) - 1 + 1
+
+
 def split_blocks(blocks: list[dict], budget: int) -> list[list[dict]]:
     """Bodies (lists of blocks) whose serialised size stays within budget, splitting a block's
     metrics across bodies when needed (each part keeps the block's common)."""
@@ -207,7 +232,7 @@ def split_blocks(blocks: list[dict], budget: int) -> list[list[dict]]:
         frame = json_size({"common": block["common"], "metrics": []}) + 1  # + the comma between blocks
         part = None
         for metric in block["metrics"]:
-            size = json_size(metric) + 1
+            size = metric_size(metric) + 1
             starts_part = part is None
             if (starts_part and body and used + frame + size > budget) or (not starts_part and used + size > budget):
                 bodies.append(body)

@@ -147,3 +147,19 @@ def test_health_check_posts_one_gauge_and_needs_202(organisation, newrelic_confi
     ]
     responses.replace(responses.POST, US, status=403, json={})
     assert not health.check(config, refresh=True)["ok"]
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        {"name": "wedsync.ai.requests", "type": "count", "value": 40, "interval.ms": 3_600_000,
+         "attributes": {"provider": "openai", "feature": 'é"quoted\\', "model": "m"}},
+        {"name": "x", "type": "gauge", "value": 0.1 + 0.2},
+        {"name": "x", "type": "gauge", "value": 1, "attributes": {}},
+        {"name": "x", "type": "gauge", "value": 1, "attributes": {"a": 1, "b": True, "c": "\n"}},
+    ],
+)  # fmt: skip
+def test_metric_sizes_are_computed_exactly(metric):
+    from monitoring.providers.newrelic import json_size, metric_size
+
+    assert metric_size(metric) == json_size(metric)
