@@ -37,6 +37,12 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def esc(text) -> str:
+    """Slack mrkdwn escaping: alert text can come from outside (a Datadog title), and an
+    unescaped "<!channel>" or "<https://evil|click>" would ping everyone or disguise a link."""
+    return str(text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def dashboard_url(alert: Alert) -> str:
     try:
         path = reverse("admin:alerts_alert_change", args=[alert.pk])
@@ -85,7 +91,7 @@ def slack_message(alert: Alert, purpose: str) -> dict:
     prefix = {Purpose.REPEAT: "Still firing: ", Purpose.ESCALATE: "ESCALATED: "}.get(purpose, "")
     version = f"{alert.ref}:v{alert.version}:{purpose}"
     header = clip(f"{prefix}{headline(alert)}", HEADER_MAX)
-    vendors = ", ".join(alert.affected_vendors) if alert.affected_vendors else "none named"
+    vendors = esc(", ".join(alert.affected_vendors)) if alert.affected_vendors else "none named"
     blocks: list[dict] = [
         {
             "type": "header",
@@ -111,7 +117,7 @@ def slack_message(alert: Alert, purpose: str) -> dict:
                     "text": f"*Wedding-day mode*\n{'ON' if ctx.get('wedding_day_mode') else 'off'}"
                     + (" · Saturday" if ctx.get("saturday") else ""),
                 },
-                {"type": "mrkdwn", "text": clip(f"*Impact*\n{alert.impact or 'not assessed'}", FIELD_MAX)},
+                {"type": "mrkdwn", "text": clip(f"*Impact*\n{esc(alert.impact) or 'not assessed'}", FIELD_MAX)},
             ],
         },
     ]
@@ -120,11 +126,11 @@ def slack_message(alert: Alert, purpose: str) -> dict:
             {
                 "type": "section",
                 "block_id": f"{version}:description",
-                "text": {"type": "mrkdwn", "text": clip(alert.description, SECTION_TEXT_MAX)},
+                "text": {"type": "mrkdwn", "text": clip(esc(alert.description), SECTION_TEXT_MAX)},
             }
         )
     if alert.recovery_actions:
-        steps = "\n".join(f"{i}. {step}" for i, step in enumerate(alert.recovery_actions, 1))
+        steps = "\n".join(f"{i}. {esc(step)}" for i, step in enumerate(alert.recovery_actions, 1))
         blocks.append(
             {
                 "type": "section",
@@ -132,11 +138,11 @@ def slack_message(alert: Alert, purpose: str) -> dict:
                 "text": {"type": "mrkdwn", "text": clip(f"*Recovery actions*\n{steps}", SECTION_TEXT_MAX)},
             }
         )
-    context_bits = [weddings_line(alert), f"{alert.scope} · {alert.ref} · raised {london_time(alert.raised_at)}"]
+    context_bits = [esc(weddings_line(alert)), f"{alert.scope} · {alert.ref} · raised {london_time(alert.raised_at)}"]
     if alert.occurrence_count > 1:
         context_bits.append(f"seen {alert.occurrence_count} times")
     if alert.status != AlertStatus.TRIGGERED:
-        context_bits.insert(0, f"*{status_line(alert)}*")
+        context_bits.insert(0, f"*{esc(status_line(alert))}*")
     blocks.append(
         {
             "type": "context",
@@ -158,9 +164,9 @@ def slack_message(alert: Alert, purpose: str) -> dict:
         }
     )
     blocks.append({"type": "actions", "block_id": f"{version}:actions", "elements": buttons})
-    text = f"{prefix}{headline(alert)} — {weddings_line(alert)}"
+    text = f"{prefix}{esc(headline(alert))} — {esc(weddings_line(alert))}"
     if alert.status != AlertStatus.TRIGGERED:
-        text = f"{status_line(alert)}: {headline(alert)}"
+        text = f"{esc(status_line(alert))}: {esc(headline(alert))}"
     return {"text": clip(text, TOP_TEXT_MAX), "blocks": blocks}
 
 

@@ -192,3 +192,21 @@ def test_every_channel_leaves_one_delivery_row_per_attempt(saturday_alert):
         ("webhook", "notify", 1, DeliveryStatus.SENT),
     ]
     assert get_family("alerts").sync_log_model.objects.filter(outcome="success").count() == 5
+
+
+def test_slack_text_from_outside_cannot_ping_the_channel_or_disguise_a_link(
+    organisation, channels, vendors, deliver_all
+):
+    raise_alert(
+        organisation=organisation,
+        title="<!channel> down",
+        severity="low",
+        description="see <https://evil.example|the runbook> & fix",
+        impact="<@U123> paged",
+    )
+    deliver_all()
+    body = json.loads(calls_to(vendors, SLACK_WEBHOOK)[0].request.body)
+    assert body["text"].startswith("LOW: &lt;!channel&gt; down")
+    assert body["blocks"][0]["text"]["text"] == "LOW: <!channel> down"  # plain_text shows it literally
+    assert body["blocks"][2]["text"]["text"] == "see &lt;https://evil.example|the runbook&gt; &amp; fix"
+    assert body["blocks"][1]["fields"][3]["text"] == "*Impact*\n&lt;@U123&gt; paged"
