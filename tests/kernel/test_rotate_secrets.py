@@ -118,3 +118,11 @@ def test_a_row_saved_concurrently_is_not_overwritten_with_its_old_secret(setting
     assert "0 re-encrypted, 1 changed concurrently" in output
     config.refresh_from_db()
     assert dict(config.secrets) == {"api_key": "saved-meanwhile"}
+
+
+def test_an_unusable_key_list_is_refused_before_anything_is_touched(settings, written_under_b):
+    before = _raw(written_under_b[0])
+    settings.FIELD_ENCRYPTION_KEYS = ["not-a-fernet-key", KEY_B]
+    with pytest.raises(CommandError, match="not a Fernet key"):
+        _run()
+    assert _raw(written_under_b[0]) == before

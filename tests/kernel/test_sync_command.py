@@ -140,3 +140,12 @@ def test_nothing_to_sync_is_not_an_error(fake_provider, monitoring_sync_handler,
     monitoring_sync_handler({})
     out, _ = _sync("monitoring")
     assert "nothing to sync" in out
+
+
+def test_configs_of_inactive_organisations_are_not_synced(configs, monitoring_sync_handler):
+    calls = monitoring_sync_handler({})
+    bloom = configs["bloom-fake"].organisation
+    bloom.is_active = False
+    bloom.save()
+    _sync("monitoring")
+    assert {c.organisation.slug for c in calls} == {"acme"}

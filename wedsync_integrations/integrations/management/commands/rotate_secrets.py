@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from cryptography.fernet import Fernet, InvalidToken
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.db import models, transaction
 from django.db.models.functions import Cast
@@ -57,6 +58,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         check, batch_size = options["check"], max(1, options["batch_size"])
+        try:
+            fernet()  # every key must be a valid Fernet key before anything is touched
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc))
         primary = Fernet(settings.FIELD_ENCRYPTION_KEYS[0].strip().encode())
         all_counts = []
         for model, model_field in encrypted_fields():

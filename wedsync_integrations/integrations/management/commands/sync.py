@@ -34,7 +34,9 @@ class Command(BaseCommand):
         family = self._family(options["family"])
         configs = self._configs(family, options.get("org"), options.get("provider"))
         if not configs:
-            self.stdout.write(f"nothing to sync: no enabled, running {family.name} configuration matches")
+            self.stdout.write(
+                f"nothing to sync: no enabled, running {family.name} configuration of an active organisation matches"
+            )
             return
         failed = sum(not self._run(family, config) for config in configs)
         self.stdout.write(f"{len(configs) - failed} of {len(configs)} configuration(s) synced")
@@ -54,7 +56,10 @@ class Command(BaseCommand):
 
     @staticmethod
     def _configs(family, org_slug: str | None, provider: str | None) -> list:
-        qs = family.config_model.objects.select_related("organisation").filter(enabled=True)
+        # the same selection as the scheduled run (integrations.sync_family)
+        qs = family.config_model.objects.select_related("organisation").filter(
+            enabled=True, organisation__is_active=True
+        )
         qs = qs.exclude(status=ConfigStatus.STOPPED).order_by("organisation__slug", "provider")
         if org_slug is not None:
             if not Organisation.objects.filter(slug=org_slug).exists():
