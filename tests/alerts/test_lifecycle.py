@@ -206,3 +206,31 @@ def test_resolve_after_acknowledge_from_different_places(organisation, channels,
     assert alert.pagerduty_incident_id == "PDEMO01"
     result = acknowledge(alert.pk, by="admin:bob", via=ActionSource.ADMIN)
     assert not result.changed and "already resolved" in result.message
+
+
+def test_escalation_delay_shortens_once_the_wedding_window_opens_across_the_clock_change(
+    organisation, channels, vendors, deliver_all
+):
+    # Friday 23 October 2026, BST: 17:50 local is 16:50 UTC. Raised outside the window, the first
+    # step waits 15 minutes (18:05 BST); from then on the window is open and steps are 5 minutes.
+    raised = datetime(2026, 10, 23, 16, 50, tzinfo=UTC)
+    with freeze_time(raised) as clock:
+        alert = raise_alert(organisation=organisation, title="x", severity="high").alert
+        assert alert.next_escalation_at == raised + timedelta(minutes=15)
+        clock.move_to(alert.next_escalation_at)
+        assert escalate_due() == 1
+        alert.refresh_from_db()
+        assert alert.next_escalation_at == raised + timedelta(minutes=20)
+    # Sunday 25 October, after the clocks went back: 22:58 GMT is still inside the window...
+    sunday = datetime(2026, 10, 25, 22, 58, tzinfo=UTC)
+    Alert.objects.filter(pk=alert.pk).update(next_escalation_at=sunday)
+    with freeze_time(sunday):
+        escalate_due()
+    alert.refresh_from_db()
+    assert alert.next_escalation_at == sunday + timedelta(minutes=5)
+    # ...and at 23:00 GMT it has closed: back to 15 minutes
+    sunday_late = datetime(2026, 10, 25, 23, 3, tzinfo=UTC)
+    with freeze_time(sunday_late):
+        escalate_due()
+    alert.refresh_from_db()
+    assert alert.next_escalation_at == sunday_late + timedelta(minutes=15)
