@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qs
 
-from wedsync_integrations.sandbox.routes import Reply, route
+from wedsync_integrations.sandbox.routes import Reply, on_reset, route
 
 from .sms_text import count
 
@@ -27,6 +27,13 @@ route("POST", r"/hooks/.*", json={"received": True})
 
 _messages: list[dict] = []
 _lock = threading.Lock()
+
+
+@on_reset
+def _forget_messages() -> None:
+    """Each test starts with an empty Twilio message log (the list endpoint reads it)."""
+    with _lock:
+        _messages.clear()
 
 
 def _form(request) -> dict:

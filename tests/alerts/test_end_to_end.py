@@ -180,3 +180,18 @@ def test_a_forged_slack_click_changes_nothing(sandbox, sandboxed, organisation, 
     )
     assert response.status_code == 401
     assert Alert.objects.get().status == AlertStatus.TRIGGERED
+
+
+def test_the_fake_twilio_lists_what_it_was_sent_and_forgets_it_on_reset(sandbox, sandboxed, organisation):
+    import requests
+
+    raise_alert(organisation=organisation, title="x", severity="high", dispatch=False)
+    from alerts.notify import deliver_now
+    from tests.alerts.conftest import TWILIO_SID
+
+    deliver_now([(organisation.pk, "sms")])
+    listing = f"{sandbox.url}/twilio/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+    (message,) = requests.get(listing, params={"To": "+447700900123"}, timeout=5).json()["messages"]
+    assert message["sid"] == Delivery.objects.get(channel="sms").vendor_ref
+    sandbox.reset()
+    assert requests.get(listing, timeout=5).json()["messages"] == []
