@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
+import requests
 from django.test import Client
 
 from alerts.lifecycle import raise_alert
 from alerts.models import Alert, AlertStatus, Delivery
-from tests.alerts.conftest import PD_ROUTING_KEY
+from alerts.notify import deliver_now
+from tests.alerts.conftest import PD_ROUTING_KEY, TWILIO_SID
 from wedsync_integrations.integrations.models import RetryState
 from wedsync_integrations.integrations.registry import get_family
 
@@ -183,12 +185,7 @@ def test_a_forged_slack_click_changes_nothing(sandbox, sandboxed, organisation, 
 
 
 def test_the_fake_twilio_lists_what_it_was_sent_and_forgets_it_on_reset(sandbox, sandboxed, organisation):
-    import requests
-
     raise_alert(organisation=organisation, title="x", severity="high", dispatch=False)
-    from alerts.notify import deliver_now
-    from tests.alerts.conftest import TWILIO_SID
-
     deliver_now([(organisation.pk, "sms")])
     listing = f"{sandbox.url}/twilio/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
     (message,) = requests.get(listing, params={"To": "+447700900123"}, timeout=5).json()["messages"]
