@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from wedsync_integrations.usage.ingest import ingest_batch
-from wedsync_integrations.usage.models import AIUsageRecord, ExchangeRate, UsageToken
+from wedsync_integrations.usage.models import AIUsageRecord, ExchangeRate, UsageRollup, UsageToken
 from wedsync_integrations.usage.rollup import update_rollups
 from wedsync_integrations.usage.tokens import issue_token
 
@@ -131,3 +132,19 @@ def test_token_pages_show_the_prefix_and_never_the_hash(admin_client, organisati
         assert token.token_hash not in page
         assert raw not in page
     assert admin_client.get("/admin/usage/usagetoken/add/").status_code == 403
+
+
+def test_usage_record_filters_offer_recent_providers_and_filter_by_them(admin_client, organisation, make_rate):
+    make_rate(date(2026, 6, 1), "0.79")
+    ingest_batch(
+        organisation,
+        [wire_record("oa", provider="openai"), wire_record("an", provider="anthropic", model="claude-sonnet")],
+    )
+    update_rollups()
+    UsageRollup.objects.update(hour=timezone.now())  # "recent" for the filter's 90-day window
+
+    response = admin_client.get("/admin/usage/aiusagerecord/", {"provider": "anthropic"})
+
+    page = response.content.decode()
+    assert '?provider=openai"' in page  # offered as a choice
+    assert ">an<" in page and ">oa<" not in page

@@ -507,3 +507,17 @@ def test_one_log_line_per_batch_with_counts_and_never_the_token(post_batch, toke
     assert len(lines) == 1
     assert lines[0].startswith("usage.batch org=acme records=3 accepted=1 duplicates=1 rejected=1 batch=")
     assert token not in caplog.text
+
+
+def test_a_rate_over_a_month_old_is_used_and_warned_about_at_most_hourly(post_batch, token, make_rate, caplog):
+    make_rate(date(2026, 5, 1), "0.80")
+
+    with caplog.at_level(logging.WARNING, logger="wedsync.usage"):
+        post_batch(token, {"records": [wire_record("a")]})
+        post_batch(token, {"records": [wire_record("b")]})
+
+    assert AIUsageRecord.objects.filter(usd_gbp_rate=Decimal("0.8")).count() == 2
+    warnings = [r.getMessage() for r in caplog.records if "usage.stale_rate" in r.getMessage()]
+    assert warnings == [
+        "usage.stale_rate org=acme days=43: the USD→GBP rate used is over a month old; add current rates in admin"
+    ]

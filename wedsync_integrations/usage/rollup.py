@@ -5,11 +5,13 @@ tokens, cost, latency sum/max/p50/p95, weddings assisted and quality; one Rollup
 distinct wedding helped in an (organisation, hour).
 
 Incremental and race-free through RollupDirtyHour markers (see its docstring): ingest upserts a
-marker with a fresh token for every hour it touches, in the same transaction as the records. A
-run reads a chunk of markers with their tokens, recomputes those hours from the raw rows
-(delete, then insert: recomputing an hour always yields the same rows), and deletes each marker
-only if its token is still the one it read. A record committed meanwhile has replaced the token,
-so its hour stays dirty and the next run picks it up.
+marker with a fresh token for every (organisation, hour) it touches, in the same transaction as
+the records. A run reads the markers of a chunk of hours with their tokens, recomputes those
+hours from the raw rows for every organisation (delete, then insert: recomputing an hour always
+yields the same rows, so recomputing a clean organisation's share of a dirty hour is harmless,
+and whole hours are one contiguous range of the source index), and deletes each marker only if
+its token is still the one it read. A record committed meanwhile has replaced the token, so its
+hour stays dirty and the next run picks it up.
 
 PostgreSQL computes a whole chunk of hours in set-based SQL (percentile_cont for p50/p95,
 a DISTINCT aggregate for weddings); SQLite computes the same figures in Python with the same
@@ -43,16 +45,19 @@ from .models import AIUsageRecord, Outcome, RollupDirtyHour, RollupWedding, Usag
 logger = logging.getLogger("wedsync.usage.rollup")
 
 PERCENTILES = (0.5, 0.95)
-# Hours recomputed per transaction. SQLite's limit is its expression depth (one OR term per
-# marker when deleting by token); PostgreSQL passes arrays, so its chunks can be large.
-CHUNK_HOURS = {"postgresql": 20_000, "default": 400}
+# Hours recomputed per transaction. SQLite recomputes in Python, holding a chunk's raw rows in
+# memory; PostgreSQL computes in the database, so its chunks can be large.
+CHUNK_HOURS = {"postgresql": 1000, "default": 200}
+# SQLite's expression depth limit: markers are released by token in OR-groups of this size.
+RELEASE_GROUP = 300
 # Any constant identifies "the rollup lock" among PostgreSQL advisory locks.
 ADVISORY_LOCK_KEY = 0x5753_5255  # "WSRU"
 
 
 @dataclass
 class RollupStats:
-    hours: int = 0  # (organisation, hour) pairs recomputed
+    hours: int = 0  # distinct hours recomputed (for every organisation)
+    markers: int = 0  # dirty (organisation, hour) markers consumed
     rollup_rows: int = 0
     wedding_rows: int = 0
     remaining: int = 0  # markers still dirty after the run (re-marked meanwhile, or new)
@@ -110,21 +115,24 @@ def update_rollups(now: datetime | None = None) -> RollupStats:
             return stats  # nothing to do: the common case, one query
         ceiling = dirty["ceiling"]
         stats.lag_seconds = max(0.0, (now - dirty["oldest"]).total_seconds())
-        after = 0
-        while markers := _claim(after, ceiling):
+        after = None
+        while hours := _dirty_hours(after, ceiling):
             with transaction.atomic():
-                rollup_rows, wedding_rows = _recompute(markers)
+                markers = _markers(hours, ceiling)
+                rollup_rows, wedding_rows = _recompute(hours)
                 _release(markers)
-            stats.hours += len(markers)
+            stats.hours += len(hours)
+            stats.markers += len(markers)
             stats.rollup_rows += rollup_rows
             stats.wedding_rows += wedding_rows
-            after = markers[-1].id
+            after = hours[-1]
         stats.remaining = RollupDirtyHour.objects.count()
     stats.seconds = round(time.monotonic() - started, 3)
     if stats.hours:
         logger.info(
-            "usage.rollup hours=%d rows=%d weddings=%d remaining=%d lag=%.0fs took=%.2fs",
+            "usage.rollup hours=%d markers=%d rows=%d weddings=%d remaining=%d lag=%.0fs took=%.2fs",
             stats.hours,
+            stats.markers,
             stats.rollup_rows,
             stats.wedding_rows,
             stats.remaining,
@@ -145,6 +153,9 @@ def rebuild_rollups(organisation: Organisation | None = None) -> RollupStats:
 
 
 def mark_all_dirty(organisation: Organisation | None = None) -> int:
+    """Mark every (organisation, hour) with raw rows or rollups dirty; returns how many."""
+    if _is_postgres():
+        return _mark_all_dirty_sql(organisation)
     records = AIUsageRecord.objects.all()
     rollups = UsageRollup.objects.all()
     weddings = RollupWedding.objects.all()
@@ -164,6 +175,23 @@ def mark_all_dirty(organisation: Organisation | None = None) -> int:
         update_fields=["token", "marked_at"],
     )
     return len(markers)
+
+
+def _mark_all_dirty_sql(organisation: Organisation | None) -> int:
+    only = "WHERE organisation_id = %(org)s" if organisation is not None else ""
+    sources = " UNION ".join(
+        f"SELECT organisation_id, hour FROM {table} {only}"  # noqa: S608 (table names only)
+        for table in (AIUsageRecord._meta.db_table, UsageRollup._meta.db_table, RollupWedding._meta.db_table)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {RollupDirtyHour._meta.db_table} (organisation_id, hour, token, marked_at)
+                SELECT organisation_id, hour, gen_random_uuid(), now() FROM ({sources}) touched
+                ON CONFLICT (organisation_id, hour) DO UPDATE SET token = EXCLUDED.token, marked_at = EXCLUDED.marked_at
+            """,  # noqa: S608 (table names only)
+            {"org": organisation.pk if organisation is not None else None},
+        )
+        return cursor.rowcount
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -189,18 +217,24 @@ def _exclusive():
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
 
 
-def _claim(after: int, ceiling: int) -> list[Marker]:
+def _dirty_hours(after: datetime | None, ceiling: int) -> list[datetime]:
+    """The next chunk of dirty hours, oldest first, among markers up to `ceiling`."""
     size = CHUNK_HOURS["postgresql"] if _is_postgres() else CHUNK_HOURS["default"]
-    rows = (
-        RollupDirtyHour.objects.filter(id__gt=after, id__lte=ceiling)
-        .order_by("id")
-        .values_list("id", "organisation_id", "hour", "token")[:size]
+    markers = RollupDirtyHour.objects.filter(id__lte=ceiling)
+    if after is not None:
+        markers = markers.filter(hour__gt=after)
+    return list(markers.order_by("hour").values_list("hour", flat=True).distinct()[:size])
+
+
+def _markers(hours: list[datetime], ceiling: int) -> list[Marker]:
+    rows = RollupDirtyHour.objects.filter(id__lte=ceiling, hour__in=hours).values_list(
+        "id", "organisation_id", "hour", "token"
     )
     return [Marker(*row) for row in rows]
 
 
-def _recompute(markers: list[Marker]) -> tuple[int, int]:
-    return _recompute_sql(markers) if _is_postgres() else _recompute_python(markers)
+def _recompute(hours: list[datetime]) -> tuple[int, int]:
+    return _recompute_sql(hours) if _is_postgres() else _recompute_python(hours)
 
 
 def _release(markers: list[Marker]) -> None:
@@ -214,7 +248,9 @@ def _release(markers: list[Marker]) -> None:
                 [[m.id for m in markers], [m.token for m in markers]],
             )
         return
-    RollupDirtyHour.objects.filter(reduce(or_, (Q(id=m.id, token=m.token) for m in markers))).delete()
+    for start in range(0, len(markers), RELEASE_GROUP):
+        group = markers[start : start + RELEASE_GROUP]
+        RollupDirtyHour.objects.filter(reduce(or_, (Q(id=m.id, token=m.token) for m in group))).delete()
 
 
 # -- PostgreSQL: set-based ----------------------------------------------------------------------
@@ -222,7 +258,7 @@ def _release(markers: list[Marker]) -> None:
 _RAW = AIUsageRecord._meta.db_table
 _ROLLUP = UsageRollup._meta.db_table
 _WEDDING = RollupWedding._meta.db_table
-_DIRTY = "unnest(%(hours)s::timestamptz[], %(orgs)s::bigint[]) AS d(hour, organisation_id)"
+_HOURS = "%(hours)s::timestamptz[]"
 # Wedding keys travel as integers until the very end (integer DISTINCT is far cheaper than
 # text): a wedding id is positive, a bare date d is -(days since 0001-01-01) - 1.
 _EPOCH = "DATE '0001-01-01'"
@@ -230,15 +266,12 @@ _INT_KEY = f"COALESCE(r.wedding_id, -(r.wedding_date - {_EPOCH}) - 1)"
 _TEXT_KEY = f"CASE WHEN k > 0 THEN k::text ELSE to_char({_EPOCH} + (-k - 1)::int, 'YYYY-MM-DD') END"
 
 _SQL_DELETE = f"""
-WITH rollups AS (
-    DELETE FROM {_ROLLUP} u USING {_DIRTY}
-    WHERE u.hour = d.hour AND u.organisation_id = d.organisation_id
-)
-DELETE FROM {_WEDDING} w USING {_DIRTY}
-WHERE w.hour = d.hour AND w.organisation_id = d.organisation_id"""  # noqa: S608 (table names only)
+WITH rollups AS (DELETE FROM {_ROLLUP} WHERE hour = ANY({_HOURS}))
+DELETE FROM {_WEDDING} WHERE hour = ANY({_HOURS})"""  # noqa: S608 (table names only)
 
-# One pass over the raw rows, in the order of the covering index usage_rollup_source (hour,
-# organisation, feature, provider, model, latency): no sort, no heap access. One sort per
+# One pass over the raw rows of the chunk's hours, in the order of the covering index
+# usage_rollup_source (hour, organisation, feature, provider, model, latency): an index-only
+# range scan per hour, no join, no sort, no heap access. One sort per
 # group serves both percentiles (percentile_cont over an array of fractions), and the
 # distinct wedding keys collected per group give both weddings_assisted and RollupWedding.
 _SQL_RECOMPUTE = f"""
@@ -258,7 +291,8 @@ WITH grouped AS MATERIALIZED (
         COUNT(*) FILTER (WHERE r.wedding_id IS NOT NULL OR r.wedding_date IS NOT NULL) AS wedding_requests,
         COALESCE(SUM(r.quality_score), 0) AS quality_sum,
         COUNT(r.quality_score) AS quality_count
-    FROM {_RAW} r JOIN {_DIRTY} ON r.hour = d.hour AND r.organisation_id = d.organisation_id
+    FROM {_RAW} r
+    WHERE r.hour = ANY({_HOURS})
     GROUP BY r.hour, r.organisation_id, r.feature, r.provider, r.model
 ),
 rollups AS (
@@ -281,12 +315,8 @@ weddings AS (
 SELECT (SELECT COUNT(*) FROM rollups), (SELECT COUNT(*) FROM weddings)"""  # noqa: S608 (table names only)
 
 
-def _recompute_sql(markers: list[Marker]) -> tuple[int, int]:
-    params = {
-        "hours": [m.hour for m in markers],
-        "orgs": [m.organisation_id for m in markers],
-        "now": timezone.now(),
-    }
+def _recompute_sql(hours: list[datetime]) -> tuple[int, int]:
+    params = {"hours": hours, "now": timezone.now()}
     with connection.cursor() as cursor:
         # Per-group sorts and the grouped rows stay in memory; JIT compilation costs more
         # than it saves on a statement that runs once a minute.
@@ -315,13 +345,6 @@ _FIELDS = (
     "wedding_date",
     "quality_score",
 )
-
-
-def _pairs_filter(markers: list[Marker]) -> Q:
-    hours_by_org: dict[int, list[datetime]] = defaultdict(list)
-    for marker in markers:
-        hours_by_org[marker.organisation_id].append(marker.hour)
-    return reduce(or_, (Q(organisation_id=org, hour__in=hours) for org, hours in hours_by_org.items()))
 
 
 def compute_rollups_python(rows) -> tuple[list[UsageRollup], list[RollupWedding]]:
@@ -364,12 +387,11 @@ def compute_rollups_python(rows) -> tuple[list[UsageRollup], list[RollupWedding]
     return rollups, [RollupWedding(organisation_id=o, hour=h, wedding_key=k) for o, h, k in sorted(weddings)]
 
 
-def _recompute_python(markers: list[Marker]) -> tuple[int, int]:
-    pairs = _pairs_filter(markers)
-    rows = AIUsageRecord.objects.filter(pairs).values_list(*_FIELDS)
+def _recompute_python(hours: list[datetime]) -> tuple[int, int]:
+    rows = AIUsageRecord.objects.filter(hour__in=hours).values_list(*_FIELDS)
     rollups, weddings = compute_rollups_python(rows)
-    UsageRollup.objects.filter(pairs).delete()
-    RollupWedding.objects.filter(pairs).delete()
+    UsageRollup.objects.filter(hour__in=hours).delete()
+    RollupWedding.objects.filter(hour__in=hours).delete()
     UsageRollup.objects.bulk_create(rollups, batch_size=500)
     RollupWedding.objects.bulk_create(weddings, batch_size=500)
     return len(rollups), len(weddings)

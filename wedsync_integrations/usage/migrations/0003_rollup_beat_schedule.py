@@ -9,7 +9,9 @@ TASK_NAME = "usage: update hourly rollups"
 def install(apps, schema_editor):
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every_minute, _ = IntervalSchedule.objects.get_or_create(every=1, period="minutes")
+    every_minute = IntervalSchedule.objects.filter(every=1, period="minutes").order_by("id").first()
+    if every_minute is None:
+        every_minute = IntervalSchedule.objects.create(every=1, period="minutes")
     PeriodicTask.objects.get_or_create(
         name=TASK_NAME,
         defaults={
