@@ -126,26 +126,38 @@ class Datadog(IntervalExporter):
 
     # -- payloads ---------------------------------------------------------------------------------
     def build_payloads(self, parts: list[Interval]) -> list[dict]:
-        series = [entry for part in parts for entry in self.series_of(part)]
-        return [{"series": batch} for batch in pack(series, size_of=series_size, budget=BATCH_BUDGET_BYTES - 13)]
+        sized = [pair for part in parts for pair in self.series_of(part)]
+        batches = pack(sized, size_of=_size_of_pair, budget=BATCH_BUDGET_BYTES - 13)  # 13: {"series":[…]}
+        return [{"series": [entry for entry, _ in batch]} for batch in batches]
 
-    def series_of(self, interval: Interval) -> list[dict]:
+    def series_of(self, interval: Interval) -> list[tuple[dict, int]]:
+        """The interval's series, each with its exact serialised size (see series_size)."""
         at = self.point_time(interval.hour) if interval.hour else interval.at
         timestamp = int(at.timestamp())
         common = [tag(key, value) for key, value in interval.common.items()]
+        fixed = 67 + len(str(timestamp))
+        # the samples of one rollup row share one tags dict: build its tag list once
+        tag_lists: dict[int, tuple[list[str], int]] = {}
         series = []
         for sample in interval.samples:
+            tags, tags_size = tag_lists.get(id(sample.tags)) or tag_lists.setdefault(
+                id(sample.tags), _tag_list(common, sample.tags)
+            )
+            metric = sample.metric
             entry = {
-                "metric": sample.metric.name,
-                "type": TYPE_CODES[sample.metric.kind],
+                "metric": metric.name,
+                "type": TYPE_CODES[metric.kind],
                 "points": [{"timestamp": timestamp, "value": sample.value}],
-                "tags": common + [tag(key, value) for key, value in sample.tags.items()],
+                "tags": tags,
             }
-            if sample.metric.kind is Kind.COUNT:
+            size = fixed + len(metric.name) + _number_size(sample.value) + tags_size
+            if metric.kind is Kind.COUNT:
                 entry["interval"] = HOUR_SECONDS
-            if sample.metric.unit:
-                entry["unit"] = sample.metric.unit
-            series.append(entry)
+                size += 16
+            if metric.unit:
+                entry["unit"] = metric.unit
+                size += 10 + len(metric.unit)
+            series.append((entry, size))
         return series
 
     # -- delivery ---------------------------------------------------------------------------------
@@ -204,6 +216,20 @@ class Datadog(IntervalExporter):
         if not valid:
             raise PermanentError("datadog: /api/v1/validate did not confirm the key", status=response.status_code)
         return HealthResult(ok=True, message=f"API key valid ({self.base_url()})", http_status=response.status_code)
+
+
+def _tag_list(common: list[str], tags: dict) -> tuple[list[str], int]:
+    names = common + [tag(key, value) for key, value in tags.items()]
+    return names, sum(len(name) + 3 for name in names) - (1 if names else 0)
+
+
+def _number_size(value) -> int:
+    # json.dumps writes ints with str() and finite floats with repr(); our values are finite
+    return len(repr(value)) if isinstance(value, float) else len(str(value))
+
+
+def _size_of_pair(pair: tuple[dict, int]) -> int:
+    return pair[1]
 
 
 def series_size(entry: dict) -> int:

@@ -96,21 +96,31 @@ class NewRelic(IntervalExporter):
 
     # -- payloads ---------------------------------------------------------------------------------
     def build_payloads(self, parts: list[Interval]) -> list[list[dict]]:
-        blocks = [self.block_of(part) for part in parts if part.samples]
-        return split_blocks(blocks, BATCH_BUDGET_BYTES)
+        built = [self.block_of(part) for part in parts if part.samples]
+        return split_blocks([block for block, _ in built], BATCH_BUDGET_BYTES, sizes=[sizes for _, sizes in built])
 
-    def block_of(self, interval: Interval) -> dict:
+    def block_of(self, interval: Interval) -> tuple[dict, list[int]]:
+        """The interval's block and the exact serialised size of each of its metrics."""
         at = interval.hour or interval.at
-        metrics = []
+        metrics, sizes = [], []
+        shared: dict[int, dict] = {}  # the samples of one rollup row share one tags dict
+        skeletons: dict[tuple, int] = {}  # size of a metric without its value, per shape
         for sample in interval.samples:
-            metric = {"name": sample.metric.name, "type": TYPES[sample.metric.kind], "value": sample.value}
-            if sample.metric.kind is Kind.COUNT:
+            kind = sample.metric.kind
+            metric = {"name": sample.metric.name, "type": TYPES[kind], "value": sample.value}
+            if kind is Kind.COUNT:
                 metric["interval.ms"] = HOUR_MS
+            key = id(sample.tags)
             if sample.tags:
-                metric["attributes"] = attributes(sample.tags)
+                metric["attributes"] = shared.get(key) or shared.setdefault(key, attributes(sample.tags))
+            shape = (sample.metric.name, key)
+            skeleton = skeletons.get(shape)
+            if skeleton is None:
+                skeleton = skeletons[shape] = metric_size({**metric, "value": 0}) - 1
             metrics.append(metric)
+            sizes.append(skeleton + _number_size(sample.value))
         common = {"timestamp": int(at.timestamp() * 1000), "attributes": attributes(interval.common)}
-        return {"common": common, "metrics": metrics}
+        return {"common": common, "metrics": metrics}, sizes
 
     # -- delivery ---------------------------------------------------------------------------------
     def deliver(self, operation: str, payload: list) -> DeliveryResult:
@@ -206,6 +216,13 @@ def _string_size(text: str) -> int:
     return len(json.dumps(text))
 
 
+def _number_size(value) -> int:
+    # json.dumps writes ints with str() and finite floats with repr(); metric values are finite
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return len(json.dumps(value))
+    return len(repr(value)) if isinstance(value, float) else len(str(value))
+
+
 def _value_size(value) -> int:
     return _string_size(value) if isinstance(value, str) else len(json.dumps(value))
 
@@ -222,17 +239,19 @@ def metric_size(metric: dict) -> int:
     return size + len(metric) - 1 + 1
 
 
-def split_blocks(blocks: list[dict], budget: int) -> list[list[dict]]:
+def split_blocks(blocks: list[dict], budget: int, sizes: list[list[int]] | None = None) -> list[list[dict]]:
     """Bodies (lists of blocks) whose serialised size stays within budget, splitting a block's
-    metrics across bodies when needed (each part keeps the block's common)."""
+    metrics across bodies when needed (each part keeps the block's common). `sizes` may give
+    each metric's serialised size when the caller already knows it."""
     bodies: list[list[dict]] = []
     body: list[dict] = []
     used = 2  # []
-    for block in blocks:
+    for index, block in enumerate(blocks):
         frame = json_size({"common": block["common"], "metrics": []}) + 1  # + the comma between blocks
+        known = sizes[index] if sizes is not None else None
         part = None
-        for metric in block["metrics"]:
-            size = metric_size(metric) + 1
+        for position, metric in enumerate(block["metrics"]):
+            size = (known[position] if known is not None else metric_size(metric)) + 1
             starts_part = part is None
             if (starts_part and body and used + frame + size > budget) or (not starts_part and used + size > budget):
                 bodies.append(body)

@@ -239,3 +239,14 @@ def test_health_check_validates_the_key(organisation, datadog_config):
     responses.replace(responses.GET, SITES["US5"] + "/api/v1/validate", status=403, json={"errors": ["Forbidden"]})
     assert health.check(config)["ok"]  # cached for five minutes
     assert not health.check(config, refresh=True)["ok"]
+
+
+def test_built_series_carry_their_exact_size(organisation, make_rollup, datadog_config):
+    from monitoring.metrics import build_intervals, integration_snapshot
+
+    make_rollup(organisation, HOUR, model="Odd Model/ü")
+    parts = [*build_intervals(organisation, [HOUR]), integration_snapshot(organisation)]
+    provider = datadog_config().get_provider()
+    for part in parts:
+        for entry, size in provider.series_of(part):
+            assert size == len(json.dumps(entry, separators=(",", ":"))) == series_size(entry)

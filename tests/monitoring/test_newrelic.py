@@ -163,3 +163,14 @@ def test_metric_sizes_are_computed_exactly(metric):
     from monitoring.providers.newrelic import json_size, metric_size
 
     assert metric_size(metric) == json_size(metric)
+
+
+def test_built_blocks_carry_exact_metric_sizes(organisation, make_rollup, newrelic_config):
+    from monitoring.metrics import build_intervals, integration_snapshot
+    from monitoring.providers.newrelic import json_size
+
+    make_rollup(organisation, HOUR, model="Odd Model/ü", cost_gbp="0.333333")
+    provider = newrelic_config().get_provider()
+    for part in [*build_intervals(organisation, [HOUR]), integration_snapshot(organisation)]:
+        block, sizes = provider.block_of(part)
+        assert sizes == [json_size(metric) for metric in block["metrics"]]
