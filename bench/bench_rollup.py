@@ -10,8 +10,9 @@ organisation_id, hour` over the same rows, at 250,000 and 1,000,000 records.
 The data is shaped like WedSync's usage and stored in arrival (time) order, as ingest leaves
 it: 40 organisations over 14 days, busy 07:00–21:00 UTC; each organisation uses four of the
 8 features, unevenly, each served by its usual model (98 %) or a fallback; log-normal latencies
-around 800 ms, 3 % errors, a quarter of requests about one of the organisation's next two
-weddings (half of those linked to its Wedding row, half known only by date). Both sizes cover
+around 800 ms, 3 % errors, a quarter of requests about one of the organisation's next
+weddings (half of those linked to its Wedding row, half known only by a date it has no Wedding
+row for). Both sizes cover
 the same fortnight: the larger one is peak-season density.
 
 The rollup is timed from empty rollup tables with every (organisation, hour) dirty (the median
@@ -189,7 +190,10 @@ def _generate(connection, start: int, stop: int, organisation_ids: list[int], fi
                 '',
                 CASE WHEN random() < 0.6 THEN round(random()::numeric, 2)::float8 END,
                 CASE WHEN wedding_kind = 1 THEN %(first_wedding)s + org_slot * %(per_org)s + wedding_slot END,
-                CASE WHEN wedding_kind > 0 THEN DATE '2026-06-01' + wedding_slot * %(wedding_every)s END,
+                -- a date-only record is about a wedding the organisation has not entered (else
+                -- ingest would have linked it): the day after one of its own
+                CASE WHEN wedding_kind > 0
+                     THEN DATE '2026-06-01' + wedding_slot * %(wedding_every)s + (wedding_kind - 1) END,
                 'London', 'photographer', '', md5(g::text)::uuid, now()
             FROM (
                 SELECT g, org_slot,

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from wedsync_integrations.core.metrics import USAGE_RECORDS
@@ -521,3 +522,36 @@ def test_a_rate_over_a_month_old_is_used_and_warned_about_at_most_hourly(post_ba
     assert warnings == [
         "usage.stale_rate org=acme days=43: the USD→GBP rate used is over a month old; add current rates in admin"
     ]
+
+
+@pytest.mark.services
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (concurrent transactions)")
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_sends_of_one_batch_store_it_once_and_count_exactly(organisation, june_rate):
+    import threading
+
+    from django.db import connections
+
+    from wedsync_integrations.usage.ingest import ingest_batch
+
+    records = [wire_record(f"r-{i}") for i in range(300)]
+    start = threading.Barrier(2)
+    results = []
+
+    def send():
+        try:
+            start.wait(5)
+            results.append(ingest_batch(organisation, records))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert [r.accepted + r.duplicates for r in results] == [300, 300]
+    assert sum(r.accepted for r in results) == 300
+    assert sum(r.duplicates for r in results) == 300
+    assert AIUsageRecord.objects.count() == 300

@@ -338,9 +338,12 @@ def test_celery_task_runs_the_update(organisation, june_rate):
 
 
 # -- PostgreSQL: real concurrency -------------------------------------------------------------------------------
-postgres_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="needs PostgreSQL (concurrent transactions, advisory locks)"
-)
+def postgres_only(test):
+    return pytest.mark.services(
+        pytest.mark.skipif(
+            connection.vendor != "postgresql", reason="needs PostgreSQL (concurrent transactions, advisory locks)"
+        )(test)
+    )
 
 
 @postgres_only
