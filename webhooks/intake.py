@@ -129,6 +129,19 @@ def _resolve(source_cls: type[InboundSource], org_slug: str | None) -> Target | 
     if org_slug is None:
         secrets = source_cls.platform_secrets()
         return Target(None, None, secrets, {}) if secrets else None
+    key = (source_cls.name, org_slug)
+    now = time.monotonic()
+    cached = _targets.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    target = _load_target(source_cls, org_slug)
+    if len(_targets) >= TARGET_CACHE_MAX:
+        _targets.clear()  # bounded: random slugs cannot grow it without limit
+    _targets[key] = (now + settings.WEBHOOK_CONFIG_CACHE_SECONDS, target)
+    return target
+
+
+def _load_target(source_cls: type[InboundSource], org_slug: str) -> Target | None:
     config = (
         WebhookConfig.objects.select_related("organisation")
         .filter(provider=source_cls.name, organisation__slug=org_slug, enabled=True, organisation__is_active=True)
@@ -140,6 +153,17 @@ def _resolve(source_cls: type[InboundSource], org_slug: str | None) -> Target | 
     if not secrets and source_cls.requires_secret:
         return None
     return Target(config.organisation, config, secrets, dict(config.settings or {}))
+
+
+# Per-process cache of (source, organisation) → Target, for WEBHOOK_CONFIG_CACHE_SECONDS: it saves
+# a query and a decryption per request. A change saved in this process clears it at once; other
+# processes see it within the TTL (keep previous_signing_secret during a rotation).
+TARGET_CACHE_MAX = 10_000
+_targets: dict[tuple[str, str], tuple[float, Target | None]] = {}
+
+
+def forget_targets(**_kwargs) -> None:
+    _targets.clear()
 
 
 def _own_account_only(source_cls, parsed: Parsed, target: Target, client_ip, request, body) -> list:

@@ -23,9 +23,9 @@ def process_event(event_id: int) -> str | None:
 
 @shared_task(name="webhooks.sweep", ignore_result=True)
 def sweep(limit: int = 500) -> int:
-    """Publish events that are due and have no task on its way (beat, every 30 s by default):
-    events a dead worker left (expired lease), events whose publish failed or was lost, and in
-    WEBHOOK_DISPATCH="sweeper" mode every newly stored event."""
+    """Publish events that are due and have no task on its way (beat, every 10 s by default):
+    new events of SWEEPER sources, events a dead worker left (expired lease), and events whose
+    publish failed or was lost."""
     now = timezone.now()
     processing.release_expired_leases(now)
     due = processing.due_event_ids(now, limit=limit)

@@ -79,6 +79,9 @@ class _InboundWebhookBase(APIView):
     parser_classes: list = []  # never parsed by DRF: the raw body is verified first
     renderer_classes = [JSONRenderer]
 
+    def perform_content_negotiation(self, request, force=False):
+        return JSONRenderer(), JSONRenderer.media_type  # vendors do not negotiate: JSON or empty
+
 
 class PlatformWebhookView(_InboundWebhookBase):
     @extend_schema(

@@ -240,12 +240,14 @@ WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE
 # WEBHOOK_PRIORITY_QUEUE its own worker so wedding-day events never wait behind a backlog.
 WEBHOOK_TASK_QUEUE = env.str("WEBHOOK_TASK_QUEUE", default="")
 WEBHOOK_PRIORITY_QUEUE = env.str("WEBHOOK_PRIORITY_QUEUE", default="")
-# "immediate": publish a processing task when an event is stored; "sweeper": leave it to the
-# beat sweeper (cheaper per request, up to one sweep interval later).
-WEBHOOK_DISPATCH = env.str("WEBHOOK_DISPATCH", default="immediate")
+# When an event's processing task is published: "" = each source's default (alert sources as the
+# event is stored, CRM/accounting by the beat sweeper); "immediate" or "sweeper" forces one for all.
+WEBHOOK_DISPATCH = env.str("WEBHOOK_DISPATCH", default="")
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=90)
 # Reverse proxies in front of the app that append to X-Forwarded-For (0: use REMOTE_ADDR).
 WEBHOOK_TRUSTED_PROXY_COUNT = env.int("WEBHOOK_TRUSTED_PROXY_COUNT", default=0)
+# How long a web process reuses a source's configuration (secrets, settings) before re-reading it.
+WEBHOOK_CONFIG_CACHE_SECONDS = env.float("WEBHOOK_CONFIG_CACHE_SECONDS", default=5.0)
 
 # --- email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -14,6 +14,24 @@ WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks refere
 OTHER_WHSEC = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="  # 32 bytes, organisation B
 
 
+@pytest.fixture(autouse=True)
+def _publish_as_events_arrive(settings):
+    """Most tests follow an event from request to handler, so every source publishes its task as
+    the event is stored; the per-source defaults (alert sources now, CRM/accounting by the
+    sweeper) have their own tests, which set WEBHOOK_DISPATCH back to ""."""
+    settings.WEBHOOK_DISPATCH = "immediate"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_config_cache():
+    """Each test starts with no configuration cached by the endpoint."""
+    from webhooks.intake import forget_targets
+
+    forget_targets()
+    yield
+    forget_targets()
+
+
 @pytest.fixture
 def webhook_config(make_config):
     def make(source: str, organisation, secret: str | None = "s3cret-signing-key-0001", settings=None, **extra):

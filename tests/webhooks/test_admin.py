@@ -98,7 +98,7 @@ def test_bad_secrets_are_refused_without_echoing_them(source, secrets, error):
 
 
 @pytest.mark.parametrize(
-    "source, settings, secrets",
+    "source, source_settings, secrets",
     [
         ("generic", {}, {"signing_secret": WHSEC}),
         ("tave", {}, {"signing_secret": TAVE_TOKEN}),
@@ -110,8 +110,8 @@ def test_bad_secrets_are_refused_without_echoing_them(source, secrets, error):
         ("slack", {"team_id": "T1DC2JH3J", "timestamp_tolerance_seconds": 120}, {"signing_secret": "8f742231b10e"}),
     ],
 )
-def test_good_source_configurations_validate(source, settings, secrets):
-    assert validate_config_data(FAMILY.provider(source), settings, secrets, partial_secrets=False) == {}
+def test_good_source_configurations_validate(source, source_settings, secrets):
+    assert validate_config_data(FAMILY.provider(source), source_settings, secrets, partial_secrets=False) == {}
 
 
 def test_unknown_settings_are_named_in_the_error():

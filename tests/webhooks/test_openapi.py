@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -29,7 +31,12 @@ def test_schema_documents_both_webhook_paths_with_sources_and_responses():
 
 @pytest.fixture
 def webhook_api(db, make_organisation, webhook_config, settings):
-    """The live schema, with real configurations behind it so fuzzed requests reach verification."""
+    """The live schema, with real configurations behind it so fuzzed requests reach verification.
+
+    Requests go through the raw WSGI app; like Django's own test client, keep the request signals
+    from closing the test's database connection (it holds the test transaction)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
     settings.SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
     organisation = make_organisation(slug="acme")
     for source, secret in [("generic", WHSEC), ("pagerduty", "pd-secret-0001"), ("datadog", SHARED_TOKEN),
@@ -38,7 +45,9 @@ def webhook_api(db, make_organisation, webhook_config, settings):
         webhook_config(source, organisation, secret)
     webhook_config("freshbooks", organisation, None, settings={"pending_callback_id": "2001"})
     app = get_wsgi_application()
-    return schemathesis.openapi.from_wsgi("/api/schema/?format=json", app).include(path_regex="^/api/webhooks/")
+    yield schemathesis.openapi.from_wsgi("/api/schema/?format=json", app).include(path_regex="^/api/webhooks/")
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.mark.slow

@@ -217,6 +217,23 @@ def test_wedding_day_events_retry_on_the_urgent_schedule(store, handled, monkeyp
     assert processing.policy_for(InboundEvent.objects.get(pk=event.pk)).max_attempts == 12
 
 
+@pytest.mark.parametrize(
+    "source, immediate",
+    [("slack", True), ("pagerduty", True), ("twilio", True), ("datadog", True), ("newrelic", True),
+     ("tave", False), ("honeybook", False), ("generic", False), ("quickbooks", False), ("xero", False),
+     ("freshbooks", False)],
+)  # fmt: skip
+def test_alert_sources_publish_at_once_and_crm_accounting_sources_via_the_sweeper(
+    source, immediate, organisation, no_dispatch, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_DISPATCH = ""  # each source's own default
+    with django_capture_on_commit_callbacks(execute=True):
+        [(pk, _)] = inbox.store(source, organisation, [ParsedEvent("some.event", "id-1", {})])
+    assert no_dispatch == ([(pk, Priority.NORMAL)] if immediate else [])
+    assert tasks.sweep() == (0 if immediate else 1)  # the sweeper picks up the deferred one
+    assert tasks.sweep() == 0
+
+
 def test_queue_routing_sends_wedding_day_events_to_the_priority_queue(settings):
     settings.WEBHOOK_TASK_QUEUE, settings.WEBHOOK_PRIORITY_QUEUE = "", ""
     assert inbox.queue_for(Priority.WEDDING_DAY) is None and inbox.queue_for(Priority.NORMAL) is None

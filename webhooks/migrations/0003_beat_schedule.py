@@ -1,12 +1,13 @@
 """Install the webhooks beat entries (editable afterwards in admin, under Periodic tasks):
-the sweeper that re-queues events a dead worker or a lost publish left behind, every 30 s,
+the sweeper that publishes events of "sweeper" sources and re-queues events a dead worker or a
+lost publish left behind, every 10 s,
 and a daily purge of old processed events and rejected attempts."""
 
 from django.db import migrations
 
 SCHEDULE = [
     # (name, task, every, period)
-    ("webhooks: re-queue stuck inbound events", "webhooks.sweep", 30, "seconds"),
+    ("webhooks: publish and re-queue inbound events", "webhooks.sweep", 10, "seconds"),
     ("webhooks: purge old inbound events", "webhooks.purge", 1, "days"),
 ]
 

@@ -16,6 +16,7 @@ from .base import (
 
 class StandardWebhooksSource(InboundSource):
     scheme = StandardWebhooks()
+    dispatch = "sweeper"  # CRM and partner events: published by the beat sweeper
     secrets_serializer = StandardWebhooksSecrets
 
     @classmethod

@@ -111,6 +111,7 @@ class InboundSource(Provider):
     secrets_serializer = SigningSecrets
     global_path: ClassVar[bool] = False  # also served at /<source>/ with a platform secret
     requires_secret: ClassVar[bool] = True  # False: a handshake may deliver it (FreshBooks)
+    dispatch: ClassVar[str] = "immediate"  # or "sweeper": see webhooks.inbox.Dispatch
     account_setting: ClassVar[str] = ""  # settings key naming the vendor account this org owns
     success_status: ClassVar[int] = 200
     inbound_content_types: ClassVar[tuple[str, ...]] = ("application/json",)

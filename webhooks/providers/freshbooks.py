@@ -62,6 +62,7 @@ def _is_verification(request) -> bool:
 @FAMILY.register
 class FreshBooks(InboundSource):
     name = "freshbooks"
+    dispatch = "sweeper"  # minutes are fine: published by the beat sweeper
     label = "FreshBooks"
     scheme = FreshBooksSignature()
     settings_serializer = FreshBooksSettings

@@ -39,6 +39,7 @@ class QuickBooksSettings(InboundSettings):
 @FAMILY.register
 class QuickBooks(InboundSource):
     name = "quickbooks"
+    dispatch = "sweeper"  # minutes are fine: published by the beat sweeper
     label = "QuickBooks Online"
     scheme = IntuitSignature()
     settings_serializer = QuickBooksSettings

@@ -35,6 +35,7 @@ class TaveSecrets(SigningSecrets):
 @FAMILY.register
 class Tave(InboundSource):
     name = "tave"
+    dispatch = "sweeper"  # minutes are fine: published by the beat sweeper
     label = "Tave / VSCO Workspace (REST hooks)"
     scheme = UrlToken()
     secrets_serializer = TaveSecrets

@@ -34,6 +34,7 @@ class XeroSettings(InboundSettings):
 @FAMILY.register
 class Xero(InboundSource):
     name = "xero"
+    dispatch = "sweeper"  # minutes are fine: published by the beat sweeper
     label = "Xero"
     scheme = XeroSignature()
     settings_serializer = XeroSettings
