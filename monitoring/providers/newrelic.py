@@ -103,22 +103,22 @@ class NewRelic(IntervalExporter):
         """The interval's block and the exact serialised size of each of its metrics."""
         at = interval.hour or interval.at
         metrics, sizes = [], []
-        shared: dict[int, dict] = {}  # the samples of one rollup row share one tags dict
-        skeletons: dict[tuple, int] = {}  # size of a metric without its value, per shape
+        shared: dict[int, tuple[dict, int]] = {}  # the samples of one rollup row share one tags dict
         for sample in interval.samples:
             kind = sample.metric.kind
             metric = {"name": sample.metric.name, "type": TYPES[kind], "value": sample.value}
             if kind is Kind.COUNT:
                 metric["interval.ms"] = HOUR_MS
-            key = id(sample.tags)
+            size = _skeleton_size(sample.metric.name, TYPES[kind], kind is Kind.COUNT) + _number_size(sample.value)
             if sample.tags:
-                metric["attributes"] = shared.get(key) or shared.setdefault(key, attributes(sample.tags))
-            shape = (sample.metric.name, key)
-            skeleton = skeletons.get(shape)
-            if skeleton is None:
-                skeleton = skeletons[shape] = metric_size({**metric, "value": 0}) - 1
+                key = id(sample.tags)
+                if key not in shared:
+                    merged = attributes(sample.tags)
+                    shared[key] = (merged, len(',"attributes":') + json_size(merged))
+                metric["attributes"], extra = shared[key]
+                size += extra
             metrics.append(metric)
-            sizes.append(skeleton + _number_size(sample.value))
+            sizes.append(size)
         common = {"timestamp": int(at.timestamp() * 1000), "attributes": attributes(interval.common)}
         return {"common": common, "metrics": metrics}, sizes
 
@@ -214,6 +214,15 @@ def _string_size(text: str) -> int:
     if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
         return len(text) + 2
     return len(json.dumps(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _skeleton_size(name: str, kind: str, counted: bool) -> int:
+    """Serialised size of a metric without its value digits and attributes."""
+    metric = {"name": name, "type": kind, "value": 0}
+    if counted:
+        metric["interval.ms"] = HOUR_MS
+    return json_size(metric) - 1
 
 
 def _number_size(value) -> int:
