@@ -400,3 +400,51 @@ def test_a_second_run_gives_way_while_one_holds_the_lock(organisation, june_rate
         stats = update_rollups()
     assert stats.skipped and stats.hours == 0
     assert RollupDirtyHour.objects.count() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_backlog_is_split_over_connections_with_the_same_result(organisation, june_rate, settings, monkeypatch):
+    rng = random.Random(3)
+    hours = [H14 + timedelta(hours=h) for h in range(2 * rollup.PARALLEL_MIN_HOURS + 2)]
+    ingest(
+        organisation,
+        *[
+            wire_record(
+                f"b-{i}", occurred_at=at(rng.choice(hours), rng.randrange(60)), latency_ms=rng.randint(50, 5000)
+            )
+            for i in range(600)
+        ],
+    )
+    threads_used = set()
+    original = rollup._recompute_hours
+
+    def spy(hours, ceiling):
+        threads_used.add(threading.current_thread().name)
+        return original(hours, ceiling)
+
+    monkeypatch.setattr(rollup, "_recompute_hours", spy)
+    settings.USAGE_ROLLUP_CONNECTIONS = 2
+    parallel = update_rollups()
+    in_parallel, parallel_threads = figures(), set(threads_used)
+
+    settings.USAGE_ROLLUP_CONNECTIONS = 1
+    threads_used.clear()
+    rebuild_rollups()
+
+    assert (parallel.hours, parallel.remaining) == (len(hours), 0)
+    assert len(parallel_threads) == 2  # this thread and one more, each on its own connection
+    assert threads_used == {threading.current_thread().name}  # serial the second time
+    assert figures() == in_parallel
+    assert sum(row["requests"] for row in in_parallel) == 600
+
+
+def test_a_caller_inside_a_transaction_never_gets_other_connections(organisation, june_rate, settings, monkeypatch):
+    """Its own uncommitted records would be invisible to them."""
+    settings.USAGE_ROLLUP_CONNECTIONS = 4
+    monkeypatch.setattr(rollup, "PARALLEL_MIN_HOURS", 1)
+    ingest(organisation, *[wire_record(f"r{i}", occurred_at=at(H14 + timedelta(hours=i), 0)) for i in range(8)])
+
+    stats = update_rollups()  # pytest-django holds the test inside a transaction
+
+    assert (stats.hours, stats.rollup_rows, stats.remaining) == (8, 8, 0)

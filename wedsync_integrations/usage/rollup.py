@@ -28,12 +28,14 @@ import math
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import reduce
 from operator import or_
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
@@ -48,6 +50,11 @@ PERCENTILES = (0.5, 0.95)
 # Hours recomputed per transaction. SQLite recomputes in Python, holding a chunk's raw rows in
 # memory; PostgreSQL computes in the database, so its chunks can be large.
 CHUNK_HOURS = {"postgresql": 1000, "default": 200}
+# A backlog of at least this many hours per connection is recomputed over several connections
+# at once (settings.USAGE_ROLLUP_CONNECTIONS, default 2): catching up after an outage, or
+# rebuild_rollups() after a bulk load, uses more than one database core.
+PARALLEL_MIN_HOURS = 24
+DEFAULT_CONNECTIONS = 2
 # SQLite's expression depth limit: markers are released by token in OR-groups of this size.
 RELEASE_GROUP = 300
 # Any constant identifies "the rollup lock" among PostgreSQL advisory locks.
@@ -117,14 +124,11 @@ def update_rollups(now: datetime | None = None) -> RollupStats:
         stats.lag_seconds = max(0.0, (now - dirty["oldest"]).total_seconds())
         after = None
         while hours := _dirty_hours(after, ceiling):
-            with transaction.atomic():
-                markers = _markers(hours, ceiling)
-                rollup_rows, wedding_rows = _recompute(hours)
-                _release(markers)
+            for markers, rollup_rows, wedding_rows in _recompute_slices(hours, ceiling):
+                stats.markers += markers
+                stats.rollup_rows += rollup_rows
+                stats.wedding_rows += wedding_rows
             stats.hours += len(hours)
-            stats.markers += len(markers)
-            stats.rollup_rows += rollup_rows
-            stats.wedding_rows += wedding_rows
             after = hours[-1]
         stats.remaining = RollupDirtyHour.objects.count()
     stats.seconds = round(time.monotonic() - started, 3)
@@ -231,6 +235,44 @@ def _markers(hours: list[datetime], ceiling: int) -> list[Marker]:
         "id", "organisation_id", "hour", "token"
     )
     return [Marker(*row) for row in rows]
+
+
+def _recompute_hours(hours: list[datetime], ceiling: int) -> tuple[int, int, int]:
+    """One transaction: read the hours' markers, recompute the hours, release the markers."""
+    with transaction.atomic():
+        markers = _markers(hours, ceiling)
+        rollup_rows, wedding_rows = _recompute(hours)
+        _release(markers)
+    return len(markers), rollup_rows, wedding_rows
+
+
+def _parallel_connections() -> int:
+    return max(1, int(getattr(settings, "USAGE_ROLLUP_CONNECTIONS", DEFAULT_CONNECTIONS)))
+
+
+def _recompute_slices(hours: list[datetime], ceiling: int) -> list[tuple[int, int, int]]:
+    """Recompute a chunk of hours, split over several database connections when it is a backlog.
+
+    Slices are disjoint runs of hours, so their transactions never touch the same rows. A
+    caller's open transaction must see its own uncommitted records, so then (and on SQLite,
+    which has one writer) everything runs on the caller's connection.
+    """
+    slices = min(_parallel_connections(), len(hours) // PARALLEL_MIN_HOURS)
+    if slices < 2 or not _is_postgres() or connection.in_atomic_block:
+        return [_recompute_hours(hours, ceiling)]
+    size = -(-len(hours) // slices)
+    parts = [hours[start : start + size] for start in range(0, len(hours), size)]
+
+    def in_own_connection(part: list[datetime]) -> tuple[int, int, int]:
+        try:
+            return _recompute_hours(part, ceiling)
+        finally:
+            connection.close()  # this thread's connection, not the caller's
+
+    with ThreadPoolExecutor(max_workers=len(parts) - 1, thread_name_prefix="rollup") as pool:
+        others = [pool.submit(in_own_connection, part) for part in parts[1:]]
+        mine = _recompute_hours(parts[0], ceiling)
+        return [mine, *(future.result() for future in others)]
 
 
 def _recompute(hours: list[datetime]) -> tuple[int, int]:
