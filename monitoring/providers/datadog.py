@@ -180,11 +180,15 @@ class Datadog(IntervalExporter):
             return DeliveryResult(items=0, http_status=None, detail={"stale_series": len(stale)})
         client = self.client()
         key = self.secret("api_key")
-        responses = send_in_parts(
-            series,
-            send=lambda part: self._post(client, key, part),
-            unsent_payload=lambda rest: {"series": rest},
-        )
+        try:
+            responses = [self._post(client, key, series)]  # the usual case: one request
+        except PayloadTooLarge:
+            responses = send_in_parts(
+                series,
+                send=lambda part: self._post(client, key, part),
+                unsent_payload=lambda rest: {"series": rest},
+                whole_too_large=True,
+            )
         vendor_errors = [error for body in responses for error in body.get("errors", [])]
         detail = {"series": len(series), "requests": len(responses), "stale_series": len(stale)}
         if vendor_errors:

@@ -137,20 +137,28 @@ class NewRelic(IntervalExporter):
                 {"stale_points": points, "reason": "too_old"},
                 now,
             )
-        elements = [(index, metric) for index, block in enumerate(fresh) for metric in block["metrics"]]
-        if not elements:
+        points = sum(len(block["metrics"]) for block in fresh)
+        if not points:
             return DeliveryResult(items=0, detail={"stale_blocks": len(stale)})
         client = self.client()
         key = self.secret("license_key")
+        try:
+            replies = [self._post(client, key, fresh)]  # the usual case: the stored body as it is
+        except PayloadTooLarge:
+            # New Relic wants smaller bodies: split by metric (each part keeps its common block)
+            elements = [(index, metric) for index, block in enumerate(fresh) for metric in block["metrics"]]
 
-        def regroup(part):
-            return _regroup(fresh, part)
+            def regroup(part):
+                return _regroup(fresh, part)
 
-        replies = send_in_parts(
-            elements, send=lambda part: self._post(client, key, regroup(part)), unsent_payload=regroup
-        )
-        detail = {"points": len(elements), "requests": len(replies), "request_ids": replies[:20]}
-        return DeliveryResult(items=len(elements), http_status=202, detail=detail)
+            replies = send_in_parts(
+                elements,
+                send=lambda part: self._post(client, key, regroup(part)),
+                unsent_payload=regroup,
+                whole_too_large=True,
+            )
+        detail = {"points": points, "requests": len(replies), "request_ids": replies[:20]}
+        return DeliveryResult(items=points, http_status=202, detail=detail)
 
     def _post(self, client, key: str, body: list[dict]) -> str:
         raw = json.dumps(body, separators=(",", ":")).encode()

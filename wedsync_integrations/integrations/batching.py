@@ -43,11 +43,16 @@ def send_in_parts(
     *,
     send: Callable[[list[T]], Any],
     unsent_payload: Callable[[list[T]], Any],
+    whole_too_large: bool = False,
 ) -> list[Any]:
     """Send `elements` as one part, halving parts the vendor answers 413 to. Returns each part's
     result in order. On failure after a partial delivery, the raised error's unsent_payload is
-    set to unsent_payload(<elements not yet delivered>)."""
+    set to unsent_payload(<elements not yet delivered>). With whole_too_large (the caller already
+    had a 413 for all of them) it starts with the two halves."""
     pending: list[list[T]] = [list(elements)] if elements else []
+    if whole_too_large and len(elements) > 1:
+        middle = len(elements) // 2
+        pending = [list(elements[:middle]), list(elements[middle:])]
     results: list[Any] = []
     while pending:
         part = pending.pop(0)
