@@ -238,12 +238,14 @@ def _markers(hours: list[datetime], ceiling: int) -> list[Marker]:
 
 
 def _recompute_hours(hours: list[datetime], ceiling: int) -> tuple[int, int, int]:
-    """One transaction: read the hours' markers, recompute the hours, release the markers."""
+    """One transaction: read the hours' markers, recompute the hours, release the markers.
+    Returns (markers released, rollup rows, wedding rows)."""
     with transaction.atomic():
+        if _is_postgres():
+            return _recompute_sql(hours, ceiling)
         markers = _markers(hours, ceiling)
-        rollup_rows, wedding_rows = _recompute(hours)
-        _release(markers)
-    return len(markers), rollup_rows, wedding_rows
+        rollup_rows, wedding_rows = _recompute_python(hours)
+        return _release(markers), rollup_rows, wedding_rows
 
 
 def _parallel_connections() -> int:
@@ -275,24 +277,14 @@ def _recompute_slices(hours: list[datetime], ceiling: int) -> list[tuple[int, in
         return [mine, *(future.result() for future in others)]
 
 
-def _recompute(hours: list[datetime]) -> tuple[int, int]:
-    return _recompute_sql(hours) if _is_postgres() else _recompute_python(hours)
-
-
-def _release(markers: list[Marker]) -> None:
-    """Delete each marker only if nobody re-marked it since we read it."""
-    if _is_postgres():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""DELETE FROM {RollupDirtyHour._meta.db_table} m
-                    USING unnest(%s::bigint[], %s::uuid[]) AS r(id, token)
-                    WHERE m.id = r.id AND m.token = r.token""",  # noqa: S608 (table names only)
-                [[m.id for m in markers], [m.token for m in markers]],
-            )
-        return
+def _release(markers: list[Marker]) -> int:
+    """Delete each marker only if nobody re-marked it since we read it (SQLite; PostgreSQL does
+    this inside its recompute statement)."""
+    released = 0
     for start in range(0, len(markers), RELEASE_GROUP):
         group = markers[start : start + RELEASE_GROUP]
-        RollupDirtyHour.objects.filter(reduce(or_, (Q(id=m.id, token=m.token) for m in group))).delete()
+        released += RollupDirtyHour.objects.filter(reduce(or_, (Q(id=m.id, token=m.token) for m in group))).delete()[0]
+    return released
 
 
 # -- PostgreSQL: set-based ----------------------------------------------------------------------
@@ -316,8 +308,15 @@ DELETE FROM {_WEDDING} WHERE hour = ANY({_HOURS})"""  # noqa: S608 (table names 
 # range scan per hour, no join, no sort, no heap access. One sort per
 # group serves both percentiles (percentile_cont over an array of fractions), and the
 # distinct wedding keys collected per group give both weddings_assisted and RollupWedding.
+# Markers are claimed and released in the same statement, so the tokens it compares and the raw
+# rows it aggregates come from one snapshot: a record committed after that snapshot changed its
+# marker's token, and the DELETE (which waits for, then re-reads, a row being re-marked) keeps it.
+_DIRTY = RollupDirtyHour._meta.db_table
 _SQL_RECOMPUTE = f"""
-WITH grouped AS MATERIALIZED (
+WITH claimed AS (
+    SELECT id, token FROM {_DIRTY} WHERE hour = ANY({_HOURS}) AND id <= %(ceiling)s
+),
+grouped AS MATERIALIZED (
     SELECT r.hour, r.organisation_id, r.feature, r.provider, r.model,
         COUNT(*) AS requests,
         COUNT(*) FILTER (WHERE r.outcome = '{Outcome.ERROR.value}') AS errors,
@@ -353,12 +352,16 @@ weddings AS (
     SELECT DISTINCT organisation_id, hour, {_TEXT_KEY}
     FROM grouped, unnest(wedding_keys) AS k
     RETURNING 1
+),
+released AS (
+    DELETE FROM {_DIRTY} m USING claimed c WHERE m.id = c.id AND m.token = c.token
+    RETURNING 1
 )
-SELECT (SELECT COUNT(*) FROM rollups), (SELECT COUNT(*) FROM weddings)"""  # noqa: S608 (table names only)
+SELECT (SELECT COUNT(*) FROM released), (SELECT COUNT(*) FROM rollups), (SELECT COUNT(*) FROM weddings)"""  # noqa: S608 (table names only)
 
 
-def _recompute_sql(hours: list[datetime]) -> tuple[int, int]:
-    params = {"hours": hours, "now": timezone.now()}
+def _recompute_sql(hours: list[datetime], ceiling: int) -> tuple[int, int, int]:
+    params = {"hours": hours, "ceiling": ceiling, "now": timezone.now()}
     with connection.cursor() as cursor:
         # Per-group sorts and the grouped rows stay in memory; JIT compilation costs more
         # than it saves on a statement that runs once a minute.
@@ -366,8 +369,8 @@ def _recompute_sql(hours: list[datetime]) -> tuple[int, int]:
         cursor.execute("SET LOCAL jit = off")
         cursor.execute(_SQL_DELETE, params)
         cursor.execute(_SQL_RECOMPUTE, params)
-        rollup_rows, wedding_rows = cursor.fetchone()
-    return rollup_rows, wedding_rows
+        released, rollup_rows, wedding_rows = cursor.fetchone()
+    return released, rollup_rows, wedding_rows
 
 
 # -- SQLite (and a reference for tests): the same figures in Python ----------------------------------
