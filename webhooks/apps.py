@@ -8,7 +8,7 @@ class WebhooksAppConfig(AppConfig):
     def ready(self):
         from wedsync_integrations.integrations.registry import register_family
 
-        from . import handlers, providers  # noqa: F401  (sources and our own handlers register themselves)
+        from . import checks, handlers, providers  # noqa: F401  (sources, handlers and checks register themselves)
         from .family import FAMILY
 
         register_family(FAMILY)

@@ -23,6 +23,7 @@ import enum
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -165,12 +166,31 @@ def _insert_postgresql(row: dict) -> int | None:
     from psycopg.types.json import Jsonb
 
     params = [Jsonb(row[name]) if name in JSON_COLUMNS else row[name] for name in COLUMNS]
+    _skip_health_check_if_just_used()
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors, Cursor(connection.connection) as cursor:
         cursor.execute(_insert_sql("postgresql"), params)
         found = cursor.fetchone()
+    _last_insert[id(connection.connection)] = time.monotonic()
     return found[0] if found else None
+
+
+# Django health-checks a reused connection with an extra query at the start of every request
+# (CONN_HEALTH_CHECKS). A connection that carried an INSERT less than a second ago is not one
+# that sat idle while the server went away, so under load that round trip is skipped; after
+# any idle second the check runs as usual. (If the server restarts within that second, the
+# request fails, Django closes the connection, and the vendor's retry succeeds.)
+HEALTH_CHECK_AFTER_IDLE_SECONDS = 1.0
+_last_insert: dict[int, float] = {}
+
+
+def _skip_health_check_if_just_used() -> None:
+    raw = connection.connection
+    if raw is None or connection.health_check_done:
+        return
+    if time.monotonic() - _last_insert.get(id(raw), float("-inf")) < HEALTH_CHECK_AFTER_IDLE_SECONDS:
+        connection.health_check_done = True
 
 
 def _insert_sqlite(row: dict) -> int | None:
