@@ -20,8 +20,12 @@ Every figure is the best of ROUNDS alternating rounds, in CPU time of this proce
 export itself costs. The cache is Redis when one answers (the scale-out deployment), since
 breakers touch it on every call.
 
-Goal (issue 3): export ≤ 3 × json + network, judged with (b) as the network; the report also
-gives the ratio against (a).
+  own work   the export again with the VendorClient replaced by an offline stand-in: building,
+             size-checking, serialising, gzipping and the delivery bookkeeping, without transport
+
+Goal (issue 3): export ≤ 3 × json + network, i.e. the export's own work ≤ 3 × json.dumps. It
+is judged on the directly measured own work; the report also prints (export − network), a
+difference of two large, noisy figures, and the network through both transports.
 """
 
 from __future__ import annotations
@@ -98,11 +102,13 @@ def _measure(organisations: int) -> dict:
     from monitoring.metrics import HOUR, floor_hour
     from wedsync_integrations.sandbox.server import SandboxServer
 
+    # The hour just finished, past the export grace period: Datadog accepts its points for the
+    # next ~55 minutes, far longer than this benchmark runs.
+    wait = 120 - (timezone.now() - floor_hour(timezone.now())).total_seconds()
+    if wait > 0:
+        time.sleep(wait)
     now = timezone.now()
     hour = floor_hour(now) - HOUR
-    if now - hour - HOUR < timezone.timedelta(seconds=90):  # inside the grace period: use the hour before
-        hour -= HOUR
-        now = hour + HOUR + timezone.timedelta(minutes=5)
     from django.conf import settings
 
     results = {"organisations": organisations, "series_per_org": len(SERIES)}
@@ -180,7 +186,7 @@ def _measure_vendor(configs, sandbox, now) -> dict:
     # would otherwise look cheaper than it is by comparison).
     gc.collect()
     gc.freeze()
-    rounds = {"export": [], "json": [], "network": [], "kernel_network": []}
+    rounds = {"export": [], "own": [], "json": [], "network": [], "kernel_network": []}
     for _ in range(ROUNDS):  # alternate the three, keep each one's best: a busy neighbour only adds time
         sandbox.clear()
         clock = Clock()
@@ -192,6 +198,17 @@ def _measure_vendor(configs, sandbox, now) -> dict:
                 points += result.items
                 payloads.append(payload)
         rounds["export"].append(clock.stop())
+
+        # the same export with the transport stubbed out: what the export itself costs
+        for provider, _ in metric_sets:
+            provider.client = _offline_client
+        clock = Clock()
+        for provider, parts in metric_sets:
+            for payload in provider.build_payloads(parts):
+                provider.deliver("series", payload)
+        rounds["own"].append(clock.stop())
+        for provider, _ in metric_sets:
+            del provider.client
         posts = sandbox.requests()
         assert len(posts) == len(payloads), (len(posts), len(payloads))
 
@@ -215,9 +232,9 @@ def _measure_vendor(configs, sandbox, now) -> dict:
             client = clients[min(index // per_org, len(clients) - 1)]
             client.request("POST", "/" + path.split("/", 2)[2], data=body, headers=headers)  # path after /<vendor>
         rounds["kernel_network"].append(clock.stop())
-    export, plain_json, network, kernel_network = (
+    export, own, plain_json, network, kernel_network = (
         {key: min(run[key] for run in rounds[name]) for key in ("wall", "cpu")}
-        for name in ("export", "json", "network", "kernel_network")
+        for name in ("export", "own", "json", "network", "kernel_network")
     )
     return {
         "read": read,
@@ -225,8 +242,10 @@ def _measure_vendor(configs, sandbox, now) -> dict:
         "json": plain_json,
         "network": network,
         "kernel_network": kernel_network,
+        "own": own,
         "requests": len(payloads),
         "points": points,
+        "built_points": sum(len(part.samples) for _, parts in metric_sets for part in parts),
         "json_bytes": sum(len(text) for text in serialised),
         "gzip_bytes": sum(len(body) for body in bodies),
     }
@@ -242,6 +261,25 @@ def _measure_full_sync(configs, now) -> dict:
     for config in configs:
         delivered += sync_monitoring(config, now=now).delivered
     return {"seconds": time.perf_counter() - started, "delivered": delivered}
+
+
+class _OfflineResponse:
+    status_code = 202
+    content = b'{"errors":[],"requestId":"offline"}'
+
+    def json(self):
+        return {"errors": [], "requestId": "offline"}
+
+
+class _OfflineClient:
+    """Stands in for the VendorClient when measuring the export's own work (no transport)."""
+
+    def request(self, method, path, **kwargs):
+        return _OfflineResponse()
+
+
+def _offline_client(**kwargs):
+    return _OfflineClient()
 
 
 class Clock:
@@ -270,7 +308,7 @@ def _report(result: dict) -> bool:
     for vendor in ("datadog", "newrelic"):
         r = result[vendor]
         export, plain, network, kernel = r["export"], r["json"], r["network"], r["kernel_network"]
-        own = export["cpu"] - kernel["cpu"]
+        own = r["own"]
         rows += [
             (f"{vendor}: payloads", f"{r['requests']:,} requests, {r['points']:,} points, "
              f"{r['json_bytes'] / 1e6:.1f} MB JSON → {r['gzip_bytes'] / 1e6:.2f} MB gzip"),
@@ -280,13 +318,16 @@ def _report(result: dict) -> bool:
             (f"{vendor}: network, bare requests", f"{network['wall']:.2f} s wall, {network['cpu']:.2f} s CPU"),
             (f"{vendor}: network, kernel client", f"{kernel['wall']:.2f} s wall, {kernel['cpu']:.2f} s CPU "
              "(breaker, SSRF guard, logging)"),
-            (f"{vendor}: export's own work", f"{own:.2f} s CPU = {own / plain['cpu']:.1f} × json.dumps "
-             f"({(export['cpu'] - network['cpu']) / plain['cpu']:.1f} × against bare requests)"),
+            (f"{vendor}: export, transport stubbed", f"{own['wall']:.2f} s wall, {own['cpu']:.2f} s CPU = "
+             f"{own['cpu'] / plain['cpu']:.1f} × json.dumps"),
+            (f"{vendor}: export − kernel network", f"{export['cpu'] - kernel['cpu']:.2f} s CPU = "
+             f"{(export['cpu'] - kernel['cpu']) / plain['cpu']:.1f} × json.dumps (noisy: a difference of two "
+             "large figures)"),
         ]  # fmt: skip
-        budget = GOAL * plain["cpu"] + kernel["cpu"]
+        verdicts.append((f"{vendor}: every point built was delivered (none stale)", r["points"] == r["built_points"]))
         verdicts.append(
-            (f"{vendor}: build+gzip+send ≤ 3 × json.dumps + network via the kernel client "
-             f"(CPU {export['cpu']:.2f} s ≤ {budget:.2f} s)", export["cpu"] <= budget)
+            (f"{vendor}: build+gzip+send ≤ 3 × json.dumps + network: the export's own work (transport "
+             f"stubbed) is {own['cpu'] / plain['cpu']:.1f} × json.dumps", own["cpu"] <= GOAL * plain["cpu"])
         )  # fmt: skip
     full = result["full_sync"]
     rows.append(
