@@ -63,30 +63,18 @@ def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> H
     source_cls = source_class(source)
     if source_cls is None or (org_slug is None and not source_cls.global_path):
         return _not_found(source)
-    limit_bytes = settings.WEBHOOK_MAX_BODY_BYTES
-    if _declared_length(request) > limit_bytes:
-        return _too_large(source, limit_bytes)
-
+    if _declared_length(request) > settings.WEBHOOK_MAX_BODY_BYTES:
+        return _too_large(source)
     target = _resolve(source_cls, org_slug)
     if target is None:
         return _not_found(source)
-    organisation_id = target.organisation.pk if target.organisation is not None else None
+    throttled = _throttle(source, target)
+    if throttled is not None:
+        return throttled
+    body = _read_body(request)
+    if body is None:
+        return _too_large(source)
 
-    decision = ratelimit.hit(source, organisation_id, ratelimit.limit_for(target.settings))
-    if not decision.allowed:
-        metrics.REQUESTS.labels(source, "throttled").inc()
-        response = JsonResponse(
-            {"error": "rate_limited", "detail": f"more than {decision.limit} requests this minute"}, status=429
-        )
-        response["Retry-After"] = str(decision.retry_after)
-        return response
-
-    try:
-        body = request.body  # the raw bytes, read before anything parses them
-    except RequestDataTooBig:
-        return _too_large(source, limit_bytes)
-    if len(body) > limit_bytes:
-        return _too_large(source, limit_bytes)
     inbound = InboundRequest(
         body=body,
         headers=request.headers,
@@ -96,7 +84,6 @@ def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> H
         received_at=time.time(),
     )
     client_ip = client_address(request)
-
     try:
         source_cls.authenticate(inbound, target.secrets, target.settings)
         parsed = source_cls.parse(inbound, target.settings)
@@ -105,19 +92,46 @@ def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> H
         metrics.REQUESTS.labels(source, "rejected").inc()
         return JsonResponse({"error": "unauthorised", "detail": exc.detail}, status=401)
     except Malformed as exc:
-        detail = str(exc)
-        _record_rejection(source, target, RejectReason.MALFORMED, detail, client_ip, request, body)
+        _record_rejection(source, target, RejectReason.MALFORMED, str(exc), client_ip, request, body)
         metrics.REQUESTS.labels(source, "malformed").inc()
-        return JsonResponse({"error": "malformed", "detail": detail}, status=400)
+        return JsonResponse({"error": "malformed", "detail": str(exc)}, status=400)
+    return _accept(source_cls, target, parsed, request, client_ip, body)
 
+
+def _throttle(source: str, target: Target) -> HttpResponse | None:
+    organisation_id = target.organisation.pk if target.organisation is not None else None
+    decision = ratelimit.hit(source, organisation_id, ratelimit.limit_for(target.settings))
+    if decision.allowed:
+        return None
+    metrics.REQUESTS.labels(source, "throttled").inc()
+    response = JsonResponse(
+        {"error": "rate_limited", "detail": f"more than {decision.limit} requests this minute"}, status=429
+    )
+    response["Retry-After"] = str(decision.retry_after)
+    return response
+
+
+def _read_body(request: HttpRequest) -> bytes | None:
+    """The raw bytes, read before anything parses them; None when over the limit (a chunked
+    upload has no Content-Length to judge beforehand)."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return None
+    return body if len(body) <= settings.WEBHOOK_MAX_BODY_BYTES else None
+
+
+def _accept(source_cls, target: Target, parsed: Parsed, request, client_ip, body: bytes) -> HttpResponse:
+    """Verified and understood: store (deduplicated), and answer the way the vendor expects."""
+    source = source_cls.name
     events = _own_account_only(source_cls, parsed, target, client_ip, request, body)
     if parsed.adopt_secret:
         _adopt_secret(source, target, parsed.adopt_secret)
     stored = inbox.store(
         source, target.organisation, events, client_ip=client_ip, headers=_kept_headers(request.headers)
     )
-    duplicates = sum(1 for _, duplicate in stored if duplicate)
-    metrics.REQUESTS.labels(source, "duplicate" if stored and duplicates == len(stored) else "accepted").inc()
+    all_duplicates = bool(stored) and all(duplicate for _, duplicate in stored)
+    metrics.REQUESTS.labels(source, "duplicate" if all_duplicates else "accepted").inc()
     response = parsed.handshake or source_cls.reply(stored)
     if stored:
         response["X-Inbound-Event-Ids"] = ",".join(str(event_id) for event_id, _ in stored)
@@ -260,6 +274,6 @@ def _not_found(source: str) -> HttpResponse:
     return JsonResponse({"error": "not_found", "detail": "no such webhook endpoint"}, status=404)
 
 
-def _too_large(source: str, limit: int) -> HttpResponse:
+def _too_large(source: str) -> HttpResponse:
     metrics.REQUESTS.labels(source, "too_large").inc()
-    return JsonResponse({"error": "payload_too_large", "limit_bytes": limit}, status=413)
+    return JsonResponse({"error": "payload_too_large", "limit_bytes": settings.WEBHOOK_MAX_BODY_BYTES}, status=413)
