@@ -126,3 +126,47 @@ def test_settings_are_validated_with_clear_messages():
     assert "secrets.bearer_token" in errors
     ok = validate_config_data(family.provider("datadog"), {"site": "UK1"}, {"api_key": DD_KEY}, partial_secrets=False)
     assert ok == {}
+
+
+def test_grouping_keys_use_base64_where_a_path_segment_cannot_carry_the_value():
+    from monitoring.providers.prometheus import grouping_path
+
+    assert grouping_path("wedsync_ai", {"org": "acme"}) == "/metrics/job/wedsync_ai/org/acme"
+    assert grouping_path("wedsync_ai", {"org": "a/b"}) == "/metrics/job/wedsync_ai/org@base64/YS9i"
+    assert grouping_path("wedsync_ai", {"org": ""}) == "/metrics/job/wedsync_ai/org@base64/="
+    assert grouping_path("ai rollup", {}) == "/metrics/job@base64/YWkgcm9sbHVw"
+
+
+def test_prometheus_health_reports_the_last_scrape_and_the_pushgateway(
+    client, sandbox, organisation, prometheus_config
+):
+    from wedsync_integrations.integrations import health
+
+    from .conftest import SCRAPE_TOKEN
+
+    config = prometheus_config()
+    assert health.check(config)["message"] == "scrape endpoint ready (not scraped yet)"
+    assert client.get("/metrics/ai/acme", HTTP_AUTHORIZATION=f"Bearer {SCRAPE_TOKEN}").status_code == 200
+    assert "last scraped" in health.check(config, refresh=True)["message"]
+    config.settings = {"pushgateway_url": sandbox.vendor_url("pushgateway")}
+    config.save()
+    result = health.check(config, refresh=True)
+    assert result["ok"] and result["message"].startswith("Pushgateway healthy")
+    (probe,) = sandbox.requests("/pushgateway")
+    assert (probe.method, probe.path) == ("GET", "/pushgateway/-/healthy")
+
+
+@responses.activate
+def test_the_sync_command_exports_and_backfills(organisation, newrelic_config, make_rollup, capsys):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+
+    config = newrelic_config()
+    for hours_back in (0, 5, 20):
+        make_rollup(organisation, HOUR - timedelta(hours=hours_back))
+    responses.add(responses.POST, "https://metric-api.newrelic.com/metric/v1", status=202, json={"requestId": "x"})
+    with freeze_time(NOW):
+        call_command("sync", "monitoring", "--org", "acme", "--provider", "newrelic")
+    assert len(responses.calls) == 3  # every finished hour with usage in the last 48 h
+    assert MonitoringCursor.objects.get(config=config).last_exported_hour == HOUR
