@@ -105,27 +105,36 @@ class IntervalExporter(MonitoringProvider):
         result = SyncResult()
         with transaction.atomic():
             cursor, _ = MonitoringCursor.objects.select_for_update().get_or_create(config=self.config)
-            hours = self._due_hours(cursor, now)
-            if hours:
-                fresh = [h for h in hours if self.accepts(self.point_time(h), now, self.send_margin)]
-                stale = [h for h in hours if h not in fresh]
-                if stale:
-                    result.skipped = record_stale_hours(self, stale, now)
-                result.queued = self._queue(fresh, now, progress)
-                cursor.advance_to(hours[-1])
+            too_old, hours = self._due_hours(cursor, now)
+            fresh = [h for h in hours if self.accepts(self.point_time(h), now, self.send_margin)]
+            stale_end = max([h for h in hours if h not in fresh], default=too_old[1] if too_old else None)
+            if stale_end is not None:
+                stale_start = too_old[0] if too_old else min(h for h in hours if h not in fresh)
+                result.skipped = record_stale_hours(self, stale_start, stale_end, now)
+            result.queued = self._queue(fresh, now, progress)
+            newest = max([*hours, *(too_old or ())], default=None)
+            if newest is not None:
+                cursor.advance_to(newest)
             result.detail["last_exported_hour"] = cursor.last_exported_hour
         counts = outbox.drain_pair(family, self.organisation.pk, self.name)
         result.delivered = counts.get(RetryState.SUCCEEDED, 0)
         result.failed = counts.get(RetryState.PENDING, 0) + counts.get(RetryState.DEAD, 0)
-        result.detail["hours"] = [h.isoformat() for h in hours]
+        result.detail["hours"] = [h.isoformat() for h in fresh]
         result.detail["queue_depth"] = outbox.queue_depth(family, self.organisation.pk, self.name)
         return result
 
-    def _due_hours(self, cursor, now: datetime) -> list[datetime]:
+    def _due_hours(self, cursor, now: datetime) -> tuple[tuple[datetime, datetime] | None, list[datetime]]:
+        """(the span of hours already too old for the vendor, or None; the finished hours to try).
+
+        A long gap (a config disabled for a month) is skipped in one step, not 48 hours a run."""
         last = last_finished_hour(now)
-        first = cursor.last_exported_hour + HOUR if cursor.last_exported_hour else self.first_hour(now)
+        oldest = self.first_hour(now)
+        first = cursor.last_exported_hour + HOUR if cursor.last_exported_hour else oldest
         if first > last:
-            return []
+            return None, []
+        too_old = None
+        if first < oldest:
+            too_old, first = (first, oldest - HOUR), oldest
         hours = hours_between(first, min(last, first + (MAX_HOURS_PER_RUN - 1) * HOUR))
         dirty = (
             RollupDirtyHour.objects.filter(organisation=self.organisation, hour__in=hours)
@@ -133,7 +142,7 @@ class IntervalExporter(MonitoringProvider):
             .values_list("hour", flat=True)
             .first()
         )
-        return [h for h in hours if dirty is None or h < dirty]
+        return too_old, [h for h in hours if dirty is None or h < dirty]
 
     def _queue(self, hours: list[datetime], now: datetime, progress) -> int:
         if not hours:
@@ -162,26 +171,27 @@ class IntervalExporter(MonitoringProvider):
         return queued
 
 
-def record_stale_hours(provider: Provider, hours: list[datetime], now: datetime) -> int:
-    """Log hours the vendor will no longer accept. Returns how many of them had usage."""
-    with_data = sorted(
-        set(
-            UsageRollup.objects.filter(organisation=provider.organisation, hour__in=hours)
-            .values_list("hour", flat=True)
-            .distinct()
-        )
+def record_stale_hours(provider: Provider, start: datetime, end: datetime, now: datetime) -> int:
+    """Log the hours start..end (inclusive) the vendor no longer accepts. Returns how many had usage."""
+    with_data = list(
+        UsageRollup.objects.filter(organisation=provider.organisation, hour__gte=start, hour__lte=end)
+        .order_by("hour")
+        .values_list("hour", flat=True)
+        .distinct()
     )
+    count = int((end - start) / HOUR) + 1
     message = (
-        f"{len(hours)} hour(s) from {hours[0]:%Y-%m-%d %H}:00Z to {hours[-1]:%Y-%m-%d %H}:00Z are older than "
+        f"{count} hour(s) from {start:%Y-%m-%d %H}:00Z to {end:%Y-%m-%d %H}:00Z are older than "
         f"{provider.label or provider.name} accepts ({_age(provider.max_point_age)}); {len(with_data)} had usage "
         "and were not exported"
     )
-    record_skip(
-        provider,
-        message,
-        {"stale_hours": [h.isoformat() for h in with_data], "hours_skipped": len(hours), "reason": "too_old"},
-        now,
-    )
+    detail = {
+        "stale_hours": [h.isoformat() for h in with_data[:100]],  # the first hundred; the message has the count
+        "hours_with_usage": len(with_data),
+        "hours_skipped": count,
+        "reason": "too_old",
+    }
+    record_skip(provider, message, detail, now)
     return len(with_data)
 
 

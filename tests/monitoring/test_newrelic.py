@@ -174,3 +174,22 @@ def test_built_blocks_carry_exact_metric_sizes(organisation, make_rollup, newrel
     for part in [*build_intervals(organisation, [HOUR]), integration_snapshot(organisation)]:
         block, sizes = provider.block_of(part)
         assert sizes == [json_size(metric) for metric in block["metrics"]]
+
+
+@responses.activate
+def test_a_month_long_gap_is_reported_once_and_the_recent_hours_still_go_out(
+    organisation, newrelic_config, make_rollup
+):
+    config = newrelic_config()
+    MonitoringCursor.objects.create(config=config, last_exported_hour=HOUR - timedelta(days=30))
+    make_rollup(organisation, HOUR - timedelta(days=10))
+    make_rollup(organisation, HOUR - timedelta(days=3))
+    make_rollup(organisation, HOUR)
+    responses.add(responses.POST, US, status=202, json={"requestId": "x"})
+    with freeze_time(NOW):
+        result = sync_monitoring(config)
+    (stale,) = family.sync_log_model.objects.filter(outcome=SyncOutcome.SKIPPED)
+    assert result.skipped == 2 and stale.detail["hours_with_usage"] == 2
+    # everything before the 47 whole hours New Relic still takes (48 h less the 5 min sending margin)
+    assert stale.detail["hours_skipped"] == 30 * 24 - 47
+    assert result.delivered == 1 and MonitoringCursor.objects.get(config=config).last_exported_hour == HOUR
