@@ -1,6 +1,8 @@
 """Monitoring admin: the kernel's config, log, audit and retry-queue admins, plus the export cursor
 (last exported hour) on every config and a "sync now" action."""
 
+import logging
+
 from django.contrib import admin, messages
 
 from wedsync_integrations.integrations import audit
@@ -8,6 +10,8 @@ from wedsync_integrations.integrations.admin import ProviderConfigAdmin, registe
 
 from .family import FAMILY
 from .models import MonitoringCursor
+
+logger = logging.getLogger("wedsync.monitoring")
 
 
 class MonitoringConfigAdmin(ProviderConfigAdmin):
@@ -30,7 +34,12 @@ class MonitoringConfigAdmin(ProviderConfigAdmin):
             if not config.is_usable:
                 self.message_user(request, f"{config}: skipped ({config.get_status_display()})", messages.WARNING)
                 continue
-            result = FAMILY.sync_handler(config)
+            try:
+                result = FAMILY.sync_handler(config)
+            except Exception as exc:  # one config's failure must not hide the others' results
+                logger.exception("monitoring.admin_sync_failed config=%s", config.pk)
+                self.message_user(request, f"{config}: sync failed ({type(exc).__name__})", messages.ERROR)
+                continue
             summary = f"queued {result.queued}, delivered {result.delivered}, failed {result.failed}"
             self.message_user(request, f"{config}: {summary}", messages.ERROR if result.failed else messages.SUCCESS)
             audit.record(

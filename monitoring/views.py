@@ -12,13 +12,15 @@ Who may scrape what:
 A tenant credential is checked against the one organisation named in the request, so it can
 never open another tenant's series; every failure is the same 401 (no hint whether the
 organisation exists), compared in constant time. The organisation's Prometheus config must be
-enabled. The format follows the scraper's Accept header (OpenMetrics or text 0.0.4).
+enabled. The format follows the scraper's Accept header (OpenMetrics or text 0.0.4), gzipped
+when the scraper accepts it (Prometheus does).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import hmac
 import os
 
@@ -108,6 +110,12 @@ def ai_metrics(request, org_slug: str | None = None):
         cache.set(last_scrape_key(scope.pk), timezone.now(), timeout=7 * 24 * 3600)
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     body = encoder(AIMetricsCollector(ids))
-    response = HttpResponse(body, content_type=content_type)
+    response = HttpResponse(content_type=content_type)
+    if "gzip" in request.headers.get("Accept-Encoding", "").lower():
+        # Prometheus asks for gzip; a platform scrape is megabytes of very repetitive text
+        body = gzip.compress(body, compresslevel=1, mtime=0)
+        response["Content-Encoding"] = "gzip"
+    response.content = body
+    response["Vary"] = "Accept, Accept-Encoding, Authorization"
     response["Cache-Control"] = "no-store"
     return response

@@ -170,3 +170,17 @@ def test_the_sync_command_exports_and_backfills(organisation, newrelic_config, m
         call_command("sync", "monitoring", "--org", "acme", "--provider", "newrelic")
     assert len(responses.calls) == 3  # every finished hour with usage in the last 48 h
     assert MonitoringCursor.objects.get(config=config).last_exported_hour == HOUR
+
+
+def test_admin_sync_of_a_broken_config_reports_it_and_goes_on(staff_client, organisation, datadog_config, monkeypatch):
+    from monitoring.providers.datadog import Datadog
+
+    config = datadog_config()
+
+    def broken(self, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(Datadog, "sync", broken)
+    url = reverse("admin:monitoring_monitoringconfig_changelist")
+    response = staff_client.post(url, {"action": "sync_now", "_selected_action": [config.pk]}, follow=True)
+    assert response.status_code == 200 and "sync failed (ValueError)" in response.content.decode()

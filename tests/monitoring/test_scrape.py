@@ -144,3 +144,13 @@ def test_a_scrape_costs_the_same_few_queries_for_one_tenant_or_a_hundred(
         for feature in ("a", "b", "c"):
             make_rollup(org, HOUR, feature=feature)
     assert count_queries() == few <= 20
+
+
+def test_gzip_when_the_scraper_accepts_it(client, two_tenants):
+    import gzip
+
+    plain = scrape(client, "/metrics/ai/acme", authorization=f"Bearer {SCRAPE_TOKEN}")
+    zipped = scrape(client, "/metrics/ai/acme", authorization=f"Bearer {SCRAPE_TOKEN}", accept_encoding="gzip")
+    assert zipped["Content-Encoding"] == "gzip" and "Content-Encoding" not in plain
+    assert gzip.decompress(zipped.content) == plain.content
+    assert "Accept-Encoding" in zipped["Vary"]
