@@ -15,6 +15,13 @@ module decides *which* hours:
    item (and the ones behind it) for a retry with backoff, resending the *stored* payload, so
    a count is never rebuilt and never doubled.
 
+Late usage (records for an hour already exported, e.g. the AI platform retrying after an ingest
+outage) makes the rollup engine recompute that hour. While the vendor still accepts the hour,
+the next run sends a correction: the whole hour again where the vendor keeps the last value per
+series and timestamp (Datadog), only the count differences where it adds points up (New
+Relic). Outbox keys carry a digest of the hour's figures, so a correction goes out once and an
+unchanged recompute sends nothing.
+
 Vendors only accept points of a certain age (Datadog ≤ 1 h, New Relic ≤ 48 h). An hour whose
 points would be too old when built is *stale*: it is recorded in a SyncLog row (outcome
 "skipped", naming the hours and how many had data) and the cursor moves past it. Points that
@@ -30,6 +37,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from wedsync_integrations.integrations import outbox
@@ -37,11 +45,13 @@ from wedsync_integrations.integrations.models import RetryState, SyncOutcome
 from wedsync_integrations.integrations.registry import Provider, SyncResult
 from wedsync_integrations.usage.models import RollupDirtyHour, UsageRollup
 
-from .metrics import HOUR, Interval, build_intervals, floor_hour, integration_snapshot
+from .metrics import HOUR, Interval, build_intervals, floor_hour, integration_snapshot, interval_digest
 
 logger = logging.getLogger("wedsync.monitoring")
 
 MAX_HOURS_PER_RUN = 48  # bounds one transaction; a longer backlog continues on the next run
+# rollups recomputed just before the watermark may commit just after it: look back this far
+RESTATEMENT_OVERLAP = timedelta(minutes=5)
 
 
 def grace() -> timedelta:
@@ -87,6 +97,12 @@ class IntervalExporter(MonitoringProvider):
         newest hour): one outbox item each, within the vendor's size limits."""
         raise NotImplementedError
 
+    def restatement_payloads(self, interval: Interval, previous: list[Any]) -> list[Any]:
+        """Payloads correcting an hour already sent (late usage changed its rollups), given the
+        payloads sent for it before. Default: send the hour again in full, for vendors that keep
+        the last value per series and timestamp (Datadog)."""
+        return self.build_payloads([interval])
+
     # -- the shared machinery ---------------------------------------------------------------------
     def accepts(self, at: datetime, now: datetime, margin: timedelta = timedelta(0)) -> bool:
         return now - self.max_point_age + margin <= at <= now + self.max_point_future
@@ -111,6 +127,7 @@ class IntervalExporter(MonitoringProvider):
             if stale_end is not None:
                 stale_start = too_old[0] if too_old else min(h for h in hours if h not in fresh)
                 result.skipped = record_stale_hours(self, stale_start, stale_end, now)
+            result.detail["restated_hours"] = self._restate(cursor, now)
             result.queued = self._queue(fresh, now, progress)
             newest = max([*hours, *(too_old or ())], default=None)
             if newest is not None:
@@ -144,6 +161,61 @@ class IntervalExporter(MonitoringProvider):
         )
         return too_old, [h for h in hours if dirty is None or h < dirty]
 
+    def _key_prefix(self, hour: datetime) -> str:
+        return f"monitoring:{self.config.pk}:{hour:%Y%m%dT%H}:"
+
+    def _restate(self, cursor, now: datetime) -> list[str]:
+        """Re-export hours already sent whose rollups changed since (usage that arrived late, e.g.
+        after an ingest outage), while the vendor still accepts them. Returns the hours restated.
+
+        Candidates are hours whose rollups were recomputed after the watermark (less an overlap,
+        for recomputes committed late); each is rebuilt, and only a digest never queued before
+        for that hour produces new outbox items, so unchanged hours cost a rebuild, nothing else.
+        """
+        if cursor.last_exported_hour is None:
+            return []
+        oldest = self.first_hour(now)
+        candidates = UsageRollup.objects.filter(
+            organisation=self.organisation, hour__gte=oldest, hour__lte=cursor.last_exported_hour
+        )
+        if cursor.restated_up_to is not None:
+            candidates = candidates.filter(computed_at__gt=cursor.restated_up_to - RESTATEMENT_OVERLAP)
+        changed = dict(candidates.order_by().values_list("hour").annotate(latest=Max("computed_at")))
+        if not changed:
+            return []
+        dirty = set(
+            RollupDirtyHour.objects.filter(organisation=self.organisation, hour__in=list(changed)).values_list(
+                "hour", flat=True
+            )
+        )
+        hours = sorted(h for h in changed if h not in dirty and self.accepts(self.point_time(h), now, self.send_margin))
+        restated = []
+        retry_items = self.family.retry_model.objects
+        for interval in build_intervals(self.organisation, hours):
+            prefix = self._key_prefix(interval.hour)
+            digest = interval_digest(interval)
+            if retry_items.filter(dedupe_key__startswith=f"{prefix}{digest}:").exists():
+                continue  # exactly what was sent
+            previous = [
+                item.payload
+                for item in retry_items.filter(dedupe_key__startswith=prefix).exclude(
+                    dedupe_key__startswith=f"{prefix}health:"
+                )
+            ]
+            for batch, payload in enumerate(self.restatement_payloads(interval, previous)):
+                outbox.enqueue(
+                    self.config, operation=self.operation, payload=payload, dedupe_key=f"{prefix}{digest}:{batch}"
+                )
+            restated.append(interval.hour.isoformat())
+        if not dirty:
+            watermark = max(changed.values())
+            if cursor.restated_up_to is None or watermark > cursor.restated_up_to:
+                cursor.restated_up_to = watermark
+                cursor.save(update_fields=["restated_up_to", "updated_at"])
+        if restated:
+            logger.info("monitoring.restated provider=%s org=%s hours=%s", self.name, self.organisation.slug, restated)
+        return restated
+
     def _queue(self, hours: list[datetime], now: datetime, progress) -> int:
         if not hours:
             return 0
@@ -158,12 +230,13 @@ class IntervalExporter(MonitoringProvider):
                 batches.append((hours[-1], [snapshot]))
         queued = 0
         for index, (hour, parts) in enumerate(batches):
+            digest = interval_digest(parts[0]) if not parts[0].is_snapshot else "health"
             for batch, payload in enumerate(self.build_payloads(parts)):
                 outbox.enqueue(
                     self.config,
                     operation=self.operation,
                     payload=payload,
-                    dedupe_key=f"monitoring:{self.config.pk}:{hour:%Y%m%dT%H}:{batch}",
+                    dedupe_key=f"{self._key_prefix(hour)}{digest}:{batch}",
                 )
                 queued += 1
             if progress:

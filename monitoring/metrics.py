@@ -36,6 +36,7 @@ for weddings, one for their regions, and one per integration family for the expo
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -120,6 +121,14 @@ class Interval:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def interval_digest(interval: Interval) -> str:
+    """A short fingerprint of an interval's figures: the same hour rebuilt from unchanged rollups
+    has the same digest, so its outbox items (keyed by it) are never written twice."""
+    rows = sorted((s.metric.name, sorted(s.tags.items()), s.value) for s in interval.samples)
+    text = repr((sorted(interval.common.items()), rows))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def floor_hour(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 

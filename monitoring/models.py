@@ -32,6 +32,9 @@ class MonitoringCursor(models.Model):
 
     config = models.OneToOneField(MonitoringConfig, on_delete=models.CASCADE, related_name="cursor")
     last_exported_hour = models.DateTimeField(null=True, blank=True, help_text="start of the hour (UTC)")
+    restated_up_to = models.DateTimeField(
+        null=True, blank=True, help_text="rollups recomputed up to this time were checked for late usage"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

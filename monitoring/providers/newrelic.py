@@ -122,6 +122,32 @@ class NewRelic(IntervalExporter):
         common = {"timestamp": int(at.timestamp() * 1000), "attributes": attributes(interval.common)}
         return {"common": common, "metrics": metrics}, sizes
 
+    def restatement_payloads(self, interval: Interval, previous: list) -> list[list[dict]]:
+        """New Relic adds up count points, so a late correction sends only the difference between
+        the hour's counts now and what was sent before; gauges are not re-sent (a second gauge
+        point in the same window would be averaged with the first, not replace it)."""
+        start = int(interval.hour.timestamp() * 1000)
+        sent: dict[tuple, float] = {}
+        for body in previous:
+            for block in body:
+                if block["common"]["timestamp"] != start:
+                    continue
+                for metric in block["metrics"]:
+                    if metric["type"] == "count":
+                        key = _series_key(metric)
+                        sent[key] = sent.get(key, 0) + metric["value"]
+        block, _ = self.block_of(interval)
+        deltas = []
+        for metric in block["metrics"]:
+            if metric["type"] != "count":
+                continue
+            delta = round(metric["value"] - sent.get(_series_key(metric), 0), 9)
+            if delta:
+                deltas.append({**metric, "value": int(delta) if float(delta).is_integer() else delta})
+        if not deltas:
+            return []
+        return split_blocks([{"common": block["common"], "metrics": deltas}], BATCH_BUDGET_BYTES)
+
     # -- delivery ---------------------------------------------------------------------------------
     def deliver(self, operation: str, payload: list) -> DeliveryResult:
         now = timezone.now()
@@ -199,6 +225,10 @@ class NewRelic(IntervalExporter):
             http_status=202,
             detail={"request_id": request_id},
         )
+
+
+def _series_key(metric: dict) -> tuple:
+    return metric["name"], tuple(sorted((metric.get("attributes") or {}).items()))
 
 
 def _regroup(blocks: list[dict], elements: list[tuple[int, dict]]) -> list[dict]:
