@@ -250,3 +250,30 @@ def test_built_series_carry_their_exact_size(organisation, make_rollup, datadog_
     for part in parts:
         for entry, size in provider.series_of(part):
             assert size == len(json.dumps(entry, separators=(",", ":"))) == series_size(entry)
+
+
+@responses.activate
+def test_rate_limits_wait_for_x_ratelimit_reset_and_accepted_warnings_are_kept(
+    organisation, datadog_config, make_rollup
+):
+    from datetime import timedelta
+
+    from wedsync_integrations.integrations import outbox
+
+    config = datadog_config()
+    make_rollup(organisation, HOUR)
+    responses.add(responses.POST, SITES["US1"] + "/api/v2/series", status=429, headers={"X-RateLimit-Reset": "40"})
+    with freeze_time(NOW):
+        sync_monitoring(config)
+    item = family.retry_model.objects.get()
+    assert item.next_attempt_at >= NOW + timedelta(seconds=40)
+    responses.replace(
+        responses.POST, SITES["US1"] + "/api/v2/series", status=202, json={"errors": ["Metric name too long"]}
+    )
+    with freeze_time(NOW + timedelta(seconds=39)):
+        outbox.drain_pair(family, organisation.pk, "datadog")
+    assert len(responses.calls) == 1  # not before Datadog said
+    with freeze_time(NOW + timedelta(minutes=2)):
+        outbox.drain_pair(family, organisation.pk, "datadog")
+    log = family.sync_log_model.objects.get(outcome=SyncOutcome.SUCCESS)
+    assert log.detail["vendor_errors"] == ["Metric name too long"]
