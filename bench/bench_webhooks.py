@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -127,11 +128,13 @@ def _signed_requests(directory: Path, prefix: str, per_thread: int) -> str:
     return str(base)
 
 
-def _wrk(url: str, script: Path, seconds: int, extra_env: dict[str, str]) -> dict:
+def _wrk(url: str, script: Path, seconds: int, extra_env: dict[str, str], server_pids=()) -> dict:
     out = Path(tempfile.mkstemp(prefix="wsi-wrk-", suffix=".out")[1])
     env = {**os.environ, **extra_env, "BENCH_OUT": str(out)}
     cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), url]
+    server_before, wrk_before = _cpu_seconds(server_pids), _children_cpu_seconds()
     subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    server_cpu, wrk_cpu = _cpu_seconds(server_pids) - server_before, _children_cpu_seconds() - wrk_before
     lines = out.read_text().splitlines()
     out.unlink()
     result = json.loads(lines[0])
@@ -139,7 +142,51 @@ def _wrk(url: str, script: Path, seconds: int, extra_env: dict[str, str]) -> dic
     seconds_run = result["duration_us"] / 1e6
     result["rps"] = result["requests"] / seconds_run if seconds_run else 0.0
     result["ok"] = result["requests"] - result["non2xx"]
+    # CPU per request of everything this run drives (gunicorn workers, our PostgreSQL backends,
+    # Redis, wrk): unlike requests/s it does not move when a neighbour takes the CPU.
+    result["cpu_ms"] = (server_cpu + wrk_cpu) * 1000 / result["requests"] if result["requests"] else 0.0
     return result
+
+
+def _cpu_seconds(pids) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a process that ended (a PostgreSQL backend closing) simply stops counting
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _server_pids(base: str, url: str) -> list[int]:
+    """gunicorn's workers (children of the master listening on base's port), the PostgreSQL
+    backends connected to the benchmark database, and redis-server."""
+    port = base.rsplit(":", 1)[1]
+    masters = subprocess.run(
+        ["pgrep", "-f", f"gunicorn.*127.0.0.1:{port}"], capture_output=True, text=True
+    ).stdout.split()
+    pids = [int(pid) for master in masters for pid in _children(int(master))]
+    with _pg(url) as conn:
+        pids += [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )]  # fmt: skip
+    pids += [
+        int(pid)
+        for pid in subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True).stdout.split()
+    ]
+    return pids
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(child) for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    ]
 
 
 # -- database and broker checks -------------------------------------------------------------------
@@ -211,10 +258,12 @@ def _rounds(env, url, workdir: Path, label: str) -> dict:
         _wrk(base + "/bench/bare", bare_script, WARMUP, {})
         warm = _signed_requests(workdir, f"{label}warm", 3000)
         _wrk(base + PATH, hook_script, WARMUP, {"BENCH_REQUESTS": warm, "BENCH_PATH": PATH})
+        pids = _server_pids(base, url)  # after the warm-up: every worker holds its database connection
         for n in range(ROUNDS):
-            bare = _wrk(base + "/bench/bare", bare_script, DURATION, {})
+            bare = _wrk(base + "/bench/bare", bare_script, DURATION, {}, pids)
             requests_file = _signed_requests(workdir, f"{label}{n}", PER_THREAD)
-            hook = _wrk(base + PATH, hook_script, DURATION, {"BENCH_REQUESTS": requests_file, "BENCH_PATH": PATH})
+            extra = {"BENCH_REQUESTS": requests_file, "BENCH_PATH": PATH}
+            hook = _wrk(base + PATH, hook_script, DURATION, extra, pids)
             rounds.append((bare, hook))
     acked = [event_id for _, hook in rounds for event_id in hook["acked"]]
     return {
@@ -222,6 +271,9 @@ def _rounds(env, url, workdir: Path, label: str) -> dict:
         "bare_rps": statistics.median(bare["rps"] for bare, _ in rounds),
         "rps": statistics.median(hook["rps"] for _, hook in rounds),
         "ratio": statistics.median(hook["rps"] / bare["rps"] for bare, hook in rounds),
+        "bare_cpu_ms": statistics.median(bare["cpu_ms"] for bare, _ in rounds),
+        "cpu_ms": statistics.median(hook["cpu_ms"] for _, hook in rounds),
+        "cpu_ratio": statistics.median(bare["cpu_ms"] / hook["cpu_ms"] for bare, hook in rounds if hook["cpu_ms"]),
         "p50_ms": statistics.median(hook["p50_us"] for _, hook in rounds) / 1000,
         "p99_ms": statistics.median(hook["p99_us"] for _, hook in rounds) / 1000,
         "worst_p99_ms": max(hook["p99_us"] for _, hook in rounds) / 1000,
@@ -275,6 +327,12 @@ def _report(deferred: dict, immediate: dict, published: int, sweep_seconds: floa
     def rounds(r):
         return "  ".join(f"{hook['rps']:.0f}/{bare['rps']:.0f}" for bare, hook in r["rounds"])
 
+    def cpu(r):
+        return (
+            f"{r['cpu_ms']:.2f} ms vs bare {r['bare_cpu_ms']:.2f} ms per request: "
+            f"{r['cpu_ratio']:.0%} of bare's throughput on an otherwise idle machine"
+        )
+
     rows = [
         (
             "setup",
@@ -283,6 +341,7 @@ def _report(deferred: dict, immediate: dict, published: int, sweep_seconds: floa
         ),  # fmt: skip
         ("publish by sweeper (default)", line(deferred)),
         ("  rounds webhook/bare req/s", rounds(deferred)),
+        ("  CPU (server + wrk)", cpu(deferred)),
         (
             "  no loss",
             f"{deferred['ok']} 2xx of {deferred['requests']}; {deferred['stored']} stored (incl. warm-up"
@@ -294,6 +353,7 @@ def _report(deferred: dict, immediate: dict, published: int, sweep_seconds: floa
         ),  # fmt: skip
         ("publish per request (alerts)", line(immediate)),
         ("  rounds webhook/bare req/s", rounds(immediate)),
+        ("  CPU (server + wrk)", cpu(immediate)),
         (
             "  no loss",
             f"{immediate['ok']} 2xx of {immediate['requests']}; {immediate['stored']} stored; "
