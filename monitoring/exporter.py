@@ -8,7 +8,8 @@ module decides *which* hours:
    rollup marker for it (the rollup engine has caught up). Hours go out in order: a dirty hour
    holds back the ones after it.
 2. In one transaction, under a row lock on the cursor: build the payloads of every finished
-   hour after the cursor, write them to the outbox (dedupe key per config, hour and batch), and
+   hour after the cursor, write them to the outbox (dedupe key per config, hour, digest of the
+   hour's figures and batch), and
    advance the cursor. Hours are therefore queued exactly once, even when a scheduled run and
    `manage.py sync` race.
 3. Drain the (organisation, provider) queue: items go out oldest first; a failure keeps the
