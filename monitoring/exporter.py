@@ -9,9 +9,8 @@ module decides *which* hours:
    holds back the ones after it.
 2. In one transaction, under a row lock on the cursor: build the payloads of every finished
    hour after the cursor, write them to the outbox (dedupe key per config, hour, digest of the
-   hour's figures and batch), and
-   advance the cursor. Hours are therefore queued exactly once, even when a scheduled run and
-   `manage.py sync` race.
+   hour's figures and batch), and advance the cursor. Hours are therefore queued exactly once,
+   even when a scheduled run and `manage.py sync` race.
 3. Drain the (organisation, provider) queue: items go out oldest first; a failure keeps the
    item (and the ones behind it) for a retry with backoff, resending the *stored* payload, so
    a count is never rebuilt and never doubled.
