@@ -12,6 +12,7 @@ get the same 404, so the endpoint does not reveal which one was wrong.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -250,8 +251,6 @@ def client_address(request: HttpRequest) -> str | None:
 
 
 def _valid_ip(value: str | None) -> str | None:
-    import ipaddress
-
     try:
         return str(ipaddress.ip_address((value or "").strip()))
     except ValueError:

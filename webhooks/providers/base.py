@@ -114,7 +114,6 @@ class InboundSource(Provider):
     dispatch: ClassVar[str] = "immediate"  # or "sweeper": see webhooks.inbox.Dispatch
     account_setting: ClassVar[str] = ""  # settings key naming the vendor account this org owns
     success_status: ClassVar[int] = 200
-    inbound_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
 
     # -- request handling (class-level: the global path has no config row) ---------------------
     @classmethod

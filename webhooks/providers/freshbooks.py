@@ -69,7 +69,6 @@ class FreshBooks(InboundSource):
     secrets_serializer = FreshBooksSecrets
     account_setting = "account_id"
     requires_secret = False
-    inbound_content_types = ("application/x-www-form-urlencoded",)
 
     @classmethod
     def authenticate(cls, request, secrets, settings) -> None:

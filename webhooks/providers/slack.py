@@ -48,7 +48,6 @@ class Slack(InboundSource):
     settings_serializer = SlackSettings
     global_path = True
     account_setting = "team_id"
-    inbound_content_types = ("application/x-www-form-urlencoded", "application/json")
 
     @classmethod
     def platform_secrets(cls) -> list[str]:

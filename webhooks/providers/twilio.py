@@ -35,7 +35,6 @@ class Twilio(InboundSource):
     scheme = TwilioSignature()
     settings_serializer = TwilioSettings
     account_setting = "account_sid"
-    inbound_content_types = ("application/x-www-form-urlencoded",)
 
     @classmethod
     def parse(cls, request, settings) -> Parsed:
