@@ -82,6 +82,17 @@ class _InboundWebhookBase(APIView):
     def perform_content_negotiation(self, request, force=False):
         return JSONRenderer(), JSONRenderer.media_type  # vendors do not negotiate: JSON or empty
 
+    def initial(self, request, *args, **kwargs):
+        # The vendor's signature is the authentication, checked over the raw body in
+        # webhooks.intake: no DRF authentication, permission, throttle or versioning applies
+        # here, so none is run on the endpoint's hot path.
+        self.format_kwarg = None
+        request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(request)
+
+    @property
+    def default_response_headers(self):
+        return {"Allow": "POST, OPTIONS"}  # constant: no per-request method discovery, no Vary
+
 
 class PlatformWebhookView(_InboundWebhookBase):
     @extend_schema(
