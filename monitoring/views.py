@@ -22,7 +22,6 @@ import base64
 import binascii
 import gzip
 import hmac
-import os
 
 from django.conf import settings
 from django.core.cache import cache
@@ -63,7 +62,7 @@ def _credentials(request) -> tuple[str | None, str]:
 
 def platform_token() -> str:
     """MONITORING_SCRAPE_TOKEN from settings, else from the environment; empty disables it."""
-    return getattr(settings, "MONITORING_SCRAPE_TOKEN", "") or os.environ.get("MONITORING_SCRAPE_TOKEN", "")
+    return settings.MONITORING_SCRAPE_TOKEN
 
 
 def _same(supplied: str, expected: str) -> bool:

@@ -186,12 +186,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # A broker that needs no server: messages are files in var/broker, shared by every local
     # process. Fine for one machine; use Redis or RabbitMQ to scale out.
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # broadcast exchanges; kombu's default is ./control
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or (
@@ -261,6 +262,17 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="WedSync Alerts <aler
 
 # --- /metrics --------------------------------------------------------------------------------
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+
+# --- usage ingest and rollups -------------------------------------------------------------------
+USAGE_MAX_FUTURE_SECONDS = env.int("USAGE_MAX_FUTURE_SECONDS", default=300)  # clock skew we tolerate
+USAGE_ROLLUP_CONNECTIONS = env.int("USAGE_ROLLUP_CONNECTIONS", default=2)  # parallel backlog catch-up
+USAGE_USD_GBP_PLAUSIBLE = ("0.40", "1.10")  # admin refuses rates outside (typos, inverted rates)
+
+# --- monitoring exports -----------------------------------------------------------------------
+# Platform-wide credential for /metrics/ai (every tenant's series); tenants use their own token.
+MONITORING_SCRAPE_TOKEN = env.str("MONITORING_SCRAPE_TOKEN", default="")
+# An hour is exported once it ended this long ago (and its rollup is clean).
+MONITORING_EXPORT_GRACE_SECONDS = env.int("MONITORING_EXPORT_GRACE_SECONDS", default=60)
 
 # --- sandbox ----------------------------------------------------------------------------------
 SANDBOX_URL = env.str("SANDBOX_URL", default="")

@@ -77,8 +77,8 @@ WEDDING_WINDOW_LEVEL = 1.5
 PENNY = Decimal("0.000001")
 
 
-def _weighted(rng: random.Random, choices):
-    return rng.choices(choices, weights=[c[1] for c in choices], k=1)[0]
+def _weighted(rng: random.Random, choices, weight_at: int = 1):
+    return rng.choices(choices, weights=[c[weight_at] for c in choices], k=1)[0]
 
 
 def ensure_organisations() -> list[Organisation]:
@@ -174,7 +174,7 @@ def usage_records(
 
 
 def _record(organisation, demo, occurred, hour, rates, wedding_by_date, batch, rng) -> AIUsageRecord:
-    provider, model, _, prompt_price, completion_price, median_ms = _weighted(rng, MODELS)
+    provider, model, _, prompt_price, completion_price, median_ms = _weighted(rng, MODELS, weight_at=2)
     feature, _, prompt_range, completion_range = _weighted(rng, FEATURES)
     prompt_tokens = rng.randint(*prompt_range)
     completion_tokens = rng.randint(*completion_range)

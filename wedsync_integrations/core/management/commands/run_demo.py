@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -57,7 +59,7 @@ class Command(BaseCommand):
             self._wait(web_url + "/healthz", processes)
             self._banner(web_url, sandbox_url, password, token)
             if smoke:
-                self._smoke(web_url, sandbox_url, smoke, processes)
+                self._smoke(web_url, sandbox_url, token, smoke, processes)
             else:
                 self._supervise(processes)
         finally:
@@ -115,7 +117,7 @@ class Command(BaseCommand):
 
         text = DEMO_CONFIG.read_text().replace("${SANDBOX_URL}", sandbox_url)
         report = config_io.apply(json.loads(text), actor="cli:run_demo")
-        self.stdout.write(f"Demo integrations pointed at the sandbox: {report.summary()}")
+        self.stdout.write(f"Demo integrations pointed at the sandbox: {report.lines()[-1]}")
 
     # -- processes -------------------------------------------------------------------------------
     def _gunicorn(self, port: int) -> list[str]:
@@ -160,36 +162,91 @@ class Command(BaseCommand):
 
     @staticmethod
     def _stop(processes) -> None:
+        """Stop in reverse start order, each gracefully: beat first (no new work), the worker
+        finishes its task (warm shutdown), then the web server, the sandbox last."""
         for _, proc in reversed(processes):
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for _, proc in processes:
+                proc.terminate()
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
     # -- smoke check -----------------------------------------------------------------------------
-    def _smoke(self, web_url: str, sandbox_url: str, seconds: int, processes) -> None:
+    def _smoke(self, web_url: str, sandbox_url: str, token: str, seconds: int, processes) -> None:
+        """Prove each process does its job: web ingests usage, the worker delivers an alert to
+        the vendors (sandbox), beat has sent its scheduled tasks, and /readyz is green."""
         from wedsync_integrations.sandbox.client import SandboxClient
 
         deadline = time.monotonic() + seconds
-        vendor_requests = []
+        checks = {"web ingests usage": self._smoke_ingest(web_url, token)}
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        alert_paths = self._smoke_raise_alert()
+        sandbox = SandboxClient(sandbox_url)
+        seen: set[str] = set()
         while time.monotonic() < deadline:
             self._check_alive(processes)
-            vendor_requests = SandboxClient(sandbox_url).requests()
-            if vendor_requests:
+            seen = {r.path for r in sandbox.requests()}
+            delivered = all(any(path.startswith(p) for path in seen) for p in alert_paths)
+            if delivered and self._beat_rolled_up(hour):
                 break
-            time.sleep(2)
-        with urllib.request.urlopen(web_url + "/readyz", timeout=5) as reply:  # noqa: S310
-            ready = json.loads(reply.read())
-        paths = sorted({r.path for r in vendor_requests})
-        self.stdout.write(f"readyz: {ready['status']}; vendor requests seen by the sandbox: {len(vendor_requests)}")
-        for path in paths:
-            self.stdout.write(f"  {path}")
-        if ready["status"] != "ready" or not vendor_requests:
-            raise CommandError("smoke check failed: the service is not ready or no vendor was called")
+            time.sleep(1)
+        checks["worker delivers an alert to " + ", ".join(alert_paths)] = all(
+            any(path.startswith(p) for path in seen) for p in alert_paths
+        )
+        checks["beat runs the scheduled rollup (the smoke record is counted)"] = self._beat_rolled_up(hour)
+        with urllib.request.urlopen(web_url + "/readyz", timeout=5) as reply:  # noqa: S310 (local demo URL)
+            checks["readyz"] = json.loads(reply.read())["status"] == "ready"
+        for name, ok in checks.items():
+            self.stdout.write(f"  [{'ok' if ok else 'FAILED'}] {name}")
+        # vendor names only: a recorded path can carry a credential (Slack webhook URLs do)
+        self.stdout.write("  vendors called: " + ", ".join(sorted({path.split("/")[1] for path in seen})))
+        if not all(checks.values()):
+            raise CommandError("smoke check failed")
         self.stdout.write(self.style.SUCCESS("smoke check passed"))
+
+    @staticmethod
+    def _smoke_ingest(web_url: str, token: str) -> bool:
+        now = datetime.now(UTC).replace(microsecond=0)
+        record = {"request_id": f"smoke-{uuid.uuid4().hex}", "occurred_at": now.isoformat().replace("+00:00", "Z"),
+                  "feature": "email_template", "provider": "openai", "model": "gpt-4o-mini", "prompt_tokens": 100,
+                  "completion_tokens": 50, "latency_ms": 800, "cost_usd": "0.0001", "outcome": "ok"}  # fmt: skip
+        request = urllib.request.Request(  # noqa: S310 (local demo URL)
+            web_url + "/api/v1/usage/",
+            data=json.dumps({"records": [record]}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+            return json.loads(reply.read())["accepted"] == 1
+
+    @staticmethod
+    def _smoke_raise_alert() -> list[str]:
+        from django.db import transaction
+        from django.utils import timezone
+
+        from alerts import lifecycle
+        from wedsync_integrations.tenants.models import Organisation
+
+        organisation = Organisation.objects.get(slug="cotswold-lens")
+        with transaction.atomic():
+            lifecycle.raise_alert(
+                organisation=organisation, title="Demo smoke check", severity="critical",
+                description="Raised by run_demo --smoke to prove the worker delivers alerts.",
+                source="test", kind="test", dedup_key=f"smoke:{uuid.uuid4().hex}", impact="none: demo",
+                at=timezone.now(), is_test=True,
+            )  # fmt: skip
+        return ["/slack/", "/pagerduty/", "/twilio/"]
+
+    @staticmethod
+    def _beat_rolled_up(hour) -> bool:
+        """Only beat schedules the rollup task: once it has run, the hour the smoke record
+        marked dirty is clean again and its rollup exists."""
+        from wedsync_integrations.usage.models import RollupDirtyHour, UsageRollup
+
+        clean = not RollupDirtyHour.objects.filter(hour=hour).exists()
+        return clean and UsageRollup.objects.filter(hour=hour).exists()
 
     def _banner(self, web_url: str, sandbox_url: str, password: str, token: str) -> None:
         self.stdout.write(self.style.SUCCESS("\nWedSync Integrations is running on the embedded default"))
