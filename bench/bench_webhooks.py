@@ -35,8 +35,8 @@ from bench.common import PYTHON, ROOT, bench_env, gunicorn, pg_database, report
 
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", 32))
 THREADS = 2
-DURATION = int(os.environ.get("BENCH_SECONDS", 8))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
+DURATION = int(os.environ.get("BENCH_SECONDS", 5))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 5))
 WARMUP = 3
 WORKERS = int(os.environ.get("BENCH_WORKERS", 5))  # gunicorn's (2 x cores) + 1
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
