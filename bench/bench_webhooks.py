@@ -134,13 +134,16 @@ def _signed_requests(directory: Path, prefix: str, per_thread: int) -> str:
     return str(base)
 
 
-def _wrk(url: str, script: Path, seconds: int, extra_env: dict[str, str], server_pids=()) -> dict:
+def _wrk(url: str, script: Path, seconds: int, extra_env: dict[str, str], server_pids=None) -> dict:
     out = Path(tempfile.mkstemp(prefix="wsi-wrk-", suffix=".out")[1])
     env = {**os.environ, **extra_env, "BENCH_OUT": str(out)}
     cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), url]
-    server_before, wrk_before = _cpu_seconds(server_pids), _children_cpu_seconds()
+    groups = server_pids or {}
+    before = {name: _cpu_seconds(pids) for name, pids in groups.items()}
+    wrk_before = _children_cpu_seconds()
     subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
-    server_cpu, wrk_cpu = _cpu_seconds(server_pids) - server_before, _children_cpu_seconds() - wrk_before
+    cpu = {name: _cpu_seconds(pids) - before[name] for name, pids in groups.items()}
+    cpu["wrk"] = _children_cpu_seconds() - wrk_before
     lines = out.read_text().splitlines()
     out.unlink()
     result = json.loads(lines[0])
@@ -150,7 +153,9 @@ def _wrk(url: str, script: Path, seconds: int, extra_env: dict[str, str], server
     result["ok"] = result["requests"] - result["non2xx"]
     # CPU per request of everything this run drives (gunicorn workers, our PostgreSQL backends,
     # Redis, wrk): unlike requests/s it does not move when a neighbour takes the CPU.
-    result["cpu_ms"] = (server_cpu + wrk_cpu) * 1000 / result["requests"] if result["requests"] else 0.0
+    per_request = 1000 / result["requests"] if result["requests"] else 0.0
+    result["cpu_parts"] = {name: seconds * per_request for name, seconds in cpu.items()}
+    result["cpu_ms"] = sum(result["cpu_parts"].values())
     return result
 
 
@@ -170,23 +175,23 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _server_pids(base: str, url: str) -> list[int]:
+def _server_pids(base: str, url: str) -> dict[str, list[int]]:
     """gunicorn's workers (children of the master listening on base's port), the PostgreSQL
     backends connected to the benchmark database, and redis-server."""
     port = base.rsplit(":", 1)[1]
     masters = subprocess.run(
         ["pgrep", "-f", f"gunicorn.*127.0.0.1:{port}"], capture_output=True, text=True
     ).stdout.split()
-    pids = [int(pid) for master in masters for pid in _children(int(master))]
     with _pg(url) as conn:
-        pids += [row[0] for row in conn.execute(
+        backends = [row[0] for row in conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )]  # fmt: skip
-    pids += [
-        int(pid)
-        for pid in subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True).stdout.split()
-    ]
-    return pids
+    redis_pids = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True).stdout.split()
+    return {
+        "gunicorn": [int(pid) for master in masters for pid in _children(int(master))],
+        "postgres": backends,
+        "redis": [int(pid) for pid in redis_pids],
+    }
 
 
 def _children(pid: int) -> list[int]:
@@ -280,6 +285,9 @@ def _rounds(env, url, workdir: Path, label: str) -> dict:
         "bare_cpu_ms": statistics.median(bare["cpu_ms"] for bare, _ in rounds),
         "cpu_ms": statistics.median(hook["cpu_ms"] for _, hook in rounds),
         "cpu_ratio": statistics.median(bare["cpu_ms"] / hook["cpu_ms"] for bare, hook in rounds if hook["cpu_ms"]),
+        "cpu_parts": {
+            name: statistics.median(hook["cpu_parts"][name] for _, hook in rounds) for name in rounds[0][1]["cpu_parts"]
+        },
         "p50_ms": statistics.median(hook["p50_us"] for _, hook in rounds) / 1000,
         "p99_ms": statistics.median(hook["p99_us"] for _, hook in rounds) / 1000,
         "worst_p99_ms": max(hook["p99_us"] for _, hook in rounds) / 1000,
@@ -334,9 +342,10 @@ def _report(deferred: dict, immediate: dict, published: int, sweep_seconds: floa
         return "  ".join(f"{hook['rps']:.0f}/{bare['rps']:.0f}" for bare, hook in r["rounds"])
 
     def cpu(r):
+        parts = ", ".join(f"{name} {ms:.2f}" for name, ms in r["cpu_parts"].items())
         return (
-            f"{r['cpu_ms']:.2f} ms vs bare {r['bare_cpu_ms']:.2f} ms per request: "
-            f"{r['cpu_ratio']:.0%} of bare's throughput on an otherwise idle machine"
+            f"{r['cpu_ms']:.2f} ms ({parts}) vs bare {r['bare_cpu_ms']:.2f} ms per request: "
+            f"{r['cpu_ratio']:.0%} of bare's throughput if CPU-bound"
         )
 
     rows = [
