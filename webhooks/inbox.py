@@ -96,18 +96,12 @@ def store(
             "payload": parsed.payload,
             "headers": headers or {},
             "client_ip": client_ip,
-            "status": EventStatus.RECEIVED.value,
             "priority": int(priority),
-            "attempts": 0,
-            "max_attempts": DEFAULT_MAX_ATTEMPTS,
             "next_attempt_at": now,
-            "leased_until": None,
             "queued_at": now if publishing_now else None,
-            "handlers_done": [],
-            "last_error": "",
             "received_at": now,
-            "processed_at": None,
             "correlation_id": correlation_id,
+            **NEW_EVENT,
         }
         event_id = insert_if_new(row)
         if event_id is not None:
@@ -125,19 +119,31 @@ def store(
 # Every column of InboundEvent, in statement order (tests/webhooks/test_inbox.py keeps this in
 # step with the model). On PostgreSQL and SQLite one statement does insert-or-detect-duplicate:
 #     INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
-# with values adapted once here rather than by the ORM's per-field machinery, and on PostgreSQL
-# with server-side parameters (psycopg prepares the statement after a few uses) instead of
-# quoting them in Python: together about half the endpoint's own CPU of Model.save(). Django's
-# connection handling is kept: its health check, its error wrapping (so a broken connection is
-# closed at the end of the request) and its transaction state. Other databases use the ORM.
+# with values adapted once here rather than by the ORM's per-field machinery, the columns every
+# new event starts with written into the statement as literals, and on PostgreSQL server-side
+# parameters (psycopg prepares the statement after a few uses) instead of quoting in Python:
+# together about half the endpoint's own CPU of Model.save(). Django's connection handling is
+# kept: its error wrapping (a broken connection is closed at the end of the request) and its
+# transaction state. Other databases use the ORM.
 COLUMNS = (
     "source", "organisation_id", "event_type", "external_id", "dedupe_key", "payload", "headers", "client_ip",
     "status", "priority", "attempts", "max_attempts", "next_attempt_at", "leased_until", "queued_at",
     "handlers_done", "last_error", "received_at", "processed_at", "correlation_id",
 )  # fmt: skip
-JSON_COLUMNS = frozenset({"payload", "headers", "handlers_done"})
-DATETIME_COLUMNS = frozenset({"next_attempt_at", "leased_until", "queued_at", "received_at", "processed_at"})
 DEFAULT_MAX_ATTEMPTS = InboundEvent._meta.get_field("max_attempts").default
+# What every newly received event starts with: SQL literals in the statement, not parameters.
+NEW_EVENT = {
+    "status": EventStatus.RECEIVED.value,
+    "attempts": 0,
+    "max_attempts": DEFAULT_MAX_ATTEMPTS,
+    "leased_until": None,
+    "handlers_done": [],
+    "last_error": "",
+    "processed_at": None,
+}
+PARAM_COLUMNS = tuple(name for name in COLUMNS if name not in NEW_EVENT)
+JSON_COLUMNS = frozenset({"payload", "headers"})
+DATETIME_COLUMNS = frozenset({"next_attempt_at", "queued_at", "received_at"})
 
 
 def insert_if_new(row: dict) -> int | None:
@@ -149,14 +155,23 @@ def insert_if_new(row: dict) -> int | None:
     return _insert_orm(row)
 
 
+def _literal(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(value)
+    text = value if isinstance(value, str) else json.dumps(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
 @lru_cache(maxsize=4)
 def _insert_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(name) for name in COLUMNS)
-    placeholders = ", ".join(["%s"] * len(COLUMNS))
-    # identifiers come from the model and this module's constants, never from input
+    values = ", ".join(_literal(NEW_EVENT[name]) if name in NEW_EVENT else "%s" for name in COLUMNS)
+    # identifiers come from the model, literals from NEW_EVENT above: never from input
     return (
-        f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+        f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({columns}) VALUES ({values}) "  # noqa: S608
         f"ON CONFLICT ({quote('dedupe_key')}) DO NOTHING RETURNING {quote('id')}"
     )
 
@@ -165,7 +180,7 @@ def _insert_postgresql(row: dict) -> int | None:
     from psycopg import Cursor
     from psycopg.types.json import Jsonb
 
-    params = [Jsonb(row[name]) if name in JSON_COLUMNS else row[name] for name in COLUMNS]
+    params = [Jsonb(row[name]) if name in JSON_COLUMNS else row[name] for name in PARAM_COLUMNS]
     _skip_health_check_if_just_used()
     connection.close_if_health_check_failed()
     connection.ensure_connection()
@@ -198,7 +213,7 @@ def _insert_sqlite(row: dict) -> int | None:
     params = [
         json.dumps(row[name]) if name in JSON_COLUMNS else adapt_datetime(row[name]) if name in DATETIME_COLUMNS
         else row[name]
-        for name in COLUMNS
+        for name in PARAM_COLUMNS
     ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql("sqlite"), params)
