@@ -29,7 +29,7 @@ from . import inbox, metrics, ratelimit
 from .family import FAMILY
 from .models import RejectedAttempt, RejectReason, WebhookConfig
 from .providers.base import InboundSource, Parsed
-from .verification import InboundRequest, Malformed, Rejected
+from .verification import EnvironHeaders, InboundRequest, Malformed, Rejected
 
 logger = logging.getLogger("wedsync.webhooks")
 
@@ -76,9 +76,10 @@ def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> H
     if body is None:
         return _too_large(source)
 
+    headers = EnvironHeaders(request.META)
     inbound = InboundRequest(
         body=body,
-        headers=request.headers,
+        headers=headers,
         public_url=public_url(request),
         query={key: request.GET.get(key) for key in request.GET},
         content_type=request.META.get("CONTENT_TYPE", ""),
@@ -96,7 +97,7 @@ def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> H
         _record_rejection(source, target, RejectReason.MALFORMED, str(exc), client_ip, request, body)
         metrics.REQUESTS.labels(source, "malformed").inc()
         return JsonResponse({"error": "malformed", "detail": str(exc)}, status=400)
-    return _accept(source_cls, target, parsed, request, client_ip, body)
+    return _accept(source_cls, target, parsed, headers, request, client_ip, body)
 
 
 def _throttle(source: str, target: Target) -> HttpResponse | None:
@@ -122,15 +123,13 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return body if len(body) <= settings.WEBHOOK_MAX_BODY_BYTES else None
 
 
-def _accept(source_cls, target: Target, parsed: Parsed, request, client_ip, body: bytes) -> HttpResponse:
+def _accept(source_cls, target: Target, parsed: Parsed, headers, request, client_ip, body: bytes) -> HttpResponse:
     """Verified and understood: store (deduplicated), and answer the way the vendor expects."""
     source = source_cls.name
     events = _own_account_only(source_cls, parsed, target, client_ip, request, body)
     if parsed.adopt_secret:
         _adopt_secret(source, target, parsed.adopt_secret)
-    stored = inbox.store(
-        source, target.organisation, events, client_ip=client_ip, headers=_kept_headers(request.headers)
-    )
+    stored = inbox.store(source, target.organisation, events, client_ip=client_ip, headers=_kept_headers(headers))
     all_duplicates = bool(stored) and all(duplicate for _, duplicate in stored)
     metrics.REQUESTS.labels(source, "duplicate" if all_duplicates else "accepted").inc()
     response = parsed.handshake or source_cls.reply(stored)
@@ -221,7 +220,7 @@ def _record_rejection(source, target: Target, reason, detail, client_ip, request
         reason=reason,
         detail=detail[:500],
         client_ip=client_ip,
-        user_agent=request.headers.get("User-Agent", "")[:300],
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
         body_bytes=len(body),
         body_sha256=hashlib.sha256(body).hexdigest(),
     )

@@ -54,12 +54,47 @@ class Malformed(Exception):
     """Verified, but the body cannot be understood (400). `detail` names what is wrong."""
 
 
+class EnvironHeaders(Mapping):
+    """Request headers read straight from the WSGI environ, case-insensitively.
+
+    Django's request.headers builds a dict of every header on first use; a scheme reads two or
+    three, so on the endpoint's hot path they are looked up where they already are."""
+
+    _UNPREFIXED = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+
+    def _key(self, name: str) -> str:
+        key = name.upper().replace("-", "_")
+        return key if key in self._UNPREFIXED else "HTTP_" + key
+
+    def __getitem__(self, name: str) -> str:
+        return self._environ[self._key(name)]
+
+    def get(self, name: str, default=None):
+        return self._environ.get(self._key(name), default)
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and self._key(name) in self._environ
+
+    def __iter__(self):
+        for key in self._environ:
+            if key.startswith("HTTP_"):
+                yield key[5:].replace("_", "-").title()
+            elif key in self._UNPREFIXED:
+                yield key.replace("_", "-").title()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 @dataclass
 class InboundRequest:
     """What a scheme and a parser may look at: raw bytes, headers, the URL the vendor called."""
 
     body: bytes
-    headers: Mapping[str, str]  # case-insensitive (Django's request.headers)
+    headers: Mapping[str, str]  # case-insensitive (EnvironHeaders, or Django's request.headers)
     public_url: str  # the externally visible URL, rebuilt from PUBLIC_BASE_URL (never from Host)
     query: Mapping[str, str] = field(default_factory=dict)
     content_type: str = ""

@@ -81,3 +81,16 @@ def test_a_previous_secret_keeps_working_during_rotation(post, organisation, web
     body = vendors.as_json({"type": "crm.client.created"})
     assert post("generic", "acme", body, vendors.standard_headers(WHSEC, "msg_old", body)).status_code == 200
     assert post("generic", "acme", body, vendors.standard_headers(OTHER_WHSEC, "msg_new", body)).status_code == 200
+
+
+def test_headers_are_read_from_the_environ_case_insensitively():
+    from webhooks.verification import EnvironHeaders
+
+    headers = EnvironHeaders(
+        {"HTTP_X_SLACK_SIGNATURE": "v0=abc", "CONTENT_TYPE": "application/json", "HTTP_WEBHOOK_ID": "msg_1",
+         "wsgi.input": object()}
+    )  # fmt: skip
+    assert headers["x-slack-signature"] == headers["X-Slack-Signature"] == "v0=abc"
+    assert headers.get("Webhook-Id") == "msg_1" and headers.get("webhook-signature") is None
+    assert "content-type" in headers and "X-Missing" not in headers
+    assert sorted(headers) == ["Content-Type", "Webhook-Id", "X-Slack-Signature"]
