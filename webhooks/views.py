@@ -82,16 +82,15 @@ class _InboundWebhookBase(APIView):
     def perform_content_negotiation(self, request, force=False):
         return JSONRenderer(), JSONRenderer.media_type  # vendors do not negotiate: JSON or empty
 
-    def initial(self, request, *args, **kwargs):
-        # The vendor's signature is the authentication, checked over the raw body in
-        # webhooks.intake: no DRF authentication, permission, throttle or versioning applies
-        # here, so none is run on the endpoint's hot path.
-        self.format_kwarg = None
-        request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(request)
-
-    @property
-    def default_response_headers(self):
-        return {"Allow": "POST, OPTIONS"}  # constant: no per-request method discovery, no Vary
+    def dispatch(self, request, *args, **kwargs):
+        # A vendor's POST goes straight to the pipeline with Django's request: the signature is
+        # the authentication (checked over the raw body), nothing is parsed by DRF, and DRF's
+        # request wrapping, empty authentication/permission/throttle passes and response
+        # finalising would only add cost to the endpoint's hot path. Other methods (405,
+        # OPTIONS) get DRF's usual handling; the schema comes from the post() methods below.
+        if request.method == "POST":
+            return intake.receive(request, kwargs["source"], kwargs.get("org_slug"))
+        return super().dispatch(request, *args, **kwargs)
 
 
 class PlatformWebhookView(_InboundWebhookBase):
@@ -102,7 +101,7 @@ class PlatformWebhookView(_InboundWebhookBase):
         **_COMMON,
     )
     def post(self, request, source: str):
-        return intake.receive(request._request, source)
+        return intake.receive(request._request, source)  # reached only if dispatch is bypassed
 
 
 class OrganisationWebhookView(_InboundWebhookBase):
@@ -120,4 +119,4 @@ class OrganisationWebhookView(_InboundWebhookBase):
         **_COMMON,
     )
     def post(self, request, source: str, org_slug: str):
-        return intake.receive(request._request, source, org_slug)
+        return intake.receive(request._request, source, org_slug)  # reached only if dispatch is bypassed
