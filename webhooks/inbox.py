@@ -13,7 +13,7 @@ When the processing task is published (Dispatch):
   Twilio, Datadog, New Relic), where seconds matter. Costs a Celery publish per request.
 - SWEEPER, by the beat sweeper (every 10 s, in batches): the CRM, accounting and generic sources,
   whose promises are minutes (CRM sync < 5 min). The request then costs one INSERT, and the
-  endpoint takes about 1.7x the requests per second (bench/bench_webhooks.py).
+  endpoint serves about 1.5x the requests per second (bench/bench_webhooks.py).
 Each source declares its default (InboundSource.dispatch); WEBHOOK_DISPATCH forces one for all.
 """
 
