@@ -137,6 +137,15 @@ def _need(request: InboundRequest, header: str) -> str:
     return value.strip(OWS)
 
 
+def _signed_form_pairs(request: InboundRequest, header: str) -> list[tuple[str, str]]:
+    """The form fields a scheme signs. A body that is not a form cannot carry a valid signature:
+    that is a 401 (unauthenticated), never a 400 telling an unverified sender what we parse."""
+    try:
+        return request.form_pairs
+    except Malformed as exc:
+        raise Rejected(RejectReason.BAD_SIGNATURE, f"{header} cannot match: {exc}")
+
+
 def _check_timestamp(raw: str | None, now: float, tolerance: int, header: str) -> int:
     raw = (raw or "").strip(OWS)
     if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
@@ -225,7 +234,7 @@ class TwilioSignature(VerificationScheme):
                 raise Rejected(RejectReason.BAD_SIGNATURE, "bodySHA256 does not match the body")
             params = ""
         elif request.body:
-            params = "".join(name + value for name, value in sorted(request.form_pairs))
+            params = "".join(name + value for name, value in sorted(_signed_form_pairs(request, "X-Twilio-Signature")))
         else:
             params = ""
         urls = _url_port_variants(request.public_url)
@@ -308,7 +317,7 @@ class FreshBooksSignature(VerificationScheme):
 
     @staticmethod
     def signed_message(request: InboundRequest) -> str:
-        return json.dumps(dict(request.form_pairs))
+        return json.dumps(dict(_signed_form_pairs(request, "X-FreshBooks-Hmac-SHA256")))
 
     def verify(self, request, secrets, *, tolerance=None):
         signature = _need(request, "X-FreshBooks-Hmac-SHA256")

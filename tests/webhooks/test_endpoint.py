@@ -92,6 +92,26 @@ def test_a_malformed_but_correctly_signed_body_gets_400_with_a_reason(post, orga
     assert response.json()["detail"] == "body is not valid JSON"
 
 
+@pytest.mark.parametrize(
+    "source, secret, header",
+    [("twilio", TWILIO_TOKEN, "X-Twilio-Signature"), ("freshbooks", FB_VERIFIER, "X-FreshBooks-Hmac-SHA256")],
+)
+def test_a_body_that_is_not_the_signed_form_is_refused_as_unauthenticated_not_parsed(
+    source, secret, header, post, organisation, webhook_config, settings
+):
+    """These schemes sign the form fields, so the form is read to verify; a body that is not one
+    cannot be genuine: 401 like any bad signature, never a 400 that describes it to the sender."""
+    settings.PUBLIC_BASE_URL = PUBLIC
+    webhook_config(source, organisation, secret)
+    forged = post(source, "acme", b'{"MessageSid": "SM1", "name": "x"}', {header: "Zm9yZ2Vk"})
+    assert (forged.status_code, forged.json()["error"]) == (401, "unauthorised")
+    unsigned = post(source, "acme", b"\xff\xfe=1", {}, content_type="application/x-www-form-urlencoded")
+    assert unsigned.status_code == 401
+    reasons = list(RejectedAttempt.objects.order_by("id").values_list("reason", flat=True))
+    assert reasons == [RejectReason.BAD_SIGNATURE, RejectReason.MISSING_SIGNATURE]
+    assert not InboundEvent.objects.exists()
+
+
 # -- tenant isolation --------------------------------------------------------------------------------------
 def test_a_request_signed_with_organisation_a_secret_never_acts_on_organisation_b(
     post, make_organisation, webhook_config

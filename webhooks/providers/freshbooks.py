@@ -26,7 +26,7 @@ from wedsync_integrations.integrations.signing import same
 
 from ..family import FAMILY
 from ..models import RejectReason
-from ..verification import FreshBooksSignature, Rejected
+from ..verification import FreshBooksSignature, Malformed, Rejected
 from .base import (
     InboundSettings,
     InboundSource,
@@ -56,7 +56,10 @@ class FreshBooksSecrets(SigningSecrets):
 
 
 def _is_verification(request) -> bool:
-    return any(name == "verifier" for name, _ in request.form_pairs)
+    try:
+        return any(name == "verifier" for name, _ in request.form_pairs)
+    except Malformed:
+        return False  # not a form at all: the signature check refuses it (401), unparsed
 
 
 @FAMILY.register
