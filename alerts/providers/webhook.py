@@ -5,7 +5,12 @@ Contract: contracts/crm-and-alerts.md §9. The tenant's URL must pass the kernel
 again on every request; redirects are never followed (a 3xx is a failed delivery, per the
 spec). `webhook-id` is fixed when the event is queued and identical on every retry (the
 receiver's idempotency key); `webhook-timestamp` and the signature are computed per attempt.
-410 Gone disables the endpoint, as the spec asks; everything else non-2xx is retried.
+
+What the receiver answers (contract §9): 2xx is success; 410 Gone disables the endpoint, as the
+spec asks; every other answer, 3xx and 4xx included, is a failed attempt that is retried with
+backoff, because a receiver being redeployed or misconfigured for a while must not lose alerts.
+Two exceptions stop the configuration instead (the item is kept until staff resume it): 401/403
+(the receiver rejects our signature or credentials) and a URL the SSRF guard refuses.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 
 from rest_framework import serializers
 
-from wedsync_integrations.integrations.errors import PermanentError
+from wedsync_integrations.integrations.errors import PermanentError, RetryableError
 from wedsync_integrations.integrations.registry import HealthResult, OutboundURLField, StrictSerializer
 from wedsync_integrations.integrations.signing import InvalidSecret, standard_webhooks_headers, whsec_key
 
@@ -85,7 +90,9 @@ class Webhook(AlertChannel):
                     status=410,
                     response_body=exc.response_body,
                 )
-            raise
+            if exc.stops_config or exc.status is None:
+                raise  # bad credentials, unsafe URL, a request we could not even send
+            raise RetryableError(exc.message, status=exc.status, response_body=exc.response_body) from exc
         return Sent(http_status=response.status_code, response=response.text[:500], vendor_ref=payload["webhook_id"])
 
     def check_health(self) -> HealthResult:

@@ -104,13 +104,55 @@ def test_webhook_410_gone_disables_the_endpoint(organisation, channels, vendors,
     assert item("webhook").state == RetryState.DEAD
 
 
-def test_webhook_redirect_is_a_failure_and_is_not_followed(organisation, channels, vendors, deliver_all):
+def test_webhook_redirect_is_a_failed_attempt_never_followed_and_retried_until_dead(
+    organisation, channels, vendors, deliver_all
+):
     vendors.replace(responses.POST, WEBHOOK_URL, status=307, headers={"Location": "http://169.254.169.254/latest"})
-    raise_alert(organisation=organisation, title="x", severity="critical")
-    deliver_all()
-    assert "redirects are not followed" in item("webhook").last_error
+    with freeze_time("2026-06-16 10:00:00") as clock:
+        raise_alert(organisation=organisation, title="x", severity="critical")
+        deliver_all()
+        # Standard Webhooks: a 3xx is a failure to retry, not a reason to drop the alert at once
+        assert item("webhook").state == RetryState.PENDING
+        assert "redirects are not followed" in item("webhook").last_error
+        assert not Alert.objects.filter(kind="delivery_dead").exists()
+        for _ in range(11):  # URGENT: 12 attempts in all
+            clock.tick(timedelta(minutes=6))
+            deliver_all()
+    assert item("webhook").state == RetryState.DEAD
+    assert len(calls_to(vendors, WEBHOOK_URL)) == 12
     assert Alert.objects.get(kind="delivery_dead").routing["excluded_channels"] == ["webhook"]
     assert not [c for c in vendors.calls if "169.254" in c.request.url]
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+def test_webhook_client_errors_are_retried_as_the_spec_asks_and_then_delivered(
+    status, organisation, channels, vendors, deliver_all
+):
+    vendors.replace(responses.POST, WEBHOOK_URL, status=status, body="receiver is being redeployed")
+    with freeze_time("2026-06-16 10:00:00") as clock:
+        alert = raise_alert(organisation=organisation, title="x", severity="critical").alert
+        deliver_all()
+        webhook_item = item("webhook")
+        assert webhook_item.state == RetryState.PENDING and f"HTTP {status}" in webhook_item.last_error
+        assert Delivery.objects.get(alert=alert, channel="webhook").status == DeliveryStatus.RETRYING
+        vendors.replace(responses.POST, WEBHOOK_URL, status=200)
+        clock.move_to(webhook_item.next_attempt_at + timedelta(seconds=1))
+        deliver_all()
+    assert item("webhook").state == RetryState.SUCCEEDED
+    first, second = calls_to(vendors, WEBHOOK_URL)
+    assert first.request.body == second.request.body
+    assert AlertConfig.objects.get(provider="webhook").enabled is True
+
+
+def test_webhook_receiver_refusing_our_signature_stops_the_config_and_keeps_the_event(
+    organisation, channels, vendors, deliver_all
+):
+    vendors.replace(responses.POST, WEBHOOK_URL, status=401, body="bad signature")
+    raise_alert(organisation=organisation, title="x", severity="critical")
+    deliver_all()
+    config = AlertConfig.objects.get(provider="webhook")
+    assert config.status == ConfigStatus.STOPPED and "HTTP 401" in config.status_reason
+    assert item("webhook").state == RetryState.PENDING
 
 
 def test_webhook_keeps_its_id_across_retries_and_re_signs_each_attempt(organisation, channels, vendors, deliver_all):
