@@ -34,6 +34,7 @@ LEASE = timedelta(minutes=5)
 # the sweeper publishes it again; a duplicate is harmless (the claim lets one run).
 REPUBLISH_AFTER = timedelta(seconds=60)
 POLICY = RetryPolicy(base_seconds=15.0, cap_seconds=1800.0, max_attempts=8)
+IN_PROGRESS = "in progress"  # reprocess outcome: a worker holds the event's lease right now
 WEDDING_DAY_POLICY = URGENT  # 5 s doubling to 5 min: an acknowledgement cannot wait half an hour
 
 
@@ -134,19 +135,25 @@ def _schedule_retry(event: InboundEvent, delay: float) -> None:
 def reprocess(events, *, now=None) -> dict[str, int]:
     """Staff "reprocess": make each event due with fresh attempts and run it now.
 
-    A processed event is run again from scratch (its handlers are idempotent by contract)."""
+    A processed event is run again from scratch (its handlers are idempotent by contract). An
+    event a worker is running right now (live lease) is left to it: two runs never overlap."""
     now = now or timezone.now()
     totals: dict[str, int] = {}
     for event in events:
-        InboundEvent.objects.filter(pk=event.pk).update(
-            status=EventStatus.RECEIVED,
-            next_attempt_at=now,
-            leased_until=None,
-            queued_at=now,
-            max_attempts=event.attempts + policy_for(event).max_attempts,
-            handlers_done=[] if event.status in (EventStatus.PROCESSED, EventStatus.UNHANDLED) else event.handlers_done,
+        from_scratch = event.status in (EventStatus.PROCESSED, EventStatus.UNHANDLED)
+        made_due = (
+            InboundEvent.objects.filter(pk=event.pk)
+            .exclude(status=EventStatus.PROCESSING, leased_until__gt=now)
+            .update(
+                status=EventStatus.RECEIVED,
+                next_attempt_at=now,
+                leased_until=None,
+                queued_at=now,
+                max_attempts=event.attempts + policy_for(event).max_attempts,
+                handlers_done=[] if from_scratch else event.handlers_done,
+            )
         )
-        status = process(event.pk, now=now) or "skipped"
+        status = (process(event.pk, now=now) or "skipped") if made_due else IN_PROGRESS
         totals[status] = totals.get(status, 0) + 1
     return totals
 

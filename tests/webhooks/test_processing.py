@@ -206,6 +206,21 @@ def test_staff_reprocess_runs_a_failed_event_again_with_fresh_attempts(store, ha
     assert len(handled.seen) == 2
 
 
+def test_staff_reprocess_leaves_an_event_a_worker_is_running_to_that_worker(store, handled):
+    handled("generic", "crm.client.created")
+    event = store()
+    started = timezone.now()
+    assert processing.claim(event.pk, started)  # a worker is running its handlers right now
+    assert processing.reprocess([event], now=started + timedelta(seconds=5)) == {processing.IN_PROGRESS: 1}
+    assert handled.seen == []  # a second, overlapping run would repeat the handlers' side effects
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == (EventStatus.PROCESSING, 1)
+    # once the lease has run out (the worker died), reprocess takes it over
+    later = started + processing.LEASE + timedelta(seconds=1)
+    assert processing.reprocess([event], now=later) == {EventStatus.PROCESSED: 1}
+    assert len(handled.seen) == 1
+
+
 def test_wedding_day_events_retry_on_the_urgent_schedule(store, handled, monkeypatch):
     delays = []
     monkeypatch.setattr(processing, "_schedule_retry", lambda event, delay: delays.append(delay))
