@@ -88,7 +88,7 @@ def test_rollup_figures_on_known_data(organisation, make_wedding, june_rate):
     assert (row.prompt_tokens, row.completion_tokens) == (812 * 3 + 10, 240 * 3)
     assert row.cost_usd == Decimal("1.514101")
     assert row.cost_gbp == Decimal("0.003239") + Decimal("0.007900") + Decimal("0.000001") + Decimal("1.185000")
-    assert (row.latency_sum_ms, row.latency_max_ms) == (1600, 1000)
+    assert (row.latency_sum_ms, row.latency_min_ms, row.latency_max_ms) == (1600, 100, 1000)
     assert row.latency_p50_ms == 250.0  # halfway between 200 and 300
     assert row.latency_p95_ms == pytest.approx(895.0, abs=1e-9)  # 300 + 0.85 × (1000 − 300)
     assert (row.weddings_assisted, row.wedding_requests) == (2, 3)  # wedding (a, b) and 2026-06-20 (c)
@@ -107,7 +107,12 @@ def test_percentiles_hit_exact_ranks_and_single_values(organisation, june_rate):
     busy = UsageRollup.objects.get(hour=H14)
     assert (busy.latency_p50_ms, busy.latency_p95_ms) == (110.0, 200.0)
     alone = UsageRollup.objects.get(hour=H15)
-    assert (alone.latency_p50_ms, alone.latency_p95_ms, alone.latency_max_ms) == (321.0, 321.0, 321)
+    assert (alone.latency_p50_ms, alone.latency_p95_ms, alone.latency_min_ms, alone.latency_max_ms) == (
+        321.0,
+        321.0,
+        321,
+        321,
+    )
 
 
 def test_percentile_matches_the_standard_library_inclusive_method():
@@ -177,6 +182,7 @@ def test_random_data_matches_an_independent_reference(organisation, make_wedding
         assert got.cost_gbp == sum((m["cost_gbp"] for m in members), Decimal(0))
         assert got.prompt_tokens == sum(m["prompt_tokens"] for m in members)
         assert got.latency_sum_ms == sum(latencies)
+        assert (got.latency_min_ms, got.latency_max_ms) == (latencies[0], latencies[-1])
         assert got.latency_p50_ms == pytest.approx(cuts[49], abs=1e-9)
         assert got.latency_p95_ms == pytest.approx(cuts[94], abs=1e-9)
         assert got.weddings_assisted == len(expected_keys)
@@ -322,6 +328,25 @@ def test_rebuild_of_one_organisation_leaves_others_alone_and_drops_stale_rollups
     assert stats.hours == 2
     assert list(UsageRollup.objects.filter(organisation=organisation).values_list("hour", flat=True)) == [H14]
     assert figures(organisation=other) == bloom_before
+
+
+def test_the_migration_gives_rollups_computed_before_it_their_fastest_request(organisation, june_rate):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("wedsync_integrations.usage.migrations.0005_rollup_latency_min")
+    ingest(
+        organisation,
+        *[wire_record(f"r{i}", occurred_at=at(H14, i), latency_ms=ms) for i, ms in enumerate((70, 30, 90))],
+    )
+    ingest(organisation, wire_record("other", occurred_at=at(H14, 9), model="gpt-4o", latency_ms=500))
+    update_rollups()
+    UsageRollup.objects.update(latency_min_ms=None)  # as rolled up before the field existed
+
+    migration.backfill(apps, None)
+
+    assert dict(UsageRollup.objects.values_list("model", "latency_min_ms")) == {"gpt-4o-mini": 30, "gpt-4o": 500}
 
 
 # -- scheduling ---------------------------------------------------------------------------------------------------

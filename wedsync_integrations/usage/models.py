@@ -161,6 +161,9 @@ class UsageRollup(models.Model):
     cost_usd = models.DecimalField(max_digits=16, decimal_places=6)
     cost_gbp = models.DecimalField(max_digits=16, decimal_places=6)
     latency_sum_ms = models.PositiveBigIntegerField()
+    latency_min_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="fastest request (with count, sum and max: a summary); null if unknown"
+    )
     latency_max_ms = models.PositiveIntegerField()
     latency_p50_ms = models.FloatField()
     latency_p95_ms = models.FloatField()

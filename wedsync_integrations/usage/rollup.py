@@ -325,6 +325,7 @@ grouped AS MATERIALIZED (
         SUM(r.cost_usd) AS cost_usd,
         SUM(r.cost_gbp) AS cost_gbp,
         SUM(r.latency_ms) AS latency_sum_ms,
+        MIN(r.latency_ms) AS latency_min_ms,
         MAX(r.latency_ms) AS latency_max_ms,
         percentile_cont(ARRAY[{", ".join(str(p) for p in PERCENTILES)}]::float8[])
             WITHIN GROUP (ORDER BY r.latency_ms) AS pct,
@@ -339,10 +340,10 @@ grouped AS MATERIALIZED (
 rollups AS (
     INSERT INTO {_ROLLUP} (
         organisation_id, hour, feature, provider, model, requests, errors, prompt_tokens, completion_tokens,
-        cost_usd, cost_gbp, latency_sum_ms, latency_max_ms, latency_p50_ms, latency_p95_ms,
+        cost_usd, cost_gbp, latency_sum_ms, latency_min_ms, latency_max_ms, latency_p50_ms, latency_p95_ms,
         weddings_assisted, wedding_requests, quality_sum, quality_count, computed_at)
     SELECT organisation_id, hour, feature, provider, model, requests, errors, prompt_tokens, completion_tokens,
-        cost_usd, cost_gbp, latency_sum_ms, latency_max_ms, pct[1], pct[2],
+        cost_usd, cost_gbp, latency_sum_ms, latency_min_ms, latency_max_ms, pct[1], pct[2],
         COALESCE(cardinality(wedding_keys), 0), wedding_requests, quality_sum, quality_count, %(now)s
     FROM grouped
     RETURNING 1
@@ -419,6 +420,7 @@ def compute_rollups_python(rows) -> tuple[list[UsageRollup], list[RollupWedding]
                 cost_usd=sum((row[8] for row in members), Decimal(0)),
                 cost_gbp=sum((row[9] for row in members), Decimal(0)),
                 latency_sum_ms=sum(latencies),
+                latency_min_ms=latencies[0],
                 latency_max_ms=latencies[-1],
                 latency_p50_ms=interpolated_percentile(latencies, PERCENTILES[0]),
                 latency_p95_ms=interpolated_percentile(latencies, PERCENTILES[1]),
