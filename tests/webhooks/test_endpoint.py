@@ -3,6 +3,7 @@ isolation, the global Slack path, handshakes (Slack, Xero, FreshBooks), peak-sea
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -149,6 +150,44 @@ def test_events_for_another_vendor_account_are_ignored_and_logged(post, organisa
     assert response.status_code == 200 and response.content == b""
     assert list(InboundEvent.objects.values_list("external_id", flat=True)) == ["r-1:2026-06-01T10:00:00.000:CREATE"]
     assert RejectedAttempt.objects.get().reason == RejectReason.FOREIGN_ACCOUNT
+
+
+# -- Datadog / New Relic: the authentication each organisation chose ----------------------------------------
+def test_an_alert_source_set_to_standard_webhooks_needs_a_signed_fresh_request(post, organisation, webhook_config):
+    webhook_config("datadog", organisation, WHSEC, settings={"auth": "standard_webhooks"})
+    body = vendors.as_json({"id": "7000001", "alert_transition": "Triggered", "title": "AI latency high"})
+    signed = vendors.standard_headers(WHSEC, "msg_dd_1", body)
+    assert post("datadog", "acme", body, signed).status_code == 200
+    assert InboundEvent.objects.get().external_id == "msg_dd_1"  # the signed webhook-id, not the body's id
+    bearer = post("datadog", "acme", body, {"Authorization": f"Bearer {WHSEC}"})  # the secret itself is not enough
+    stale = post("datadog", "acme", body, vendors.standard_headers(WHSEC, "msg_dd_2", body, vendors.now() - 301))
+    assert (bearer.status_code, stale.status_code) == (401, 401)
+    reasons = list(RejectedAttempt.objects.order_by("id").values_list("reason", flat=True))
+    assert reasons == [RejectReason.MISSING_SIGNATURE, RejectReason.STALE_TIMESTAMP]
+
+
+def test_an_alert_source_can_take_its_token_in_a_named_header(post, organisation, webhook_config):
+    token = "nr-destination-token-0123456789"
+    webhook_config("newrelic", organisation, token, settings={"token_header": "X-WedSync-Token"})
+    body = vendors.as_json({"issueId": "iss-1", "state": "ACTIVATED", "updatedAt": 1781350000000})
+    assert post("newrelic", "acme", body, {"X-WedSync-Token": token}).status_code == 200
+    assert InboundEvent.objects.get().external_id == "iss-1:ACTIVATED:1781350000000"
+    assert post("newrelic", "acme", body, {"Authorization": f"Bearer {token}"}).status_code == 401
+    assert post("newrelic", "acme", body, {"X-WedSync-Token": token[:-1] + "X"}).status_code == 401
+
+
+def test_an_alert_without_the_dedupe_fields_is_deduplicated_on_its_exact_body(post, organisation, webhook_config):
+    token = "dd-shared-token-AAAAAAAAAAAAAAAAAAAA"
+    webhook_config("datadog", organisation, token)
+    body = vendors.as_json({"alert_transition": "Recovered", "title": "AI latency back to normal"})  # no "id"
+    auth = {"Authorization": f"Bearer {token}"}
+    first, again = post("datadog", "acme", body, auth), post("datadog", "acme", body, auth)
+    assert first["X-Inbound-Event-Ids"] == again["X-Inbound-Event-Ids"] and again.json()["duplicates"] == 1
+    event = InboundEvent.objects.get()
+    assert event.external_id == "sha256:" + hashlib.sha256(body).hexdigest()
+    other = vendors.as_json({"alert_transition": "Triggered", "title": "AI latency high"})
+    assert post("datadog", "acme", other, auth).json()["duplicates"] == 0
+    assert InboundEvent.objects.count() == 2
 
 
 # -- Slack at the platform path and its handshake ---------------------------------------------------------------
