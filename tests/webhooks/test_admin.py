@@ -130,3 +130,16 @@ def test_health_says_inbound_only_and_gives_the_endpoint(organisation, settings)
         "inbound only: signing secret set; endpoint https://hooks.wedsync.example/api/webhooks/ai-integrations/pagerduty/acme/"
     )
     assert "pd-secret" not in result.message
+
+
+def test_health_flags_a_standard_webhooks_alert_source_whose_secret_cannot_sign(organisation):
+    config = WebhookConfig.objects.create(
+        organisation=organisation,
+        provider="datadog",
+        settings={"auth": "standard_webhooks"},
+        secrets={"signing_secret": "dd-shared-token-AAAAAAAAAAAAAAAAAAAA"},
+    )
+    result = config.get_provider().check_health()
+    assert (result.ok, result.message) == (False, "auth is standard_webhooks but a signing secret is not whsec_…")
+    config.secrets = {"signing_secret": WHSEC}
+    assert config.get_provider().check_health().ok

@@ -20,6 +20,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_slug
 from rest_framework import serializers
 
+from wedsync_integrations.integrations.registry import HealthResult
+
 from ..verification import SharedSecretHeader, StandardWebhooks, VerificationScheme
 from .base import (
     InboundSettings,
@@ -82,6 +84,14 @@ class AlertNotificationSource(InboundSource):
         if settings.get("auth") == AUTH_STANDARD:
             return StandardWebhooks()
         return SharedSecretHeader(settings.get("token_header") or "Authorization")
+
+    def check_health(self) -> HealthResult:
+        result = super().check_health()
+        if result.ok and self.settings.get("auth") == AUTH_STANDARD:
+            if not all(secret.startswith("whsec_") for secret in self.secrets_from(self.config)):
+                # settings and secrets are validated apart: say so before every delivery is refused
+                return HealthResult(ok=False, message="auth is standard_webhooks but a signing secret is not whsec_…")
+        return result
 
     @classmethod
     def parse(cls, request, settings) -> Parsed:
