@@ -119,7 +119,7 @@ def _create(fields: dict, open_key: str, at: datetime, exclude_channels, escalat
     organisation = fields["organisation"]
     ctx = wedding_context.wedding_context(organisation, at)
     policy = RoutingPolicy.objects.filter(organisation=organisation).first() if organisation else None
-    windows = list(MuteWindow.objects.filter(organisation=organisation, starts_at__lte=at, ends_at__gt=at))
+    windows = _open_mute_windows(organisation.pk if organisation else None, at)
     decision = routing.decide(
         fields["severity"],
         at=at,
@@ -155,10 +155,18 @@ def _create(fields: dict, open_key: str, at: datetime, exclude_channels, escalat
     return RaiseResult(alert, created=True, notified=bool(pairs), pairs=pairs)
 
 
+def _open_mute_windows(organisation_id: int | None, at: datetime) -> list[MuteWindow]:
+    return list(MuteWindow.objects.filter(organisation_id=organisation_id, starts_at__lte=at, ends_at__gt=at))
+
+
 def _another_occurrence(alert: Alert, at: datetime, dispatch: bool) -> RaiseResult:
     alert.occurrence_count += 1
     alert.last_occurred_at = at
     routing_snapshot = alert.routing or {}
+    if routing_snapshot.get("muted_by") and alert.status == AlertStatus.TRIGGERED:
+        windows = _open_mute_windows(alert.organisation_id, at)
+        if routing.mute_reason(windows, source=alert.source, severity=alert.effective_severity, at=at) is None:
+            return _first_notification_after_mute(alert, at, dispatch)
     interval = routing_snapshot.get("repeat_interval_s", 3600)
     due = alert.last_notified_at is None or (at - alert.last_notified_at).total_seconds() >= interval
     pairs: list = []
@@ -168,6 +176,22 @@ def _another_occurrence(alert: Alert, at: datetime, dispatch: bool) -> RaiseResu
         pairs = notify.notify(alert, Purpose.REPEAT, at=at, sequence=alert.occurrence_count, dispatch=dispatch)
     else:
         alert.save(update_fields=["occurrence_count", "last_occurred_at"])
+    return RaiseResult(alert, created=False, notified=bool(pairs), pairs=pairs)
+
+
+def _first_notification_after_mute(alert: Alert, at: datetime, dispatch: bool) -> RaiseResult:
+    """The alert was raised inside a mute window and is still firing now that the window has
+    closed (or it is a critical one on a Saturday): notify as if raised now, and escalate
+    (Alertmanager likewise notifies a still-firing alert once its mute interval ends)."""
+    snapshot = alert.routing
+    note = f"{snapshot['muted_by']} no longer applies: notified on occurrence {alert.occurrence_count}"
+    alert.routing = {**snapshot, "muted_by": None, "reasons": [*snapshot.get("reasons", []), note]}
+    alert.last_notified_at = at
+    alert.next_escalation_at = routing.escalation_due(alert.routing, at)
+    alert.save(
+        update_fields=["occurrence_count", "last_occurred_at", "routing", "last_notified_at", "next_escalation_at"]
+    )
+    pairs = notify.notify(alert, Purpose.NOTIFY, at=at, sequence=1, dispatch=dispatch)
     return RaiseResult(alert, created=False, notified=bool(pairs), pairs=pairs)
 
 

@@ -8,7 +8,9 @@ The rules, applied in this order to the instant the alert is raised (London time
 4. on a Saturday with any weddings on the platform every alert is at least high;
 5. on a Saturday every alert also goes to SMS and PagerDuty, whatever its severity;
 6. the outbound webhook is opt-in: it is added where configured (see notify.py);
-7. an open mute window withholds notifications, except for critical alerts on a Saturday.
+7. an open mute window withholds notifications, except for critical alerts on a Saturday; the
+   alert stays silent while it is muted, and its next occurrence after the window has closed
+   sends the first notification and starts escalation (see lifecycle.py).
 
 `decide()` is a pure function of its inputs so the rules can be tested at any instant; the
 result is stored on the alert (a snapshot, as Grafana OnCall does with escalation chains).
@@ -111,13 +113,9 @@ def decide(
         reasons.append("Saturday protection: SMS and PagerDuty whatever the severity")
     channels -= set(exclude_channels)
 
-    muted_by = None
-    if not (saturday and effective == Severity.CRITICAL):
-        for window in mute_windows:
-            if window.matches(source=source, severity=effective.value, at=at):
-                muted_by = f"mute window #{window.pk}: {window.reason}"
-                reasons.append(f"muted by {muted_by}")
-                break
+    muted_by = mute_reason(mute_windows, source=source, severity=effective.value, at=at)
+    if muted_by:
+        reasons.append(f"muted by {muted_by}")
     elif any(window.matches(source=source, severity=effective.value, at=at) for window in mute_windows):
         reasons.append("mute window ignored: critical alert on a Saturday")
 
@@ -128,13 +126,24 @@ def decide(
         excluded_channels=sorted(exclude_channels),
         reasons=reasons,
         muted_by=muted_by,
-        escalates=escalate and effective in ESCALATING and muted_by is None,
+        escalates=escalate and effective in ESCALATING,
         escalation_delay_wedding_window_s=int(policy.escalation_delay_wedding_window.total_seconds()),
         escalation_delay_default_s=int(policy.escalation_delay_default.total_seconds()),
         repeat_interval_s=int(policy.repeat_interval.total_seconds()),
         wedding_day_mode=wedding_day,
         saturday=saturday,
     )
+
+
+def mute_reason(windows, *, source: str, severity: str, at: datetime) -> str | None:
+    """The first open mute window that applies at `at`, if any: nothing mutes a critical alert on
+    a Saturday."""
+    if severity == Severity.CRITICAL and calendar.is_saturday(at):
+        return None
+    for window in windows:
+        if window.matches(source=source, severity=severity, at=at):
+            return f"mute window #{window.pk}: {window.reason}"
+    return None
 
 
 def escalation_delay(routing: dict, at: datetime) -> timedelta:
@@ -146,6 +155,7 @@ def escalation_delay(routing: dict, at: datetime) -> timedelta:
 
 
 def escalation_due(routing: dict, since: datetime) -> datetime | None:
-    if not routing.get("escalates"):
+    """When the first escalation step falls due; never while the alert is muted."""
+    if not routing.get("escalates") or routing.get("muted_by"):
         return None
     return since + escalation_delay(routing, since)

@@ -1,6 +1,7 @@
 """Routing: the same alert goes to different channels on a Tuesday, a Friday evening and a
 Saturday, judged in London time across both DST changes; weddings and mute windows."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -176,3 +177,54 @@ def test_policy_validation_names_the_problem(organisation):
     message = str(info.value)
     assert "missing severities: medium, high, critical" in message
     assert "each value must be a list of: slack, email, sms, pagerduty, webhook" in message
+
+
+def test_an_alert_still_firing_when_its_mute_window_closes_is_notified_and_escalates(
+    organisation, channels_fixture, vendors, deliver_all, mailoutbox
+):
+    window = MuteWindow.objects.create(
+        organisation=organisation,
+        starts_at=TUESDAY_BST - timedelta(hours=1),
+        ends_at=TUESDAY_BST + timedelta(minutes=30),
+        reason="planned AI provider migration",
+    )
+    with freeze_time(TUESDAY_BST) as clock:
+        alert = raise_alert(organisation=organisation, title="Errors", severity="high", dedup_key="errors").alert
+        clock.tick(timedelta(minutes=20))  # still inside the window: still silent
+        assert not raise_alert(organisation=organisation, title="Errors", severity="high", dedup_key="errors").notified
+        deliver_all()
+        assert len(vendors.calls) == 0 and mailoutbox == []
+        clock.move_to(window.ends_at + timedelta(minutes=1))  # the window has closed, the alert still fires
+        after = raise_alert(organisation=organisation, title="Errors", severity="high", dedup_key="errors")
+        deliver_all()
+    assert after.alert.pk == alert.pk and after.notified
+    alert.refresh_from_db()
+    assert alert.occurrence_count == 3 and alert.routing["muted_by"] is None
+    assert alert.routing["reasons"][-1].endswith("no longer applies: notified on occurrence 3")
+    assert alert.last_notified_at == window.ends_at + timedelta(minutes=1)
+    assert alert.next_escalation_at == window.ends_at + timedelta(minutes=16)  # weekday: 15 minutes
+    (slack,) = calls_to(vendors, SLACK_WEBHOOK)
+    assert json.loads(slack.request.body)["blocks"][0]["text"]["text"] == "HIGH: Errors"
+    assert len(mailoutbox) == 1
+    assert len(calls_to(vendors, f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_SID}")) == 1
+
+
+def test_a_muted_critical_alert_is_notified_once_saturday_begins_even_inside_the_window(
+    organisation, channels_fixture, vendors, deliver_all
+):
+    friday_afternoon = utc(2026, 10, 23, 14, 0)  # Fri 15:00 BST: not yet the wedding-day window
+    MuteWindow.objects.create(
+        organisation=organisation,
+        starts_at=friday_afternoon - timedelta(hours=1),
+        ends_at=friday_afternoon + timedelta(days=2),
+        reason="weekend migration",
+    )
+    with freeze_time(friday_afternoon):
+        muted = raise_alert(organisation=organisation, title="Payments AI down", severity="critical", dedup_key="pay")
+        deliver_all()
+    assert muted.alert.routing["muted_by"] and len(vendors.calls) == 0
+    with freeze_time(SATURDAY_BST):
+        again = raise_alert(organisation=organisation, title="Payments AI down", severity="critical", dedup_key="pay")
+        deliver_all()
+    assert again.notified and again.alert.next_escalation_at == SATURDAY_BST + timedelta(minutes=5)
+    assert calls_to(vendors, "https://events.pagerduty.com")
