@@ -8,13 +8,11 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from wedsync_integrations.integrations import audit
-from wedsync_integrations.integrations.admin import ReadOnlyAdmin, register_family_admin
+from wedsync_integrations.integrations.admin import ReadOnlyAdmin, pretty_json, register_family_admin
 
 from . import processing
 from .family import FAMILY
@@ -23,13 +21,6 @@ from .models import EventStatus, ExportConfirmation, InboundEvent, RejectedAttem
 register_family_admin(FAMILY)
 
 REPROCESS_INLINE_LIMIT = 200
-
-
-def _pretty(value) -> str:
-    text = json.dumps(value, indent=2, sort_keys=True, default=str)
-    if len(text) > 20000:
-        text = text[:20000] + f"\n… ({len(text) - 20000} more characters)"
-    return format_html("<pre style='max-height:40em;overflow:auto'>{}</pre>", text)
 
 
 @admin.register(InboundEvent)
@@ -71,11 +62,11 @@ class InboundEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
-        return _pretty(obj.payload)
+        return pretty_json(obj.payload)
 
     @admin.display(description="headers")
     def headers_pretty(self, obj):
-        return _pretty(obj.headers)
+        return pretty_json(obj.headers)
 
     @admin.action(description="Reprocess now (run the handlers again)")
     def reprocess(self, request, queryset):

@@ -55,9 +55,16 @@ def test_reprocess_from_admin_runs_the_event_and_records_who_did_it(staff_client
 
 
 def test_event_detail_page_shows_the_payload_and_cannot_be_edited(staff_client, failed_event):
+    InboundEvent.objects.filter(pk=failed_event.pk).update(
+        payload={"data": {"note": "<b>Smith & Jones</b>"}}, headers={"webhook-id": "msg_1"}
+    )
     url = reverse("admin:webhooks_inboundevent_change", args=[failed_event.pk])
     page = staff_client.get(url)
     assert page.status_code == 200 and b"crm.client.created" in page.content
+    html = page.content.decode()
+    assert "&quot;note&quot;: &quot;&lt;b&gt;Smith &amp; Jones&lt;/b&gt;&quot;" in html  # shown, escaped
+    assert "<b>Smith" not in html
+    assert "&quot;webhook-id&quot;: &quot;msg_1&quot;" in html
     staff_client.post(url, {"status": "processed"})
     failed_event.refresh_from_db()
     assert failed_event.status == EventStatus.FAILED

@@ -292,6 +292,14 @@ def _jsonable(value):
         return str(value)
 
 
+def pretty_json(value, limit: int = 20000) -> str:
+    """A stored JSON value as an escaped, scrollable block for a read-only admin field."""
+    text = json.dumps(value, indent=2, sort_keys=True, default=str)
+    if len(text) > limit:
+        text = text[:limit] + f"\n… ({len(text) - limit} more characters)"
+    return format_html("<pre style='max-height:40em;overflow:auto'>{}</pre>", text)
+
+
 # -- read-only logs ------------------------------------------------------------------------------
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Logs are evidence: viewable by staff, editable by nobody."""
@@ -358,10 +366,7 @@ class RetryItemAdmin(admin.ModelAdmin):
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
-        text = json.dumps(obj.payload, indent=2, sort_keys=True, default=str)
-        if len(text) > 20000:
-            text = text[:20000] + f"\n… ({len(text) - 20000} more characters)"
-        return format_html("<pre style='max-height:40em;overflow:auto'>{}</pre>", text)
+        return pretty_json(obj.payload)
 
     @admin.display(description="last error")
     def last_error_short(self, obj):
