@@ -207,7 +207,16 @@ def email_message(alert: Alert, purpose: str) -> dict:
 
 
 # -- SMS ---------------------------------------------------------------------------------------------
+def is_wedding_day(alert: Alert) -> bool:
+    """Wedding-day mode when raised, or a day with the organisation's own weddings."""
+    ctx = alert.context or {}
+    return bool(ctx.get("wedding_day_mode") or (alert.organisation_id and ctx.get("weddings_today")))
+
+
 def sms_body(alert: Alert, purpose: str, max_segments: int) -> str:
+    """The SMS text, within `max_segments` segments; on a wedding day within one GSM-7 segment
+    (160 characters), as the Twilio contract advises: a single segment arrives whole, never in
+    parts or out of order, and costs the least at the moment it matters most."""
     ctx = alert.context or {}
     prefix = {Purpose.ESCALATE: "ESCALATED ", Purpose.REPEAT: "STILL FIRING "}.get(purpose, "")
     weddings = ctx.get("weddings_today", 0)
@@ -217,6 +226,8 @@ def sms_body(alert: Alert, purpose: str, max_segments: int) -> str:
         f"{', wedding-day mode' if ctx.get('wedding_day_mode') else ''}. "
         f"{alert.impact}".strip()
     )
+    if is_wedding_day(alert):
+        return sms_text.fit(sms_text.to_gsm7(text), 1)
     return sms_text.fit(text, max_segments)
 
 

@@ -8,6 +8,7 @@ switches the whole message to UCS-2: 70 characters in one segment, 67 per segmen
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 GSM7_BASIC = set(
@@ -33,6 +34,10 @@ REPLACEMENTS = {
     "\u00b7": "-",
     "\u2192": "->",
 }
+
+
+# Letters NFKD cannot take apart into a GSM-7 letter plus an accent.
+GSM7_FALLBACKS = {"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "œ": "oe", "Œ": "OE", "ı": "i"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,20 @@ def normalise(text: str) -> str:
     for fancy, plain in REPLACEMENTS.items():
         text = text.replace(fancy, plain)
     return " ".join(text.split())  # newlines and runs of spaces cost segments and say nothing
+
+
+def to_gsm7(text: str) -> str:
+    """The text in GSM-7 only, so it keeps the 160-character segment: characters outside the
+    alphabet lose their accent (Ś → S), take a plain look-alike (ł → l), or become '?'."""
+    text = normalise(text)
+    return "".join(ch if is_gsm7(ch) else _gsm7_stand_in(ch) for ch in text)
+
+
+def _gsm7_stand_in(ch: str) -> str:
+    if ch in GSM7_FALLBACKS:
+        return GSM7_FALLBACKS[ch]
+    base = "".join(part for part in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(part))
+    return base if base and is_gsm7(base) else "?"
 
 
 def fit(text: str, max_segments: int) -> str:

@@ -1,7 +1,8 @@
 """SMS through Twilio's Messages API (form-encoded, HTTP Basic AccountSid:AuthToken).
 
 Contract: contracts/crm-and-alerts.md §6. Texts are trimmed to a bounded number of segments
-(GSM-7/UCS-2 aware, see sms_text.py) when rendered; numbers are validated as E.164.
+(GSM-7/UCS-2 aware, see sms_text.py) when rendered, and on a wedding day to one GSM-7 segment
+(render.sms_body); numbers are validated as E.164.
 
 Twilio has no idempotency key, so a blind resend after a timeout can text on-call twice. When
 an attempt timed out after the request may have reached Twilio (read timeout, connection cut
@@ -55,7 +56,9 @@ class SmsSettings(BaseSettings):
     from_number = E164Field(help_text="Twilio number sending the alerts (E.164)")
     to_numbers = serializers.ListField(child=E164Field(), min_length=1, max_length=20)
     management_numbers = serializers.ListField(child=E164Field(), required=False, default=list, max_length=20)
-    max_segments = serializers.IntegerField(required=False, min_value=1, max_value=10)
+    max_segments = serializers.IntegerField(
+        required=False, min_value=1, max_value=10, help_text="outside wedding days (then always one GSM-7 segment)"
+    )
 
 
 class SmsSecrets(StrictSerializer):

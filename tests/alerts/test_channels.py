@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 import pytest
 from freezegun import freeze_time
 
+from alerts import sms_text
 from alerts.lifecycle import raise_alert
 from alerts.models import Alert, Delivery, DeliveryStatus
 from alerts.render import pagerduty_event
@@ -95,8 +96,11 @@ def test_twilio_messages_api_form_with_basic_auth_and_status_callback(saturday_a
     assert form["To"] == "+447700900123"
     assert form["From"] == "+447700900001"
     assert form["StatusCallback"] == "http://127.0.0.1:8000/api/webhooks/ai-integrations/twilio/acme/"
-    assert form["Body"].startswith(f"WedSync CRITICAL {saturday_alert.ref}: AI photo-culling failing. 1 wedding today")
-    assert len(form["Body"]) <= 2 * 153
+    assert form["Body"] == (
+        f"WedSync CRITICAL {saturday_alert.ref}: AI photo-culling failing. 1 wedding today, wedding-day mode. "
+        "Galleries for today's weddings are delayed"
+    )
+    assert set(form) == {"To", "From", "Body", "StatusCallback"}
     delivery = Delivery.objects.get(alert=saturday_alert, channel="sms")
     assert (delivery.status, delivery.vendor_ref, delivery.vendor_status) == ("sent", "SM" + "1" * 32, "queued")
     assert delivery.recipient == "+447700900123" and delivery.http_status == 201
@@ -210,3 +214,31 @@ def test_slack_text_from_outside_cannot_ping_the_channel_or_disguise_a_link(
     assert body["blocks"][0]["text"]["text"] == "LOW: <!channel> down"  # plain_text shows it literally
     assert body["blocks"][2]["text"]["text"] == "see &lt;https://evil.example|the runbook&gt; &amp; fix"
     assert body["blocks"][1]["fields"][3]["text"] == "*Impact*\n&lt;@U123&gt; paged"
+
+
+@pytest.mark.parametrize(
+    ("instant", "segments", "encoding"),
+    [
+        (datetime(2026, 6, 16, 10, 0, tzinfo=UTC), 2, "UCS-2"),  # a Tuesday, no weddings: the configured 2
+        (SATURDAY_AFTERNOON, 1, "GSM-7"),  # wedding-day mode: one GSM-7 segment (contract §6.1)
+    ],
+    ids=["tuesday", "saturday"],
+)
+def test_sms_fits_two_segments_normally_and_one_gsm7_segment_on_a_wedding_day(
+    instant, segments, encoding, organisation, make_channels, vendors, deliver_all
+):
+    make_channels(organisation, only={"sms"})
+    with freeze_time(instant):
+        raise_alert(
+            organisation=organisation,
+            title="Ślub w Łodzi: AI timeline builder failing",
+            severity="high",
+            impact="Timelines for couples cannot be regenerated; planners must edit by hand. " * 4,
+        )
+        deliver_all()
+    (call,) = calls_to(vendors, "https://api.twilio.com/")
+    body = parse_qs(call.request.body)["Body"][0]
+    assert sms_text.count(body).segments == segments and sms_text.count(body).encoding == encoding
+    assert body.endswith("...")
+    if instant == SATURDAY_AFTERNOON:
+        assert len(body) == 160 and ": Slub w Lodzi: AI timeline builder failing. 0 weddings today" in body

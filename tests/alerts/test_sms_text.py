@@ -58,3 +58,17 @@ def test_short_text_is_untouched_and_bad_budget_refused():
     assert sms_text.fit("Payments AI down", 1) == "Payments AI down"
     with pytest.raises(ValueError):
         sms_text.fit("x", 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ślub w Łodzi", "Slub w Lodzi"),  # Ś loses its accent; ł has no decomposition: a look-alike
+        ("café Müller Ångström", "café Müller Ångström"),  # already GSM-7: untouched
+        ("garçon “down”", 'garcon "down"'),  # ç is not GSM-7 (only Ç is); smart quotes normalised
+        ("Gallery 😀 down", "Gallery ? down"),  # nothing stands in for an emoji
+    ],
+)
+def test_to_gsm7_keeps_what_it_can_of_each_character(text, expected):
+    assert sms_text.to_gsm7(text) == expected
+    assert sms_text.is_gsm7(sms_text.to_gsm7(text))
