@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.utils.html import format_html
 
 from wedsync_integrations.integrations import audit
@@ -40,6 +41,15 @@ class InboundEventAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # Read-only, like the kernel's retry items: saving the page would write back every column
+        # as it was read, over whatever a worker recorded meanwhile (status, attempts, handlers).
+        return False
+
+    def has_reprocess_permission(self, request):
+        codename = get_permission_codename("change", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name not in ("payload", "headers")] + [
             "payload_pretty",
@@ -68,7 +78,7 @@ class InboundEventAdmin(admin.ModelAdmin):
     def headers_pretty(self, obj):
         return pretty_json(obj.headers)
 
-    @admin.action(description="Reprocess now (run the handlers again)")
+    @admin.action(description="Reprocess now (run the handlers again)", permissions=["reprocess"])
     def reprocess(self, request, queryset):
         events = list(queryset.order_by("id")[: REPROCESS_INLINE_LIMIT + 1])
         if len(events) > REPROCESS_INLINE_LIMIT:

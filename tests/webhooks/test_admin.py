@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from webhooks.family import FAMILY
@@ -65,9 +66,24 @@ def test_event_detail_page_shows_the_payload_and_cannot_be_edited(staff_client, 
     assert "&quot;note&quot;: &quot;&lt;b&gt;Smith &amp; Jones&lt;/b&gt;&quot;" in html  # shown, escaped
     assert "<b>Smith" not in html
     assert "&quot;webhook-id&quot;: &quot;msg_1&quot;" in html
-    staff_client.post(url, {"status": "processed"})
+    assert b'name="_save"' not in page.content  # nothing to save: a save would overwrite a worker's progress
+    assert staff_client.post(url, {"status": "processed"}).status_code == 403
     failed_event.refresh_from_db()
     assert failed_event.status == EventStatus.FAILED
+
+
+def test_only_staff_allowed_to_change_events_may_reprocess_them(client, failed_event, handled):
+    handled("generic", "crm.client.created")
+    viewer = get_user_model().objects.create_user("bob", "bob@wedsync.example", "pw-bob-123", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_inboundevent"))
+    client.force_login(viewer)
+    changelist = reverse("admin:webhooks_inboundevent_changelist")
+    page = client.get(changelist)
+    assert page.status_code == 200 and page.context["action_form"] is None  # no actions offered
+    client.post(changelist, {"action": "reprocess", "_selected_action": [failed_event.pk]})
+    failed_event.refresh_from_db()
+    assert failed_event.status == EventStatus.FAILED and handled.seen == []
+    assert not WebhookAuditEntry.objects.exists()
 
 
 def test_rejected_attempts_are_read_only(staff_client, organisation):
