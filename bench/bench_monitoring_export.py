@@ -142,7 +142,7 @@ def _seed(organisations: int, hour, sandbox) -> dict:
                     requests=requests, errors=requests // 31, prompt_tokens=requests * 812,
                     completion_tokens=requests * 240, cost_usd=Decimal(requests) * Decimal("0.0041"),
                     cost_gbp=Decimal(requests) * Decimal("0.003239"), latency_sum_ms=requests * 930,
-                    latency_max_ms=4200, latency_p50_ms=810.0, latency_p95_ms=2150.5,
+                    latency_min_ms=95, latency_max_ms=4200, latency_p50_ms=810.0, latency_p95_ms=2150.5,
                     weddings_assisted=2, wedding_requests=requests // 4,
                 )
             )  # fmt: skip

@@ -8,7 +8,7 @@ per rollup series (tags: provider, feature, model)
     wedsync.ai.tokens                    count   prompt + completion tokens
     wedsync.ai.cost                      count   cost in GBP
     wedsync.ai.wedding_requests_per_hour gauge   requests tied to a wedding, in the hour
-    wedsync.ai.response_time             gauge   mean latency, ms
+    wedsync.ai.response_time             gauge   mean latency, ms (New Relic: a summary, see Sample)
     wedsync.ai.response_time.p50         gauge   median latency, ms
     wedsync.ai.response_time.p95         gauge   95th percentile latency, ms
     wedsync.ai.response_time.max         gauge   slowest request, ms
@@ -103,6 +103,10 @@ class Sample:
     metric: Metric
     value: float
     tags: dict[str, str]
+    # (count, sum, min, max) behind `value`, for vendors with a summary type (New Relic): unlike
+    # a mean it aggregates correctly across hours and series. Its figures change only when the
+    # request count does (records are only ever added), so it stays out of interval_digest.
+    summary: tuple[int, float, float, float] | None = None
 
 
 @dataclass
@@ -159,13 +163,19 @@ def rollup_samples(row: UsageRollup) -> list[Sample]:
         Sample(TOKENS, row.prompt_tokens + row.completion_tokens, tags),
         Sample(COST, cost, tags),
         Sample(WEDDING_REQUESTS, row.wedding_requests, tags),
-        Sample(RESPONSE_TIME, round(_ratio(row.latency_sum_ms, requests), 3), tags),
+        Sample(RESPONSE_TIME, round(_ratio(row.latency_sum_ms, requests), 3), tags, _latency_summary(row)),
         Sample(RESPONSE_TIME_P50, float(row.latency_p50_ms), tags),
         Sample(RESPONSE_TIME_P95, float(row.latency_p95_ms), tags),
         Sample(RESPONSE_TIME_MAX, float(row.latency_max_ms), tags),
         Sample(COST_PER_REQUEST, round(_ratio(cost, requests), 6), tags),
         Sample(SUCCESS_RATE, round(100.0 * _ratio(requests - errors, requests), 4), tags),
     ]
+
+
+def _latency_summary(row: UsageRollup) -> tuple[int, float, float, float] | None:
+    if not row.requests or row.latency_min_ms is None:  # None: rolled up before the minimum was kept
+        return None
+    return row.requests, float(row.latency_sum_ms), float(row.latency_min_ms), float(row.latency_max_ms)
 
 
 def _regions_by_hour(organisation_ids: Iterable[int], hours: list[datetime]) -> tuple[dict, dict]:
@@ -218,7 +228,8 @@ def build_intervals(organisation: Organisation, hours: list[datetime]) -> list[I
         .order_by("hour", "provider", "feature", "model")
         .only(
             "hour", "provider", "feature", "model", "requests", "errors", "prompt_tokens", "completion_tokens",
-            "cost_gbp", "wedding_requests", "latency_sum_ms", "latency_p50_ms", "latency_p95_ms", "latency_max_ms",
+            "cost_gbp", "wedding_requests", "latency_sum_ms", "latency_p50_ms", "latency_p95_ms", "latency_min_ms",
+            "latency_max_ms",
         )
     )  # fmt: skip
     for row in rollups:

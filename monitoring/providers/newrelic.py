@@ -8,9 +8,11 @@ reading of the docs), ≤ 100 attributes per metric, names ≤ 255 and values �
 timestamps within 48 h in the past.
 
 An hour's block is stamped with the hour's start (New Relic's `timestamp` is the start of the
-window) and counts cover the hour (`interval.ms` 3,600,000). Latency goes out as gauges (mean,
-p50, p95, max) rather than a `summary`: a summary needs the minimum, which the rollups do not
-keep, and we do not invent one.
+window); counts and summaries cover the hour (`interval.ms` 3,600,000). Response time goes out
+as a `summary` (count, sum, min, max of the hour's requests), so New Relic's average() weighs
+every request across series and hours, which a mean sent as a gauge cannot; p50, p95 and max
+stay gauges. A rollup from before the minimum was kept (none once the migration backfilled
+them) sends its mean as a gauge rather than an invented minimum.
 
 Health check: New Relic has no endpoint that validates a licence key, so "test connection"
 POSTs one gauge point (`wedsync.integration.health_check` = 1, tagged with the organisation)
@@ -34,7 +36,7 @@ from wedsync_integrations.integrations.registry import BaseSettings, DeliveryRes
 
 from ..exporter import IntervalExporter, record_skip
 from ..family import FAMILY
-from ..metrics import Interval, Kind
+from ..metrics import Interval, Kind, Sample
 
 ENDPOINTS = {"US": "https://metric-api.newrelic.com", "EU": "https://metric-api.eu.newrelic.com"}
 PATH = "/metric/v1"
@@ -44,7 +46,7 @@ MAX_ATTRIBUTES = 100
 MAX_NAME_CHARS = 255
 MAX_VALUE_CHARS = 4096
 HOUR_MS = 3_600_000
-TYPES = {Kind.COUNT: "count", Kind.GAUGE: "gauge"}
+ADDITIVE = ("count", "summary")  # types whose points New Relic adds up within a window
 GZIP_LEVEL = 1  # fast levels compress our repetitive JSON about as well as level 6, at a third of the CPU
 
 
@@ -105,11 +107,9 @@ class NewRelic(IntervalExporter):
         metrics, sizes = [], []
         shared: dict[int, tuple[dict, int]] = {}  # the samples of one rollup row share one tags dict
         for sample in interval.samples:
-            kind = sample.metric.kind
-            metric = {"name": sample.metric.name, "type": TYPES[kind], "value": sample.value}
-            if kind is Kind.COUNT:
-                metric["interval.ms"] = HOUR_MS
-            size = _skeleton_size(sample.metric.name, TYPES[kind], kind is Kind.COUNT) + _number_size(sample.value)
+            metric = metric_of(sample)
+            value_size = _value_size(metric["value"])
+            size = _skeleton_size(metric["name"], metric["type"], "interval.ms" in metric) + value_size
             if sample.tags:
                 key = id(sample.tags)
                 if key not in shared:
@@ -123,30 +123,24 @@ class NewRelic(IntervalExporter):
         return {"common": common, "metrics": metrics}, sizes
 
     def restatement_payloads(self, interval: Interval, previous: list) -> list[list[dict]]:
-        """New Relic adds up count points, so a late correction sends only the difference between
-        the hour's counts now and what was sent before; gauges are not re-sent (a second gauge
+        """New Relic adds up count and summary points of a window, so a late correction sends only
+        what the hour gained since the payloads sent before; gauges are not re-sent (a second gauge
         point in the same window would be averaged with the first, not replace it)."""
         start = int(interval.hour.timestamp() * 1000)
-        sent: dict[tuple, float] = {}
-        for body in previous:
-            for block in body:
-                if block["common"]["timestamp"] != start:
-                    continue
-                for metric in block["metrics"]:
-                    if metric["type"] == "count":
-                        key = _series_key(metric)
-                        sent[key] = sent.get(key, 0) + metric["value"]
+        sent: dict[tuple, object] = {}
+        for metric in (m for body in previous for b in body if b["common"]["timestamp"] == start for m in b["metrics"]):
+            if metric["type"] in ADDITIVE:
+                key = _series_key(metric)
+                sent[key] = _add(sent.get(key), metric["value"])
         block, _ = self.block_of(interval)
-        deltas = []
-        for metric in block["metrics"]:
-            if metric["type"] != "count":
-                continue
-            delta = round(metric["value"] - sent.get(_series_key(metric), 0), 9)
-            if delta:
-                deltas.append({**metric, "value": int(delta) if float(delta).is_integer() else delta})
-        if not deltas:
+        corrections = [
+            correction
+            for metric in block["metrics"]
+            if metric["type"] in ADDITIVE and (correction := _gain(metric, sent.get(_series_key(metric)))) is not None
+        ]
+        if not corrections:
             return []
-        return split_blocks([{"common": block["common"], "metrics": deltas}], BATCH_BUDGET_BYTES)
+        return split_blocks([{"common": block["common"], "metrics": corrections}], BATCH_BUDGET_BYTES)
 
     # -- delivery ---------------------------------------------------------------------------------
     def deliver(self, operation: str, payload: list) -> DeliveryResult:
@@ -227,6 +221,44 @@ class NewRelic(IntervalExporter):
         )
 
 
+def metric_of(sample: Sample) -> dict:
+    """A sample as a Metric API metric (key order as _skeleton_size measures it)."""
+    name = sample.metric.name
+    if sample.summary is not None:
+        count, total, fastest, slowest = sample.summary
+        value = {"count": count, "sum": total, "min": fastest, "max": slowest}
+        return {"name": name, "type": "summary", "value": value, "interval.ms": HOUR_MS}
+    if sample.metric.kind is Kind.COUNT:
+        return {"name": name, "type": "count", "value": sample.value, "interval.ms": HOUR_MS}
+    return {"name": name, "type": "gauge", "value": sample.value}
+
+
+def _add(total, value):
+    """Running total of what was sent for one count or summary series."""
+    if isinstance(value, dict):
+        total = total or {"count": 0, "sum": 0}
+        return {"count": total["count"] + value["count"], "sum": total["sum"] + value["sum"]}
+    return (total or 0) + value
+
+
+def _gain(metric: dict, sent) -> dict | None:
+    """The point that brings New Relic's total for this series from `sent` to `metric`, or None.
+
+    A summary's min and max go out as they are now: New Relic keeps the smallest min and the
+    largest max of a window, and late requests only ever lower the one and raise the other."""
+    value = metric["value"]
+    if isinstance(value, dict):
+        count = value["count"] - (sent["count"] if sent else 0)
+        if count <= 0:
+            return None
+        total = round(value["sum"] - (sent["sum"] if sent else 0), 9)
+        return {**metric, "value": {**value, "count": count, "sum": total}}
+    delta = round(value - (sent or 0), 9)
+    if not delta:
+        return None
+    return {**metric, "value": int(delta) if float(delta).is_integer() else delta}
+
+
 def _series_key(metric: dict) -> tuple:
     return metric["name"], tuple(sorted((metric.get("attributes") or {}).items()))
 
@@ -263,15 +295,15 @@ def _skeleton_size(name: str, kind: str, counted: bool) -> int:
     return json_size(metric) - 1
 
 
-def _number_size(value) -> int:
-    # json.dumps writes ints with str() and finite floats with repr(); metric values are finite
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return len(json.dumps(value))
-    return len(repr(value)) if isinstance(value, float) else len(str(value))
-
-
 def _value_size(value) -> int:
-    return _string_size(value) if isinstance(value, str) else len(json.dumps(value))
+    """Length of the compact JSON of a value, cheaply for the usual numbers and strings."""
+    if isinstance(value, str):
+        return _string_size(value)
+    if isinstance(value, float):
+        return len(repr(value))  # json.dumps writes finite floats with repr(); metric values are finite
+    if isinstance(value, int) and not isinstance(value, bool):
+        return len(str(value))
+    return json_size(value)
 
 
 def metric_size(metric: dict) -> int:

@@ -39,6 +39,7 @@ def make_rollup(db):
             cost_usd=Decimal("1.250000"),
             cost_gbp=Decimal("0.987500"),
             latency_sum_ms=36_000,
+            latency_min_ms=120,
             latency_max_ms=4_100,
             latency_p50_ms=750.0,
             latency_p95_ms=2_300.5,

@@ -56,27 +56,45 @@ def test_datadog_gets_the_corrected_hour_in_full_at_the_same_timestamp(datadog_c
 
 
 @responses.activate
-def test_new_relic_gets_only_the_difference_in_counts(newrelic_config, hour_exported):
+def test_new_relic_gets_only_the_difference_in_counts_and_summaries(newrelic_config, hour_exported):
     config = newrelic_config()
     responses.add(responses.POST, NR_URL, status=202, json={"requestId": "x"})
     with freeze_time(NOW):
         sync_monitoring(config)
-    late_records_arrive(NOW + timedelta(minutes=10), requests=45, errors=2)
+    # five late requests (4,000 ms in all, the fastest 90 ms) for an hour of 40 (36,000 ms)
+    late_records_arrive(NOW + timedelta(minutes=10), requests=45, errors=2, latency_sum_ms=40_000, latency_min_ms=90)
     with freeze_time(NOW + timedelta(minutes=11)):
         sync_monitoring(config)
         sync_monitoring(config)
     assert len(responses.calls) == 2
     (correction,) = gunzip_json(responses.calls[1].request.body)
     assert correction["common"]["timestamp"] == int(HOUR.timestamp() * 1000)
-    assert [(m["name"], m["type"], m["value"]) for m in correction["metrics"]] == [("wedsync.ai.requests", "count", 5)]
-    total = sum(
-        m["value"]
+    assert [(m["name"], m["type"], m["value"]) for m in correction["metrics"]] == [
+        ("wedsync.ai.requests", "count", 5),
+        ("wedsync.ai.response_time", "summary", {"count": 5, "sum": 4000.0, "min": 90.0, "max": 4100.0}),
+    ]
+    hour_points = [
+        m
         for call in responses.calls
         for block in gunzip_json(call.request.body)
         for m in block["metrics"]
-        if m["name"] == "wedsync.ai.requests" and block["common"]["timestamp"] == int(HOUR.timestamp() * 1000)
-    )
-    assert total == 45  # New Relic's sum is the corrected figure, nothing counted twice
+        if block["common"]["timestamp"] == int(HOUR.timestamp() * 1000)
+    ]
+    # what New Relic adds up for the hour is the corrected figure, nothing counted twice
+    assert sum(m["value"] for m in hour_points if m["name"] == "wedsync.ai.requests") == 45
+    summaries = [m["value"] for m in hour_points if m["name"] == "wedsync.ai.response_time"]
+    assert sum(v["count"] for v in summaries) == 45 and sum(v["sum"] for v in summaries) == 40_000
+    assert (min(v["min"] for v in summaries), max(v["max"] for v in summaries)) == (90.0, 4100.0)
+
+    # a second late batch is measured against everything sent so far, corrections included
+    late_records_arrive(NOW + timedelta(minutes=20), requests=47, errors=2, latency_sum_ms=41_000, latency_min_ms=90)
+    with freeze_time(NOW + timedelta(minutes=21)):
+        sync_monitoring(config)
+    (second,) = gunzip_json(responses.calls[2].request.body)
+    assert [(m["name"], m["value"]) for m in second["metrics"]] == [
+        ("wedsync.ai.requests", 2),
+        ("wedsync.ai.response_time", {"count": 2, "sum": 1000.0, "min": 90.0, "max": 4100.0}),
+    ]
 
 
 @responses.activate

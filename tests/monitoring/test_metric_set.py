@@ -48,6 +48,8 @@ def test_an_hour_of_rollups_becomes_the_product_metrics(settings, organisation, 
         "wedsync.ai.cost_per_request": 0.024688,  # £0.9875 / 40, to the micro-penny
         "wedsync.ai.success_rate": 95.0,
     }
+    (response_time,) = [s for s in interval.samples if s.metric.name == "wedsync.ai.response_time"]
+    assert response_time.summary == (40, 36_000.0, 120.0, 4_100.0)  # count, sum, min, max (ms)
     # distinct weddings (a wedding id and a date-only wedding), counted once per organisation
     weddings = [s for s in interval.samples if s.metric.name == "wedsync.ai.weddings_assisted"]
     assert [(s.value, s.tags) for s in weddings] == [(2, {})]

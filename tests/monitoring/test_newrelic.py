@@ -56,8 +56,14 @@ def test_one_hour_reaches_the_metric_api_with_a_common_block(settings, organisat
         "name": "wedsync.ai.requests", "type": "count", "value": 40, "interval.ms": 3_600_000, "attributes": dims,
     }  # fmt: skip
     assert metrics["wedsync.ai.cost"]["value"] == 0.9875
+    # response time as a summary of the hour's 40 requests: New Relic's average() is 36,000 / 40 ms
     assert metrics["wedsync.ai.response_time"] == {
-        "name": "wedsync.ai.response_time", "type": "gauge", "value": 900.0, "attributes": dims,
+        "name": "wedsync.ai.response_time", "type": "summary",
+        "value": {"count": 40, "sum": 36000.0, "min": 120.0, "max": 4100.0}, "interval.ms": 3_600_000,
+        "attributes": dims,
+    }  # fmt: skip
+    assert metrics["wedsync.ai.response_time.p95"] == {
+        "name": "wedsync.ai.response_time.p95", "type": "gauge", "value": 2300.5, "attributes": dims,
     }  # fmt: skip
     assert snapshot["common"]["timestamp"] == int(NOW.timestamp() * 1000)
     assert {m["name"] for m in snapshot["metrics"]} == {
@@ -66,6 +72,18 @@ def test_one_hour_reaches_the_metric_api_with_a_common_block(settings, organisat
     }
     log = family.sync_log_model.objects.get(outcome=SyncOutcome.SUCCESS)
     assert log.detail["request_ids"] == ["6b1e5a2c-0000-4000-8000-000000000001"]
+
+
+@responses.activate
+def test_a_rollup_without_its_fastest_request_sends_the_mean_as_a_gauge(organisation, newrelic_config, make_rollup):
+    make_rollup(organisation, HOUR, latency_min_ms=None)  # rolled up before the minimum was kept
+    responses.add(responses.POST, US, status=202, json={"requestId": "x"})
+    with freeze_time(NOW):
+        sync_monitoring(newrelic_config())
+    usage, _ = gunzip_json(responses.calls[0].request.body)
+    (response_time,) = [m for m in usage["metrics"] if m["name"] == "wedsync.ai.response_time"]
+    assert (response_time["type"], response_time["value"]) == ("gauge", 900.0)  # no invented minimum
+    assert "interval.ms" not in response_time
 
 
 @responses.activate
@@ -157,6 +175,8 @@ def test_health_check_posts_one_gauge_and_needs_202(organisation, newrelic_confi
         {"name": "x", "type": "gauge", "value": 0.1 + 0.2},
         {"name": "x", "type": "gauge", "value": 1, "attributes": {}},
         {"name": "x", "type": "gauge", "value": 1, "attributes": {"a": 1, "b": True, "c": "\n"}},
+        {"name": "wedsync.ai.response_time", "type": "summary", "interval.ms": 3_600_000,
+         "value": {"count": 3, "sum": 1234.5, "min": 0.1, "max": 1e16}, "attributes": {"model": "m"}},
     ],
 )  # fmt: skip
 def test_metric_sizes_are_computed_exactly(metric):
