@@ -159,8 +159,7 @@ def _check_timestamp(raw: str | None, now: float, tolerance: int, header: str) -
 class VerificationScheme:
     """Base class: `verify` returns None when any secret matches, raises Rejected otherwise."""
 
-    name = ""
-    headers: tuple[str, ...] = ()  # documented in the OpenAPI schema
+    headers: dict[str, str] = {}  # header → what it carries, documented in the OpenAPI schema (webhooks.views)
     default_tolerance: int | None = None  # seconds, for schemes that sign a timestamp
 
     def verify(self, request: InboundRequest, secrets: Sequence[str], *, tolerance: int | None = None) -> None:
@@ -180,8 +179,10 @@ class VerificationScheme:
 class SlackV0(VerificationScheme):
     """Slack request signing: v0=hex(HMAC-SHA256(secret, "v0:{timestamp}:{raw body}")), ±5 min."""
 
-    name = "slack-v0"
-    headers = ("X-Slack-Signature", "X-Slack-Request-Timestamp")
+    headers = {
+        "X-Slack-Signature": "Slack: v0=<hex HMAC-SHA256 of v0:timestamp:body>",
+        "X-Slack-Request-Timestamp": "Slack: Unix seconds (±300 s)",
+    }
     default_tolerance = 300
 
     def verify(self, request, secrets, *, tolerance=None):
@@ -202,8 +203,7 @@ class PagerDutyV3(VerificationScheme):
 
     Several values arrive during secret rotation; unknown versions are ignored."""
 
-    name = "pagerduty-v3"
-    headers = ("X-PagerDuty-Signature",)
+    headers = {"X-PagerDuty-Signature": "PagerDuty v3: v1=<hex>[,v1=<hex>]"}
 
     def verify(self, request, secrets, *, tolerance=None):
         header = _need(request, "X-PagerDuty-Signature")
@@ -222,8 +222,7 @@ class TwilioSignature(VerificationScheme):
     official validator accepts the URL with or without the default port; so do we. "Webhook Rules"
     may switch the MAC to HMAC-SHA256 (announced by X-Twilio-Webhooks-Signature-Settings)."""
 
-    name = "twilio"
-    headers = ("X-Twilio-Signature",)
+    headers = {"X-Twilio-Signature": "Twilio: base64 HMAC-SHA1 of URL + sorted params"}
     ALGORITHMS = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}
 
     def verify(self, request, secrets, *, tolerance=None):
@@ -292,17 +291,15 @@ class XeroSignature(_Base64BodyHmac):
     """Xero: x-xero-signature = base64(HMAC-SHA256(webhook key, body)). Also answers the
     Intent-to-Receive handshake: 200 for a good signature, 401 for a bad one."""
 
-    name = "xero"
     header = "x-xero-signature"
-    headers = (header,)
+    headers = {header: "Xero: base64 HMAC-SHA256 of the body"}
 
 
 class IntuitSignature(_Base64BodyHmac):
     """QuickBooks Online: intuit-signature = base64(HMAC-SHA256(verifier token, body))."""
 
-    name = "intuit"
     header = "intuit-signature"
-    headers = (header,)
+    headers = {header: "QuickBooks: base64 HMAC-SHA256 of the body"}
 
 
 class FreshBooksSignature(VerificationScheme):
@@ -312,8 +309,7 @@ class FreshBooksSignature(VerificationScheme):
     default json.dumps separators. The verifier is the code FreshBooks POSTed when the callback
     was registered (see providers/freshbooks.py for that handshake)."""
 
-    name = "freshbooks"
-    headers = ("X-FreshBooks-Hmac-SHA256",)
+    headers = {"X-FreshBooks-Hmac-SHA256": "FreshBooks: base64 HMAC-SHA256 of the form fields as JSON"}
 
     @staticmethod
     def signed_message(request: InboundRequest) -> str:
@@ -330,8 +326,11 @@ class StandardWebhooks(VerificationScheme):
     """Standard Webhooks v1: "v1,<b64 HMAC-SHA256(whsec key, '{id}.{ts}.{body}')>" among the
     space-separated webhook-signature values; webhook-timestamp within ±5 minutes."""
 
-    name = "standard-webhooks"
-    headers = ("webhook-id", "webhook-timestamp", "webhook-signature")
+    headers = {
+        "webhook-id": "Standard Webhooks: message id (dedupe key)",
+        "webhook-timestamp": "Standard Webhooks: Unix seconds (±300 s)",
+        "webhook-signature": "Standard Webhooks: v1,<base64> [v1,<base64> …]",
+    }
     default_tolerance = 300
 
     def verify(self, request, secrets, *, tolerance=None):
@@ -365,8 +364,7 @@ class SharedSecretHeader(VerificationScheme):
     than a MAC (no body integrity, no replay window): TLS protects it in transit, dedupe stops
     replays of one delivery. Prefer StandardWebhooks where the sender (or a relay) can sign."""
 
-    name = "shared-secret-header"
-    headers = ("Authorization",)
+    headers = {"Authorization": "Datadog, New Relic: Bearer <shared secret> (or in a header the source names)"}
 
     def __init__(self, header: str = "Authorization"):
         self.header = header
@@ -387,8 +385,7 @@ class UrlToken(VerificationScheme):
     unguessable per-organisation token (?token=…). The body is then only a hint: handlers act on
     "something changed" and re-read the vendor's API, never on the body's content."""
 
-    name = "url-token"
-    headers = ()
+    headers: dict[str, str] = {}  # the token is a query parameter
 
     def verify(self, request, secrets, *, tolerance=None):
         token = request.query.get("token")

@@ -17,6 +17,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from . import intake
+from .family import FAMILY
 from .models import Source
 
 _error = inline_serializer(
@@ -34,19 +35,6 @@ _too_large = inline_serializer(
     "WebhookTooLarge", fields={"error": serializers.CharField(), "limit_bytes": serializers.IntegerField()}
 )
 
-_SIGNATURE_HEADERS = [
-    ("X-Slack-Signature", "Slack: v0=<hex>"),
-    ("X-Slack-Request-Timestamp", "Slack: Unix seconds (±300 s)"),
-    ("X-PagerDuty-Signature", "PagerDuty v3: v1=<hex>[,v1=<hex>]"),
-    ("X-Twilio-Signature", "Twilio: base64 HMAC-SHA1 of URL + sorted params"),
-    ("x-xero-signature", "Xero: base64 HMAC-SHA256 of the body"),
-    ("intuit-signature", "QuickBooks: base64 HMAC-SHA256 of the body"),
-    ("X-FreshBooks-Hmac-SHA256", "FreshBooks: base64 HMAC-SHA256 of the form fields as JSON"),
-    ("webhook-id", "Standard Webhooks: message id (dedupe key)"),
-    ("webhook-timestamp", "Standard Webhooks: Unix seconds (±300 s)"),
-    ("webhook-signature", "Standard Webhooks: v1,<base64> [v1,<base64> …]"),
-]
-
 _COMMON = {
     "request": {
         "application/json": OpenApiTypes.OBJECT,
@@ -61,15 +49,35 @@ _COMMON = {
         413: OpenApiResponse(_too_large, description="Body over WEBHOOK_MAX_BODY_BYTES (1 MB)"),
         429: OpenApiResponse(_error, description="Rate limit for this source and organisation; see Retry-After"),
     },
+    "description": (
+        "Authenticated by the source's own scheme, over the raw body: the signature headers below;"
+        " Datadog and New Relic send `Authorization: Bearer <shared secret>` (or a header the"
+        " organisation names); Tave's subscription URL carries `?token=`."
+    ),
     "auth": [],
     "tags": ["webhooks"],
 }
 
 _SOURCE = OpenApiParameter("source", OpenApiTypes.STR, OpenApiParameter.PATH, enum=Source.values)
-_HEADERS = [
-    OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, description=description)
-    for name, description in _SIGNATURE_HEADERS
-]
+
+
+# OpenAPI ignores header parameters with these names (3.0 §4.7.12.1); the operation's text says them
+_RESERVED_HEADERS = frozenset({"accept", "authorization", "content-type"})
+
+
+def _signature_headers() -> list[OpenApiParameter]:
+    """The headers every registered source's scheme reads, so a new source documents its own."""
+    documented: dict[str, str] = {}
+    for source_cls in FAMILY.providers.values():
+        documented.update(source_cls.scheme.headers)
+    return [
+        OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, description=description)
+        for name, description in documented.items()
+        if name.lower() not in _RESERVED_HEADERS
+    ]
+
+
+_HEADERS = _signature_headers()
 
 
 class _InboundWebhookBase(APIView):

@@ -26,7 +26,12 @@ def test_schema_documents_both_webhook_paths_with_sources_and_responses():
         source = next(p for p in operation["parameters"] if p["name"] == "source")
         assert "pagerduty" in source["schema"]["enum"] and "freshbooks" in source["schema"]["enum"]
         headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
-        assert {"X-Slack-Signature", "X-PagerDuty-Signature", "webhook-signature"} <= headers
+        assert headers == {
+            "X-Slack-Signature", "X-Slack-Request-Timestamp", "X-PagerDuty-Signature", "X-Twilio-Signature",
+            "x-xero-signature", "intuit-signature", "X-FreshBooks-Hmac-SHA256",
+            "webhook-id", "webhook-timestamp", "webhook-signature",
+        }  # fmt: skip
+        assert "Authorization: Bearer" in operation["description"]
 
 
 @pytest.fixture
