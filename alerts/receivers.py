@@ -11,8 +11,6 @@ a flapping channel to one open alert. The last Delivery row of a dead item is ma
 
 from __future__ import annotations
 
-import logging
-
 from django.dispatch import receiver
 
 from wedsync_integrations.integrations import signals
@@ -22,54 +20,64 @@ from .family import FAMILY
 from .lifecycle import raise_alert
 from .models import Delivery, DeliveryStatus, Severity
 
-logger = logging.getLogger("wedsync.alerts")
+
+def _is_alerts(family) -> bool:
+    return family is FAMILY or getattr(family, "name", "") == FAMILY.name
 
 
-def _exclude(family, provider: str) -> tuple[str, ...]:
-    return (provider,) if family is FAMILY or getattr(family, "name", "") == FAMILY.name else ()
+def _integration_alert(family, organisation, provider: str, *, state: str, **alert) -> None:
+    """One open alert per (family, provider, state). For the alerts family itself the failing
+    channel is left out of the alert's own routing."""
+    raise_alert(
+        organisation=organisation,
+        source="integrations",
+        dedup_key=f"integration:{family.name}:{provider}:{state}",
+        details={
+            "family": family.name,
+            "provider": provider,
+            "component": f"{family.name}.{provider}",
+            **alert.pop("details", {}),
+        },
+        exclude_channels=(provider,) if _is_alerts(family) else (),
+        **alert,
+    )
 
 
 @receiver(signals.config_stopped, dispatch_uid="alerts.config_stopped")
 def on_config_stopped(sender, config, reason, **kwargs):
-    raise_alert(
-        organisation=config.organisation,
+    _integration_alert(
+        sender,
+        config.organisation,
+        config.provider,
+        state="stopped",
         title=f"{sender.label} integration {config.provider} stopped",
         description=f"{config.provider} for {config.organisation.slug} was stopped: {reason}",
         severity=Severity.HIGH,
-        source="integrations",
         kind="config_stopped",
-        dedup_key=f"integration:{sender.name}:{config.provider}:stopped",
         impact=f"Nothing is sent to {config.provider} until staff fix the configuration and resume it.",
-        details={"family": sender.name, "provider": config.provider, "component": f"{sender.name}.{config.provider}"},
-        exclude_channels=_exclude(sender, config.provider),
     )
 
 
 @receiver(signals.delivery_dead, dispatch_uid="alerts.delivery_dead")
 def on_delivery_dead(sender, item, error, **kwargs):
-    if sender is FAMILY or sender.name == FAMILY.name:
+    if _is_alerts(sender):
         key = (item.payload or {}).get("notification_key")
         last = Delivery.objects.filter(notification_key=key).order_by("-attempt").first() if key else None
         if last is not None and last.status != DeliveryStatus.DEAD:
             Delivery.objects.filter(pk=last.pk).update(status=DeliveryStatus.DEAD)
     if item.organisation is None:
         return
-    raise_alert(
-        organisation=item.organisation,
+    _integration_alert(
+        sender,
+        item.organisation,
+        item.provider,
+        state="dead",
         title=f"{sender.label}: {item.provider} delivery failed for good",
         description=f"Outbox item #{item.pk} ({item.operation}) gave up: {error}",
         severity=Severity.HIGH,
-        source="integrations",
         kind="delivery_dead",
-        dedup_key=f"integration:{sender.name}:{item.provider}:dead",
         impact=f"{item.operation} for {item.provider} was not delivered; it is kept for replay.",
-        details={
-            "family": sender.name,
-            "provider": item.provider,
-            "item": item.pk,
-            "component": f"{sender.name}.{item.provider}",
-        },
-        exclude_channels=_exclude(sender, item.provider),
+        details={"item": item.pk},
     )
 
 
@@ -77,20 +85,15 @@ def on_delivery_dead(sender, item, error, **kwargs):
 def on_delivery_failed(sender, item, error, attempts, **kwargs):
     if attempts != conf.get("FAILING_DELIVERY_ATTEMPTS") or item.organisation is None:
         return
-    raise_alert(
-        organisation=item.organisation,
+    _integration_alert(
+        sender,
+        item.organisation,
+        item.provider,
+        state="failing",
         title=f"{sender.label}: {item.provider} is failing (retrying)",
         description=f"Outbox item #{item.pk} ({item.operation}) failed {attempts} times; last error: {error}",
         severity=Severity.MEDIUM,
-        source="integrations",
         kind="integration_failing",
-        dedup_key=f"integration:{sender.name}:{item.provider}:failing",
         impact=f"Deliveries to {item.provider} are delayed; they are retried automatically, in order.",
-        details={
-            "family": sender.name,
-            "provider": item.provider,
-            "attempts": attempts,
-            "component": f"{sender.name}.{item.provider}",
-        },
-        exclude_channels=_exclude(sender, item.provider),
+        details={"attempts": attempts},
     )

@@ -133,6 +133,8 @@ def test_a_stopped_integration_raises_a_high_alert(organisation, make_config):
     assert alert.severity == "high" and alert.kind == "config_stopped"
     assert alert.dedup_key == "integration:monitoring:datadog:stopped"
     assert "HTTP 403" in alert.description
+    assert alert.details == {"family": "monitoring", "provider": "datadog", "component": "monitoring.datadog"}
+    assert alert.source == "integrations" and alert.routing["excluded_channels"] == []
 
 
 def test_repeated_failures_raise_once_per_item_threshold(organisation):
@@ -145,5 +147,12 @@ def test_repeated_failures_raise_once_per_item_threshold(organisation):
     alert = Alert.objects.get()
     assert alert.severity == "medium" and alert.occurrence_count == 1
     signals.delivery_dead.send(sender=monitoring, item=item, error="gave up after 10 attempts")
+    assert alert.details == {
+        "family": "monitoring",
+        "provider": "datadog",
+        "component": "monitoring.datadog",
+        "attempts": 3,
+    }
     dead = Alert.objects.get(kind="delivery_dead")
     assert dead.severity == "high" and dead.routing["excluded_channels"] == []
+    assert dead.dedup_key == "integration:monitoring:datadog:dead" and dead.details["item"] == item.pk
