@@ -26,7 +26,7 @@ from wedsync_integrations.tenants.models import Organisation
 from . import context as wedding_context
 from . import notify, routing
 from .family import FAMILY
-from .models import ActionSource, Alert, AlertStatus, MuteWindow, Purpose, RoutingPolicy, Severity
+from .models import REPEAT_INTERVAL, ActionSource, Alert, AlertStatus, MuteWindow, Purpose, RoutingPolicy, Severity
 
 logger = logging.getLogger("wedsync.alerts")
 
@@ -167,7 +167,7 @@ def _another_occurrence(alert: Alert, at: datetime, dispatch: bool) -> RaiseResu
         windows = _open_mute_windows(alert.organisation_id, at)
         if routing.mute_reason(windows, source=alert.source, severity=alert.effective_severity, at=at) is None:
             return _first_notification_after_mute(alert, at, dispatch)
-    interval = routing_snapshot.get("repeat_interval_s", 3600)
+    interval = routing_snapshot.get("repeat_interval_s", REPEAT_INTERVAL.total_seconds())
     due = alert.last_notified_at is None or (at - alert.last_notified_at).total_seconds() >= interval
     pairs: list = []
     if alert.status == AlertStatus.TRIGGERED and not routing_snapshot.get("muted_by") and due:

@@ -55,9 +55,6 @@ class Severity(models.TextChoices):
         order = Severity.ordered()
         return order[min(len(order) - 1, self.rank + levels)]
 
-    def at_least(self, other: Severity) -> Severity:
-        return self if self.rank >= Severity(other).rank else Severity(other)
-
 
 PAGERDUTY_SEVERITY = {
     Severity.LOW: "info",
@@ -186,14 +183,6 @@ class Alert(models.Model):
     def pagerduty_dedup_key(self) -> str:
         return f"wedsync:{self.scope}:{self.ref}"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status != AlertStatus.RESOLVED
-
-    @property
-    def effective(self) -> Severity:
-        return Severity(self.effective_severity)
-
     @staticmethod
     def make_open_key(organisation_id: int | None, dedup_key: str) -> str:
         return f"{organisation_id or 'platform'}:{dedup_key}"[:255]
@@ -243,6 +232,12 @@ class Delivery(models.Model):
 
 
 # -- routing policy and mute windows -------------------------------------------------------------------
+# The product's escalation delays and repeat interval (a RoutingPolicy row may change them).
+ESCALATION_DELAY_WEDDING_WINDOW = timedelta(minutes=5)
+ESCALATION_DELAY_DEFAULT = timedelta(minutes=15)
+REPEAT_INTERVAL = timedelta(hours=1)
+
+
 def default_channels_by_severity() -> dict:
     """The product's table: each severity adds one channel."""
     return {
@@ -271,10 +266,10 @@ class RoutingPolicy(models.Model):
         default=True,
         help_text="on Saturdays every alert also goes to SMS and PagerDuty; with any weddings that day, at least high",
     )
-    escalation_delay_wedding_window = models.DurationField(default=timedelta(minutes=5))
-    escalation_delay_default = models.DurationField(default=timedelta(minutes=15))
+    escalation_delay_wedding_window = models.DurationField(default=ESCALATION_DELAY_WEDDING_WINDOW)
+    escalation_delay_default = models.DurationField(default=ESCALATION_DELAY_DEFAULT)
     repeat_interval = models.DurationField(
-        default=timedelta(hours=1), help_text="re-notify a still-firing alert at most this often"
+        default=REPEAT_INTERVAL, help_text="re-notify a still-firing alert at most this often"
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -31,8 +31,7 @@ def error_rate_threshold(at: datetime) -> tuple[float, str]:
     return min(candidates)
 
 
-def error_rate_dedup_key() -> str:
-    return "monitoring:error_rate"
+ERROR_RATE_DEDUP_KEY = "monitoring:error_rate"
 
 
 def check_error_rates(now: datetime | None = None) -> dict:
@@ -63,7 +62,7 @@ def check_error_rates(now: datetime | None = None) -> dict:
                 severity=severity,
                 source="monitoring",
                 kind="error_rate",
-                dedup_key=error_rate_dedup_key(),
+                dedup_key=ERROR_RATE_DEDUP_KEY,
                 impact=f"{errors} failed AI requests in the last hour",
                 details={"error_rate": round(rate, 4), "threshold": threshold, "requests": requests, "errors": errors},
                 at=now,
@@ -72,7 +71,7 @@ def check_error_rates(now: datetime | None = None) -> dict:
     # Recovery: an open error-rate alert whose organisation is now under half the threshold
     # (or has no traffic left to fail) resolves itself.
     for alert in Alert.objects.filter(
-        dedup_key=error_rate_dedup_key(), status__in=[AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED]
+        dedup_key=ERROR_RATE_DEDUP_KEY, status__in=[AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED]
     ):
         requests, errors = rates.get(alert.organisation_id, (0, 0))
         if not requests or errors / requests < threshold / 2:

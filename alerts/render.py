@@ -182,12 +182,9 @@ def _button(label: str, action_id: str, value: str, *, style: str) -> dict:
 
 # -- email -------------------------------------------------------------------------------------------
 def email_message(alert: Alert, purpose: str) -> dict:
-    prefix = {
-        Purpose.ESCALATE: "[ESCALATED] ",
-        Purpose.REPEAT: "[still firing] ",
-        Purpose.ACKNOWLEDGE: "[acknowledged] ",
-        Purpose.RESOLVE: "[resolved] ",
-    }.get(purpose, "")
+    # Email hears of new alerts, repeats and escalations; state changes go to Slack, PagerDuty and
+    # the webhook only (notify.STATE_CHANGE_CHANNELS).
+    prefix = {Purpose.ESCALATE: "[ESCALATED] ", Purpose.REPEAT: "[still firing] "}.get(purpose, "")
     context = {
         "alert": alert,
         "purpose": purpose,

@@ -23,7 +23,16 @@ from datetime import datetime, timedelta
 
 from wedsync_integrations import calendar
 
-from .models import Channel, MuteWindow, RoutingPolicy, Severity, default_channels_by_severity
+from .models import (
+    ESCALATION_DELAY_DEFAULT,
+    ESCALATION_DELAY_WEDDING_WINDOW,
+    REPEAT_INTERVAL,
+    Channel,
+    MuteWindow,
+    RoutingPolicy,
+    Severity,
+    default_channels_by_severity,
+)
 
 CHANNEL_ORDER = [Channel.SLACK, Channel.EMAIL, Channel.SMS, Channel.PAGERDUTY, Channel.WEBHOOK]
 ESCALATING = {Severity.HIGH, Severity.CRITICAL}
@@ -37,9 +46,9 @@ class PolicyValues:
     wedding_day_raises_severity: bool = True
     own_weddings_make_critical: bool = True
     saturday_protection: bool = True
-    escalation_delay_wedding_window: timedelta = timedelta(minutes=5)
-    escalation_delay_default: timedelta = timedelta(minutes=15)
-    repeat_interval: timedelta = timedelta(hours=1)
+    escalation_delay_wedding_window: timedelta = ESCALATION_DELAY_WEDDING_WINDOW
+    escalation_delay_default: timedelta = ESCALATION_DELAY_DEFAULT
+    repeat_interval: timedelta = REPEAT_INTERVAL
 
     @classmethod
     def from_policy(cls, policy: RoutingPolicy | None) -> PolicyValues:

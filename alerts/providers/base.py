@@ -51,10 +51,6 @@ class AlertChannel(Provider):
     def send(self, alert: Alert, purpose: str, payload: dict, previous: Delivery | None) -> Sent:
         raise NotImplementedError
 
-    def hidden_values(self) -> list[str]:
-        """Strings never to store or show: the tenant's secrets (URL secrets with their path)."""
-        return self.secrets.values_to_hide()
-
     # -- the kernel's deliver(), with bookkeeping ---------------------------------------------------
     def deliver(self, operation: str, payload: dict) -> DeliveryResult:
         alert = Alert.objects.select_related("organisation").filter(pk=payload.get("alert_id")).first()
@@ -119,4 +115,5 @@ class AlertChannel(Provider):
         delivery.save()
 
     def _safe(self, text: str) -> str:
-        return redact(str(text or ""), self.hidden_values())[:RESPONSE_MAX]
+        # the tenant's secrets, URL secrets with their path, never stored or shown
+        return redact(str(text or ""), self.secrets.values_to_hide())[:RESPONSE_MAX]
