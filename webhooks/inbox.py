@@ -187,7 +187,7 @@ def _insert_postgresql(row: dict) -> int | None:
     with connection.wrap_database_errors, Cursor(connection.connection) as cursor:
         cursor.execute(_insert_sql("postgresql"), params)
         found = cursor.fetchone()
-    _last_insert[id(connection.connection)] = time.monotonic()
+    connection.webhooks_last_insert = (connection.connection, time.monotonic())
     return found[0] if found else None
 
 
@@ -196,15 +196,17 @@ def _insert_postgresql(row: dict) -> int | None:
 # that sat idle while the server went away, so under load that round trip is skipped; after
 # any idle second the check runs as usual. (If the server restarts within that second, the
 # request fails, Django closes the connection, and the vendor's retry succeeds.)
+# The mark lives on the (per-thread) connection wrapper and names the very database connection
+# it was made on, so a reconnection is never mistaken for a busy one and nothing accumulates.
 HEALTH_CHECK_AFTER_IDLE_SECONDS = 1.0
-_last_insert: dict[int, float] = {}
 
 
 def _skip_health_check_if_just_used() -> None:
     raw = connection.connection
     if raw is None or connection.health_check_done:
         return
-    if time.monotonic() - _last_insert.get(id(raw), float("-inf")) < HEALTH_CHECK_AFTER_IDLE_SECONDS:
+    used, at = getattr(connection, "webhooks_last_insert", (None, 0.0))
+    if used is raw and time.monotonic() - at < HEALTH_CHECK_AFTER_IDLE_SECONDS:
         connection.health_check_done = True
 
 

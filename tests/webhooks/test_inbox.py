@@ -4,6 +4,7 @@ without an exception, and the endpoint's configuration cache forgets a change at
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from webhooks import inbox, intake
@@ -94,3 +95,20 @@ def test_headers_are_read_from_the_environ_case_insensitively():
     assert headers.get("Webhook-Id") == "msg_1" and headers.get("webhook-signature") is None
     assert "content-type" in headers and "X-Missing" not in headers
     assert sorted(headers) == ["Content-Type", "Webhook-Id", "X-Slack-Signature"]
+
+
+def test_only_a_connection_that_just_carried_an_insert_skips_the_per_request_health_check(organisation, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the hand-written PostgreSQL insert marks its connection")
+    inbox.store("generic", organisation, [ParsedEvent("a.b", "msg_hc", {})])
+    connection.health_check_done = False  # as at the start of the next request
+    inbox._skip_health_check_if_just_used()
+    assert connection.health_check_done  # busy: the round trip is saved
+    connection.health_check_done = False
+    monkeypatch.setattr(inbox, "HEALTH_CHECK_AFTER_IDLE_SECONDS", 0.0)  # the connection has sat idle
+    inbox._skip_health_check_if_just_used()
+    assert not connection.health_check_done  # Django checks it as usual
+    monkeypatch.undo()
+    connection.webhooks_last_insert = (object(), connection.webhooks_last_insert[1])  # marked on another connection
+    inbox._skip_health_check_if_just_used()
+    assert not connection.health_check_done
