@@ -18,7 +18,7 @@ Names follow Prometheus conventions: dots become underscores, base units in the 
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import datetime
 
 from django.conf import settings
@@ -32,10 +32,10 @@ from wedsync_integrations import calendar
 from wedsync_integrations.integrations.breaker import CircuitBreaker
 from wedsync_integrations.integrations.models import RetryState
 from wedsync_integrations.integrations.registry import families
-from wedsync_integrations.tenants.models import Organisation, Wedding
+from wedsync_integrations.tenants.models import Organisation
 from wedsync_integrations.usage.models import RollupWedding, UsageRollup
 
-from .metrics import CIRCUIT_STATE_VALUES, CONTEXT, HOUR, SERVICE, UNKNOWN_REGION, floor_hour
+from .metrics import CIRCUIT_STATE_VALUES, CONTEXT, HOUR, SERVICE, UNKNOWN_REGION, floor_hour, weddings_and_regions
 
 COMMON_LABELS = ["service", "env", "region", "season", "context", "org"]
 SERIES_LABELS = [*COMMON_LABELS, "provider", "feature", "model"]
@@ -83,19 +83,12 @@ class AIMetricsCollector(Collector):
 
 
 def _weddings_today(slugs: dict[int, str], day_start: datetime) -> tuple[dict[int, int], dict[int, str]]:
-    keys: dict[int, set[str]] = defaultdict(set)
+    keys: dict[int, set[str]] = defaultdict(set)  # a wedding helped in several hours counts once
     for org_id, key in RollupWedding.objects.filter(organisation_id__in=list(slugs), hour__gte=day_start).values_list(
         "organisation_id", "wedding_key"
     ):
         keys[org_id].add(key)
-    ids = {int(key) for org_keys in keys.values() for key in org_keys if key.isdigit()}
-    region_of = dict(Wedding.objects.filter(pk__in=ids).exclude(region="").values_list("pk", "region"))
-    regions = {}
-    for org_id, org_keys in keys.items():
-        counted = Counter(region_of[int(k)] for k in org_keys if k.isdigit() and int(k) in region_of)
-        if counted:
-            regions[org_id] = min(counted, key=lambda r: (-counted[r], r))
-    return {org_id: len(org_keys) for org_id, org_keys in keys.items()}, regions
+    return weddings_and_regions(keys)
 
 
 def _usage_families(slugs, common, day_start: datetime, last_finished: datetime):

@@ -38,9 +38,10 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.db.models import Count
@@ -59,6 +60,7 @@ SERVICE = "ai_architecture"
 CONTEXT = "wedding_industry"
 UNKNOWN_REGION = "unknown"
 CIRCUIT_STATE_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+K = TypeVar("K")
 
 
 class Kind(enum.StrEnum):
@@ -178,23 +180,28 @@ def _latency_summary(row: UsageRollup) -> tuple[int, float, float, float] | None
     return row.requests, float(row.latency_sum_ms), float(row.latency_min_ms), float(row.latency_max_ms)
 
 
-def _regions_by_hour(organisation_ids: Iterable[int], hours: list[datetime]) -> tuple[dict, dict]:
-    """Per (organisation, hour): the most frequent venue region of the weddings assisted, and
-    how many distinct weddings were assisted."""
-    keys_by_pair: dict[tuple[int, datetime], list[str]] = defaultdict(list)
-    for org_id, hour, key in RollupWedding.objects.filter(
-        organisation_id__in=list(organisation_ids), hour__in=hours
-    ).values_list("organisation_id", "hour", "wedding_key"):
-        keys_by_pair[(org_id, hour)].append(key)
-    wedding_ids = {int(key) for keys in keys_by_pair.values() for key in keys if key.isdigit()}
-    region_of = dict(Wedding.objects.filter(pk__in=wedding_ids).exclude(region="").values_list("pk", "region"))
+def weddings_and_regions(keys_by_group: Mapping[K, Collection[str]]) -> tuple[dict[K, int], dict[K, str]]:
+    """Per group of distinct wedding keys (RollupWedding.wedding_key): how many weddings, and the
+    most frequent venue region among them (groups with no known region are left out). Ties are
+    broken alphabetically, so a rebuilt payload is identical. One query, whatever the groups."""
+    ids = {int(key) for keys in keys_by_group.values() for key in keys if key.isdigit()}
+    region_of = dict(Wedding.objects.filter(pk__in=ids).exclude(region="").values_list("pk", "region"))
     regions = {}
-    for pair, keys in keys_by_pair.items():
+    for group, keys in keys_by_group.items():
         counted = Counter(region_of[int(k)] for k in keys if k.isdigit() and int(k) in region_of)
-        # most frequent; ties broken alphabetically so a rebuilt payload is identical
-        regions[pair] = min(counted, key=lambda r: (-counted[r], r)) if counted else UNKNOWN_REGION
-    weddings = {pair: len(keys) for pair, keys in keys_by_pair.items()}
-    return regions, weddings
+        if counted:
+            regions[group] = min(counted, key=lambda r: (-counted[r], r))
+    return {group: len(keys) for group, keys in keys_by_group.items()}, regions
+
+
+def _weddings_by_hour(organisation_id: int, hours: list[datetime]) -> tuple[dict, dict]:
+    """Per hour: the distinct weddings assisted, and their most frequent venue region."""
+    keys_by_hour: dict[datetime, list[str]] = defaultdict(list)
+    for hour, key in RollupWedding.objects.filter(organisation_id=organisation_id, hour__in=hours).values_list(
+        "hour", "wedding_key"
+    ):
+        keys_by_hour[hour].append(key)  # (organisation, hour, key) is unique
+    return weddings_and_regions(keys_by_hour)
 
 
 def _export_counts(organisation_id: int, start: datetime, end: datetime) -> dict[datetime, list[Sample]]:
@@ -234,18 +241,18 @@ def build_intervals(organisation: Organisation, hours: list[datetime]) -> list[I
     )  # fmt: skip
     for row in rollups:
         rows_by_hour[row.hour].append(row)
-    regions, weddings = _regions_by_hour([organisation.pk], hours)
+    weddings, regions = _weddings_by_hour(organisation.pk, hours)
     exports = _export_counts(organisation.pk, hours[0], hours[-1] + HOUR)
     intervals = []
     for hour in hours:
         samples = [sample for row in rows_by_hour.get(hour, ()) for sample in rollup_samples(row)]
-        assisted = weddings.get((organisation.pk, hour), 0)
+        assisted = weddings.get(hour, 0)
         if assisted:
             samples.append(Sample(WEDDINGS_ASSISTED, assisted, {}))
         samples.extend(exports.get(hour, ()))
         if not samples:
             continue
-        region = regions.get((organisation.pk, hour), UNKNOWN_REGION)
+        region = regions.get(hour, UNKNOWN_REGION)
         intervals.append(Interval(organisation, hour, hour, common_tags(organisation, hour, region), samples))
     return intervals
 

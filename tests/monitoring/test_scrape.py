@@ -119,6 +119,24 @@ def test_series_names_types_and_values(client, two_tenants):
     assert names and not any("." in name for name in names)
 
 
+def test_region_and_weddings_assisted_today_come_from_the_weddings_helped(client, two_tenants, make_wedding, assisted):
+    from datetime import date
+
+    acme, _ = two_tenants
+    bristol = make_wedding(acme, date(2026, 6, 13), region="South West")
+    bath = make_wedding(acme, date(2026, 6, 14), region="South West")
+    london = make_wedding(acme, date(2026, 6, 15), region="London")
+    assisted(acme, utc(2026, 6, 13, 13), london.pk, bath.pk)
+    assisted(acme, HOUR, london.pk, bristol.pk, "2026-06-20")  # london helped in both hours
+    found = series(scrape(client, "/metrics/ai/acme", authorization=f"Bearer {SCRAPE_TOKEN}"))
+    assisted_today = {dict(labels)["region"]: value for (name, labels), value in found.items()
+                      if name == "wedsync_ai_weddings_assisted"}  # fmt: skip
+    # four distinct weddings today; by wedding (not by hour helped) South West leads London 2 to 1
+    assert assisted_today == {"South West": 4}
+    requests = [dict(labels) for (name, labels) in found if name == "wedsync_ai_requests_total"]
+    assert requests and all(labels["region"] == "South West" for labels in requests)
+
+
 def test_openmetrics_when_the_scraper_asks_for_it(client, two_tenants):
     response = scrape(
         client,
