@@ -110,10 +110,24 @@ def test_pagerduty_events_v2_trigger_with_routing_key_added_at_send_time(saturda
     (call,) = calls_to(vendors, "https://events.pagerduty.com/")
     assert call.request.url == "https://events.pagerduty.com/v2/enqueue"
     event = json.loads(call.request.body)
+    assert call.request.headers["Content-Type"] == "application/json"
+    assert "Authorization" not in call.request.headers  # the credential is the body's routing_key
+    assert set(event) == {"routing_key", "event_action", "dedup_key", "payload", "client", "client_url", "links"}
     assert event["routing_key"] == PD_ROUTING_KEY
     assert event["event_action"] == "trigger"
     assert event["dedup_key"] == f"wedsync:acme:{saturday_alert.ref}"
     payload = event["payload"]
+    assert set(payload) == {
+        "summary",
+        "source",
+        "severity",
+        "timestamp",
+        "component",
+        "group",
+        "class",
+        "custom_details",
+    }
+    assert (payload["component"], payload["class"]) == ("code", "generic")
     assert payload["summary"] == "AI photo-culling failing (1 wedding today, wedding-day mode)"
     assert payload["source"] == "wedsync-ai-platform"
     assert payload["severity"] == "critical"
@@ -122,6 +136,9 @@ def test_pagerduty_events_v2_trigger_with_routing_key_added_at_send_time(saturda
     details = payload["custom_details"]
     assert details["weddings_today"] == 1 and details["venues"] == ["Kew Gardens"]
     assert details["wedding_day_mode"] is True and details["saturday"] is True and details["season"] == "peak"
+    assert details["peak_ceremony_hours"] is True and details["vendor_types"] == ["photographer"]
+    assert details["affected_vendors"] == ["photographers"] and details["severity_raised"] == "high"
+    assert details["impact"] == "Galleries for today's weddings are delayed" and details["recovery_actions"]
     assert event["links"][0]["href"].endswith(f"/admin/alerts/alert/{saturday_alert.pk}/change/")
     # the stored outbox item never held the key
     item = get_family("alerts").retry_model.objects.get(provider="pagerduty")
@@ -160,8 +177,18 @@ def test_outbound_webhook_is_signed_over_the_exact_bytes_sent(saturday_alert, ve
     assert headers["webhook-signature"] == expected
     event = json.loads(body)
     assert event["type"] == "alert.triggered"
+    assert event["timestamp"] == "2026-06-13T13:02:00Z"
     assert event["data"]["id"] == saturday_alert.ref and event["data"]["severity"] == "critical"
-    assert event["data"]["wedding_context"]["weddings_today"] == 1
+    assert event["data"]["wedding_context"] == {
+        "weddings_today": 1,
+        "venues": ["Kew Gardens"],
+        "vendor_types": ["photographer"],
+        "season": "peak",
+        "wedding_day_mode": True,
+        "saturday": True,
+        "peak_ceremony_hours": True,
+    }
+    assert body == json.dumps(event, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
 
 
 def test_webhook_only_receives_the_severities_it_subscribes_to(organisation, channels, vendors, deliver_all):

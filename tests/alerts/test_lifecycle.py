@@ -180,6 +180,14 @@ def test_acknowledgements_from_all_three_places_converge_idempotently(
     alert.refresh_from_db()
     assert alert.status == AlertStatus.ACKNOWLEDGED
     assert alert.acknowledged_via == first and alert.next_escalation_at is None
+    # escalation has stopped: long past its 5-minute Saturday delay, management is never paged
+    with freeze_time(SATURDAY + timedelta(hours=1)):
+        assert escalate_due() == 0
+        deliver_all()
+    assert "+447700900999" not in [
+        parse_qs(c.request.body)["To"][0] for c in calls_to(vendors, "https://api.twilio.com/")
+    ]
+    assert not Delivery.objects.filter(alert=alert, purpose="escalate").exists()
     audit = get_family("alerts").audit_model.objects.filter(target_id=str(alert.pk))
     assert audit.filter(action="acknowledge").count() == 1
     assert audit.filter(action="acknowledge_ignored").count() == 5

@@ -113,10 +113,22 @@ def test_raise_alert_uses_the_organisations_weddings_and_venues(organisation, ma
     with freeze_time(TUESDAY_BST):
         alert = raise_alert(organisation=organisation, title="Gallery AI failing", severity="low").alert
     assert alert.effective_severity == "critical"
-    assert alert.context["weddings_today"] == 2
-    assert alert.context["venues"] == ["Hampton Court", "Kew Gardens"]
-    assert alert.context["season"] == "shoulder"
-    assert alert.context["wedding_day_mode"] is False
+    # every piece of wedding context the product asks an alert to carry, judged in London time
+    assert alert.context == {
+        "london_time": "2026-10-20T10:00:00+01:00",
+        "date": "2026-10-20",
+        "season": "shoulder",
+        "wedding_day_mode": False,
+        "saturday": False,
+        "peak_ceremony_hours": True,
+        "weddings_today": 2,
+        "platform_weddings_today": 2,
+        "venues": ["Hampton Court", "Kew Gardens"],
+        "venues_total": 2,
+        "regions": ["London"],
+        "vendor_types": ["photographer"],
+        "organisation": "acme",
+    }
 
 
 def test_a_policy_edit_after_raising_does_not_change_the_alert(organisation, channels_fixture, vendors):
@@ -130,6 +142,20 @@ def test_a_policy_edit_after_raising_does_not_change_the_alert(organisation, cha
     alert.refresh_from_db()
     assert alert.routing["channels"] == ["slack", "email", "sms"]
     assert alert.routing["escalation_delay_default_s"] == 900
+
+
+def test_the_policys_repeat_interval_decides_when_a_still_firing_alert_is_sent_again(
+    organisation, channels_fixture, vendors, deliver_all
+):
+    RoutingPolicy.objects.create(organisation=organisation, repeat_interval=timedelta(minutes=10))
+    with freeze_time(TUESDAY_BST) as clock:
+        for minutes in (0, 9, 10, 15, 21):
+            clock.move_to(TUESDAY_BST + timedelta(minutes=minutes))
+            raise_alert(organisation=organisation, title="AI slow", severity="low", dedup_key="slow")
+            deliver_all()
+    headers = [json.loads(c.request.body)["blocks"][0]["text"]["text"] for c in calls_to(vendors, SLACK_WEBHOOK)]
+    # sent at 0, again at 10 (not 9) and at 21 (not 15): never more often than every 10 minutes
+    assert headers == ["LOW: AI slow", "Still firing: LOW: AI slow", "Still firing: LOW: AI slow"]
 
 
 def test_organisation_policy_changes_channels_and_delays(organisation, channels_fixture, vendors):
