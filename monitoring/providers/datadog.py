@@ -131,7 +131,9 @@ class Datadog(IntervalExporter):
         return [{"series": [entry for entry, _ in batch]} for batch in batches]
 
     def series_of(self, interval: Interval) -> list[tuple[dict, int]]:
-        """The interval's series, each with its exact serialised size (see series_size)."""
+        """The interval's series, each with the exact length of its compact JSON, counted without
+        serialising: the fixed keys and punctuation, plus names and tags (ASCII by construction)
+        and the measured numbers. A test holds it to json.dumps."""
         at = self.point_time(interval.hour) if interval.hour else interval.at
         timestamp = int(at.timestamp())
         common = [tag(key, value) for key, value in interval.common.items()]
@@ -234,17 +236,3 @@ def _number_size(value) -> int:
 
 def _size_of_pair(pair: tuple[dict, int]) -> int:
     return pair[1]
-
-
-def series_size(entry: dict) -> int:
-    """Exact length of json.dumps(entry, separators=(",", ":")) for our series shape, computed
-    without serialising (tags and names are ASCII by construction; numbers are measured)."""
-    size = 67 + len(entry["metric"]) + len(str(entry["points"][0]["timestamp"]))
-    size += len(json.dumps(entry["points"][0]["value"]))
-    tags = entry["tags"]
-    size += sum(len(t) + 3 for t in tags) - (1 if tags else 0)
-    if "interval" in entry:
-        size += 12 + len(str(entry["interval"]))
-    if "unit" in entry:
-        size += 10 + len(entry["unit"])
-    return size
