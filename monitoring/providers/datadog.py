@@ -10,6 +10,12 @@ Timestamps: an hour's points are stamped with the hour's last second (hh:59:59).
 points older than an hour, so the hour is exportable for about an hour after it ends; later
 (a long outage) its points are recorded as stale in the sync log, not sent.
 
+Resends never double-count: Datadog keeps the most recently submitted value per series (name
+and tags) and timestamp, counts included (docs.datadoghq.com/metrics/custom_metrics/
+historical_metrics; the intake's last-write-wins on counters is also what Vector's Datadog sink
+found, vectordotdev/vector#13867). The contract leaves this "unverified" (§1.3); with it, a retry
+after a lost 202 and the restatement of an hour after late usage replace the hour's points.
+
 Batches: each stored payload is a ready {"series": [...]} body of at most 500,000 bytes of
 JSON (sizes are computed, not guessed). Even incompressible, gzip cannot make that exceed
 512,000 bytes, and it is far below the decompressed limit, so both limits hold by
