@@ -60,6 +60,31 @@ def test_alerts_test_command_names_unconfigured_channels(organisation, make_chan
     assert "email      not configured for this organisation" in out.getvalue()
 
 
+def test_alerts_test_command_says_why_a_configured_channel_was_not_attempted(organisation, channels, vendors):
+    import responses
+
+    from alerts.models import AlertConfig
+    from wedsync_integrations.integrations.models import ConfigStatus
+
+    AlertConfig.objects.filter(provider="pagerduty").update(
+        status=ConfigStatus.STOPPED, status_reason="pagerduty: HTTP 403 from events.pagerduty.com"
+    )
+    vendors.replace(
+        responses.POST, "https://hooks.slack.com/services/T0001/B0001/sEcReTsLaCkToKeN0123456789", status=503
+    )
+    out = StringIO()
+    with freeze_time("2026-06-16 10:00:00") as clock:  # a Tuesday
+        with pytest.raises(CommandError, match="1 channel"):  # Slack answers 503: now backing off
+            call_command("alerts", "test", "--org", "acme", "--severity", "low", stdout=StringIO())
+        clock.tick(1)
+        with pytest.raises(CommandError, match="2 channel"):
+            call_command("alerts", "test", "--org", "acme", "--severity", "critical", stdout=out)
+    text = out.getvalue()
+    assert "pagerduty  not attempted: the configuration is stopped (pagerduty: HTTP 403" in text
+    assert "slack      queued behind 1 earlier item(s) still being retried" in text
+    assert "sEcReTsLaCkToKeN" not in text
+
+
 # -- error rate ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("instant", "threshold"),

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from wedsync_integrations.integrations.models import RetryState
 from wedsync_integrations.tenants.models import Organisation
 
 from ... import lifecycle, monitors, notify
@@ -89,15 +90,8 @@ class Command(BaseCommand):
             deliveries = list(Delivery.objects.filter(alert=alert, channel=channel).order_by("started_at", "id"))
             if not deliveries:
                 item = items.get(channel)
-                if item is None:
-                    self.stdout.write(self.style.WARNING(f"  {channel:<10} not configured for this organisation"))
-                else:
-                    self.stdout.write(
-                        self.style.WARNING(
-                            f"  {channel:<10} not attempted: configuration is "
-                            f"{item.last_error or 'disabled or stopped'}"
-                        )
-                    )
+                why = "not configured for this organisation" if item is None else self._not_attempted(item)
+                self.stdout.write(self.style.WARNING(f"  {channel:<10} {why}"))
                 failures += channel in items
                 continue
             for delivery in deliveries:
@@ -110,3 +104,19 @@ class Command(BaseCommand):
                 )
                 self.stdout.write(self.style.SUCCESS(line) if ok else self.style.ERROR(line))
         return failures
+
+    @staticmethod
+    def _not_attempted(item) -> str:
+        """Why the test alert's item was not sent: its configuration is unusable, or older items of
+        the same channel are still being retried ahead of it (they go out in order)."""
+        config = FAMILY.config_model.objects.filter(
+            organisation_id=item.organisation_id, provider=item.provider
+        ).first()
+        if config is not None and not config.enabled:
+            return "not attempted: the configuration is disabled"
+        if config is not None and not config.is_usable:
+            return f"not attempted: the configuration is stopped ({config.status_reason})"
+        ahead = FAMILY.retry_model.objects.filter(
+            organisation_id=item.organisation_id, provider=item.provider, state=RetryState.PENDING, pk__lt=item.pk
+        ).count()
+        return f"queued behind {ahead} earlier item(s) still being retried; it goes out after them, in order"
