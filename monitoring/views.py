@@ -60,11 +60,6 @@ def _credentials(request) -> tuple[str | None, str]:
     return None, ""
 
 
-def platform_token() -> str:
-    """MONITORING_SCRAPE_TOKEN from settings, else from the environment; empty disables it."""
-    return settings.MONITORING_SCRAPE_TOKEN
-
-
 def _same(supplied: str, expected: str) -> bool:
     return bool(supplied) and bool(expected) and hmac.compare_digest(supplied.encode(), expected.encode())
 
@@ -72,7 +67,7 @@ def _same(supplied: str, expected: str) -> bool:
 def authorise(request, slug: str | None):
     """PLATFORM, an Organisation, or None (unauthorised)."""
     user, secret = _credentials(request)
-    if user is None and _same(secret, platform_token()):
+    if user is None and _same(secret, settings.MONITORING_SCRAPE_TOKEN):  # empty (the default): no platform scrape
         return PLATFORM
     if user is not None:
         if slug and slug != user:

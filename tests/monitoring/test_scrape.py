@@ -95,6 +95,12 @@ def test_the_platform_token_sees_every_tenant_or_one(client, two_tenants):
     assert scrape(client, "/metrics/ai/ghost", authorization=f"Bearer {PLATFORM_TOKEN}").status_code == 404
 
 
+def test_without_a_platform_token_nobody_scrapes_the_platform(client, two_tenants, settings):
+    settings.MONITORING_SCRAPE_TOKEN = ""
+    for auth in ("Bearer ", "Bearer  ", f"Bearer {PLATFORM_TOKEN}"):
+        assert scrape(client, "/metrics/ai", authorization=auth).status_code == 401
+
+
 def test_series_names_types_and_values(client, two_tenants):
     response = scrape(client, "/metrics/ai/acme", authorization=f"Bearer {SCRAPE_TOKEN}")
     found = series(response)
