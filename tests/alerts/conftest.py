@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from alerts.family import FAMILY
 from tests.services.conftest import start_worker, worker_queue  # noqa: F401  (real-worker fixtures)
+from tests.webhooks.conftest import eager_celery  # noqa: F401  (tasks run in-process, as a worker would)
 from wedsync_integrations.integrations import outbox
 
 SLACK_WEBHOOK = "https://hooks.slack.com/services/T0001/B0001/sEcReTsLaCkToKeN0123456789"
@@ -136,14 +137,3 @@ def vendors(public_dns):
 
 def calls_to(mock, prefix: str) -> list:
     return [call for call in mock.calls if call.request.url.startswith(prefix)]
-
-
-@pytest.fixture
-def eager_celery():
-    """Run Celery tasks in-process, as a worker would, for end-to-end tests."""
-    from wedsync_integrations.celery import app
-
-    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    yield app
-    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
