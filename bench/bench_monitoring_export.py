@@ -35,11 +35,10 @@ import gc
 import gzip
 import json
 import os
-import subprocess
 import sys
 import time
 
-from bench.common import PYTHON, ROOT, bench_env, pg_database, report
+from bench.common import bench_env, pg_database, report, run_child
 
 DATABASE = "wsi_bench_monitoring_export"
 ORGANISATIONS = 1000
@@ -64,17 +63,10 @@ def main(argv: list[str]) -> int:
         print(json.dumps(_measure(args.orgs)))
         return 0
     with pg_database(DATABASE) as url:
-        proc = subprocess.run(
-            [PYTHON, "-m", "bench.bench_monitoring_export", "--child", "--orgs", str(args.orgs)],
-            cwd=ROOT,
-            env=bench_env(
-                url, OUTBOUND_URL_ALLOWLIST="127.0.0.1,localhost", OUTBOUND_READ_TIMEOUT="30", CACHE_URL=_cache_url()
-            ),
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
+        env = bench_env(
+            url, OUTBOUND_URL_ALLOWLIST="127.0.0.1,localhost", OUTBOUND_READ_TIMEOUT="30", CACHE_URL=_cache_url()
         )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = run_child("bench.bench_monitoring_export", "--orgs", str(args.orgs), env=env)
     return 0 if _report(result) else 1
 
 

@@ -21,11 +21,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
-from bench.common import PYTHON, ROOT, bench_env, pg_database, report
+from bench.common import bench_env, pg_database, report, run_child
 
 DATABASE = "wsi_bench_scrape"
 ORGANISATIONS = 100
@@ -48,15 +47,10 @@ def main(argv: list[str]) -> int:
         print(json.dumps(_measure(args.orgs)))
         return 0
     with pg_database(DATABASE) as url:
-        proc = subprocess.run(
-            [PYTHON, "-m", "bench.bench_scrape", "--child", "--orgs", str(args.orgs)],
-            cwd=ROOT,
-            env=bench_env(url, MONITORING_SCRAPE_TOKEN=TOKEN),
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
+        result = run_child(
+            "bench.bench_scrape", "--orgs", str(args.orgs), env=bench_env(url, MONITORING_SCRAPE_TOKEN=TOKEN)
         )
-    return 0 if _report(json.loads(proc.stdout.strip().splitlines()[-1])) else 1
+    return 0 if _report(result) else 1
 
 
 def _measure(organisations: int) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -58,6 +59,15 @@ def pg_database(name: str):
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_child(module: str, *args: str, env: dict[str, str]) -> dict:
+    """Run `python -m <module> --child <args>` (a benchmark's measuring half, in a process of its
+    own with the settings in `env`) and return the JSON object it printed last."""
+    proc = subprocess.run(
+        [PYTHON, "-m", module, "--child", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @contextlib.contextmanager
