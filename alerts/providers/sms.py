@@ -20,13 +20,13 @@ from __future__ import annotations
 import email.utils
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
 from rest_framework import serializers
 
-from wedsync_integrations.integrations.errors import IntegrationError, PermanentError
+from wedsync_integrations.integrations.errors import IntegrationError, PermanentError, RetryableError
 from wedsync_integrations.integrations.registry import BaseSettings, HealthResult, StrictSerializer
 
 from .. import conf
@@ -110,7 +110,12 @@ class Sms(AlertChannel):
 
     def send(self, alert: Alert, purpose: str, payload: dict, previous: Delivery | None) -> Sent:
         if previous is not None and previous.status == DeliveryStatus.AMBIGUOUS:
-            already = self._find_earlier_send(payload, previous)
+            first_unexplained = (
+                Delivery.objects.filter(notification_key=previous.notification_key, status=DeliveryStatus.AMBIGUOUS)
+                .order_by("attempt")
+                .first()
+            )
+            already = self._find_earlier_send(payload, since=first_unexplained.started_at - timedelta(minutes=1))
             if already is not None:
                 return already
         client = self.client()
@@ -137,13 +142,21 @@ class Sms(AlertChannel):
             detail={"segments": body.get("num_segments")},
         )
 
-    def _find_earlier_send(self, payload: dict, previous: Delivery) -> Sent | None:
-        """After an ambiguous attempt: is our message already at Twilio? (Lookup failures raise,
-        so the item is retried rather than sent blind.)"""
+    def _find_earlier_send(self, payload: dict, *, since: datetime) -> Sent | None:
+        """After an ambiguous attempt: is our message already at Twilio? A lookup that fails is
+        itself ambiguous (nothing was sent, and the earlier attempt is still unexplained), so the
+        next attempt looks again instead of sending blind."""
         client = self.client()
         params = {"To": payload["to"], "From": self.settings["from_number"], "PageSize": 20}
-        response = client.request("GET", self._messages_path(), params=params, auth=self._auth())
-        since = previous.started_at - timedelta(minutes=1)
+        try:
+            response = client.request("GET", self._messages_path(), params=params, auth=self._auth())
+        except RetryableError as exc:
+            raise AmbiguousSendError(
+                f"sms: could not check Twilio for the earlier attempt ({exc.message}); "
+                "will check again before resending",
+                status=exc.status,
+                retry_after=exc.retry_after,
+            ) from exc
         for message in _json(response).get("messages", []):
             created = _rfc2822(message.get("date_created"))
             # Trial accounts prefix the body ("Sent from your Twilio trial account - "): compare the end.

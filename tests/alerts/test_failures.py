@@ -277,3 +277,31 @@ def test_sms_read_timeout_with_nothing_at_twilio_is_sent_again(organisation, cha
         deliver_all()
     assert len([c for c in calls_to(vendors, TWILIO_MESSAGES) if c.request.method == "POST"]) == 2
     assert item("sms").state == RetryState.SUCCEEDED
+
+
+def test_a_failed_check_at_twilio_is_itself_ambiguous_and_never_leads_to_a_blind_resend(
+    organisation, channels, vendors, deliver_all
+):
+    vendors.replace(responses.POST, TWILIO_MESSAGES, body=requests.ReadTimeout("read timed out"))
+    with freeze_time("2026-06-16 10:00:00") as clock:
+        alert = raise_alert(organisation=organisation, title="Payments AI down", severity="high").alert
+        deliver_all()
+        sent_body = parse_qs(calls_to(vendors, TWILIO_MESSAGES)[0].request.body)["Body"][0]
+        vendors.get(TWILIO_MESSAGES, status=503, body="Service Unavailable")  # the check fails once...
+        clock.move_to("2026-06-16 10:02:00")  # ...two minutes after the send that timed out
+        deliver_all()
+        checking = Delivery.objects.filter(alert=alert, channel="sms").latest("attempt")
+        assert checking.status == DeliveryStatus.AMBIGUOUS and "could not check Twilio" in checking.error
+        listing = {
+            "sid": "SM" + "9" * 32,
+            "status": "delivered",
+            "body": sent_body,
+            "date_created": "Tue, 16 Jun 2026 10:00:01 +0000",
+        }
+        vendors.replace(responses.GET, TWILIO_MESSAGES, json={"messages": [listing]})
+        clock.move_to(item("sms").next_attempt_at + timedelta(seconds=1))
+        deliver_all()
+    assert len([c for c in calls_to(vendors, TWILIO_MESSAGES) if c.request.method == "POST"]) == 1
+    attempts = Delivery.objects.filter(alert=alert, channel="sms").order_by("attempt")
+    assert [d.status for d in attempts] == ["ambiguous", "ambiguous", "sent"]
+    assert attempts.last().vendor_ref == "SM" + "9" * 32
