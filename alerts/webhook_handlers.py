@@ -135,8 +135,10 @@ def twilio_status(event) -> str:
     status = _text(payload.get("MessageStatus") or payload.get("SmsStatus"), 32).lower()
     if not sid or status not in TWILIO_STATUS_RANK:
         return "ignored: no MessageSid or unknown status"
-    delivery = Delivery.objects.filter(vendor_ref=sid, channel="sms").order_by("-attempt").first()
-    if delivery is None:
+    delivery = (
+        Delivery.objects.filter(vendor_ref=sid, channel="sms").select_related("alert").order_by("-attempt").first()
+    )
+    if delivery is None or not _belongs(delivery.alert, event):
         return f"no delivery with sid {sid}"
     current = TWILIO_STATUS_RANK.get(delivery.vendor_status, -1)
     if TWILIO_STATUS_RANK[status] <= current:

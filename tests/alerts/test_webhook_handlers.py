@@ -144,6 +144,19 @@ def test_twilio_status_callbacks_only_move_forward(organisation, channels, vendo
     twilio_status(inbound_event("twilio", "message.status", {"MessageSid": "SMunknown", "MessageStatus": "failed"}))
 
 
+def test_twilio_callback_on_another_tenants_endpoint_changes_nothing(
+    make_organisation, organisation, channels, vendors, deliver_all, inbound_event
+):
+    raise_alert(organisation=organisation, title="x", severity="high")
+    deliver_all()
+    other = make_organisation(slug="bloom", name="Bloom")
+    callback = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "failed", "ErrorCode": "30003"}
+    outcome = twilio_status(inbound_event("twilio", "message.status", callback, organisation=other))
+    delivery = Delivery.objects.get(channel="sms")
+    assert outcome == f"no delivery with sid {'SM' + '1' * 32}"
+    assert (delivery.vendor_status, delivery.vendor_error_code) == ("queued", "")
+
+
 def test_twilio_failed_callback_records_the_error_code(organisation, channels, vendors, deliver_all, inbound_event):
     raise_alert(organisation=organisation, title="x", severity="high")
     deliver_all()
