@@ -122,11 +122,13 @@ class IntervalExporter(MonitoringProvider):
         with transaction.atomic():
             cursor, _ = MonitoringCursor.objects.select_for_update().get_or_create(config=self.config)
             too_old, hours = self._due_hours(cursor, now)
-            fresh = [h for h in hours if self.accepts(self.point_time(h), now, self.send_margin)]
-            stale_end = max([h for h in hours if h not in fresh], default=too_old[1] if too_old else None)
-            if stale_end is not None:
-                stale_start = too_old[0] if too_old else min(h for h in hours if h not in fresh)
-                result.skipped = record_stale_hours(self, stale_start, stale_end, now)
+            # the oldest due hours may have aged out too (around the top of the hour, or in Datadog's
+            # short window): they join the too-old span, which they follow
+            stale = [h for h in hours if not self.accepts(self.point_time(h), now, self.send_margin)]
+            fresh = [h for h in hours if h not in stale]
+            if too_old or stale:
+                span = (too_old[0] if too_old else stale[0], stale[-1] if stale else too_old[1])
+                result.skipped = record_stale_hours(self, *span, now)
             result.detail["restated_hours"] = self._restate(cursor, now)
             result.queued = self._queue(fresh, now, progress)
             newest = max([*hours, *(too_old or ())], default=None)

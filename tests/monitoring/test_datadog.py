@@ -181,6 +181,27 @@ def test_hours_older_than_datadog_accepts_are_reported_stale_not_sent(organisati
 
 
 @responses.activate
+def test_a_due_hour_that_aged_out_joins_the_stale_span_it_follows(organisation, datadog_config, make_rollup):
+    # at 15:00:30 the newest finished hour is 13:00 (the grace period hides 14:00), and 13:59:59
+    # is already older than Datadog takes with the sending margin
+    config = datadog_config()
+    MonitoringCursor.objects.create(config=config, last_exported_hour=utc(2026, 6, 13, 10))
+    for hour in (12, 13, 14):
+        make_rollup(organisation, utc(2026, 6, 13, hour))
+    responses.add(responses.POST, SITES["US1"] + "/api/v2/series", status=202, json={"errors": []})
+    with freeze_time("2026-06-13 15:00:30"):
+        result = sync_monitoring(config)
+    assert (result.queued, result.skipped) == (0, 2) and not responses.calls
+    (stale,) = family.sync_log_model.objects.filter(outcome=SyncOutcome.SKIPPED)
+    assert "3 hour(s) from 2026-06-13 11:00Z to 2026-06-13 13:00Z" in stale.error
+    assert MonitoringCursor.objects.get(config=config).last_exported_hour == utc(2026, 6, 13, 13)
+    with freeze_time("2026-06-13 15:01:00"):
+        assert sync_monitoring(config).delivered == 1  # 14:00 goes out as soon as it is finished
+    stamps = {s["points"][0]["timestamp"] for s in _series(responses.calls) if s["metric"] == "wedsync.ai.requests"}
+    assert stamps == {int(HOUR.timestamp()) + 3599}
+
+
+@responses.activate
 def test_points_that_age_in_the_queue_are_dropped_at_send_time_and_logged(organisation, datadog_config, make_rollup):
     config = datadog_config()
     make_rollup(organisation, HOUR)
