@@ -18,7 +18,7 @@ from wedsync_integrations.tenants.models import Organisation
 
 from . import conf, render
 from .family import FAMILY
-from .models import Alert, AlertConfig, Channel, Delivery, Purpose
+from .models import Alert, AlertConfig, Channel, Purpose
 from .providers.email import message_domain
 from .providers.sms import status_callback_url
 
@@ -83,10 +83,9 @@ def channels_for(alert: Alert, purpose: str, configs: dict[str, AlertConfig]) ->
             wanted.append(Channel.WEBHOOK)  # opt-in: any severity the endpoint subscribes to
     elif purpose == Purpose.ESCALATE:
         wanted = list(ESCALATION_CHANNELS)
-    else:  # acknowledge / resolve: only channels that showed the alert need to hear about it
-        told = set(Delivery.objects.filter(alert=alert, purpose=Purpose.NOTIFY).values_list("channel", flat=True))
-        told |= set(
-            FAMILY.retry_model.objects.filter(dedupe_key__startswith=f"alert:{alert.pk}:notify:").values_list(
+    else:  # acknowledge / resolve: only channels that were given the alert need to hear about it
+        told = set(
+            FAMILY.retry_model.objects.filter(dedupe_key__startswith=f"alert:{alert.pk}:{Purpose.NOTIFY}:").values_list(
                 "provider", flat=True
             )
         )
