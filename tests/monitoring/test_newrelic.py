@@ -97,6 +97,11 @@ def test_region_comes_from_settings_or_an_eu_licence_key(organisation, make_conf
     ser = NewRelicSettings(data={"region": "eu"})
     assert ser.is_valid() and ser.validated_data["region"] == "EU"
     assert not NewRelicSettings(data={"region": "JP"}).is_valid()
+    # a region in the settings wins over the key's prefix, either way
+    config.settings = {"region": "US"}
+    assert config.get_provider().base_url() + "/metric/v1" == US
+    config.settings, config.secrets = {"region": "EU"}, {"license_key": NR_KEY}
+    assert config.get_provider().base_url() + "/metric/v1" == EU
 
 
 @responses.activate
