@@ -220,7 +220,8 @@ def test_points_that_age_in_the_queue_are_dropped_at_send_time_and_logged(organi
 
 
 @responses.activate
-def test_a_bad_key_stops_the_config_and_keeps_the_hour(organisation, datadog_config, make_rollup):
+def test_a_bad_key_stops_the_config_and_keeps_the_hour(organisation, datadog_config, make_rollup, caplog):
+    caplog.set_level("DEBUG")
     config = datadog_config()
     make_rollup(organisation, HOUR)
     responses.add(
@@ -231,6 +232,10 @@ def test_a_bad_key_stops_the_config_and_keeps_the_hour(organisation, datadog_con
     config.refresh_from_db()
     assert config.status == ConfigStatus.STOPPED and "403" in config.status_reason
     assert DD_KEY not in config.status_reason and MASK in config.status_reason
+    stored_errors = [*family.sync_log_model.objects.values_list("error", flat=True), config.last_error]
+    stored_errors += family.retry_model.objects.values_list("last_error", flat=True)
+    assert all(DD_KEY not in error for error in stored_errors) and any(MASK in error for error in stored_errors)
+    assert "vendor.call" in caplog.text and DD_KEY not in caplog.text  # nor in any log line
     assert result.failed == 1 and family.retry_model.objects.get().state == RetryState.PENDING
     with freeze_time(NOW):
         sync_monitoring(config)  # a stopped config is not retried
