@@ -221,6 +221,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Worker and beat log through Celery's own handlers, not LOGGING below; these are Celery's formats
+# plus the correlation id (core/observability.py gives those handlers the filter that supplies it).
+CELERY_WORKER_LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] [cid=%(correlation_id)s] %(message)s"
+CELERY_WORKER_TASK_LOG_FORMAT = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] [cid=%(correlation_id)s] %(task_name)s[%(task_id)s]: %(message)s"
+)
 
 # --- outbound HTTP ----------------------------------------------------------------------------
 # Hosts a tenant- or staff-supplied URL may point at even though they resolve to a private,

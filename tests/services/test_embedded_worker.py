@@ -35,7 +35,9 @@ CLIENT = """
 import sys, django
 django.setup()
 from tests.services.worker_tasks import create_organisation
-result = create_organisation.apply_async(args=["embedded-venue", "Embedded Venue"], queue=sys.argv[1])
+from wedsync_integrations.core.observability import correlation_scope
+with correlation_scope(sys.argv[2]):
+    result = create_organisation.apply_async(args=["embedded-venue", "Embedded Venue"], queue=sys.argv[1])
 print(result.get(timeout=30, interval=0.2))
 """
 
@@ -59,10 +61,11 @@ def test_a_task_queued_by_one_process_runs_on_a_worker_with_no_services(tmp_path
     assert migrate.returncode == 0, migrate.stderr
 
     queue = f"wsi-embedded-{uuid.uuid4().hex[:8]}"
+    correlation_id = f"embedded-{uuid.uuid4().hex}"
     worker = Worker(queue, tmp_path, env, name="embedded").start()
     try:
         worker.wait_ready()
-        client = run("-c", CLIENT, queue, timeout=60)
+        client = run("-c", CLIENT, queue, correlation_id, timeout=60)
         assert client.returncode == 0, f"{client.stderr}\n--- worker log ---\n{worker.log()}"
         organisation_pk = int(client.stdout.strip().splitlines()[-1])
     finally:
@@ -70,6 +73,8 @@ def test_a_task_queued_by_one_process_runs_on_a_worker_with_no_services(tmp_path
 
     # the worker really used the server-less broker, through the transport that writes messages atomically
     assert "transport:   wedsync_integrations.core.broker:Transport://" in worker.log()
+    # the publisher's correlation id is in the worker's log lines for that task
+    assert f"[cid={correlation_id}] tests.worker created organisation embedded-venue" in worker.log()
     with sqlite3.connect(var_dir / "wedsync.sqlite3") as db:
         row = db.execute("SELECT slug, name FROM tenants_organisation WHERE id = ?", (organisation_pk,)).fetchone()
     assert row == ("embedded-venue", "Embedded Venue")

@@ -7,6 +7,7 @@ visibility timeout so a message orphaned by a killed worker is redelivered withi
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 from celery import current_app, shared_task
 
 from wedsync_integrations.tenants.models import Organisation
+
+logger = logging.getLogger(__name__)
 
 if os.environ.get("WSI_TEST_WORKER") == "1":
     from tests.sandbox import providers_for_tests
@@ -37,7 +40,9 @@ def organisation_name(slug: str) -> dict:
 
 @shared_task(name="tests.worker.create_organisation")
 def create_organisation(slug: str, name: str) -> int:
-    return Organisation.objects.create(slug=slug, name=name, vendor_type="venue").pk
+    pk = Organisation.objects.create(slug=slug, name=name, vendor_type="venue").pk
+    logger.info("tests.worker created organisation %s", slug)  # a line like the kernel's own
+    return pk
 
 
 @shared_task(bind=True, name="tests.worker.run_once_then_hang")

@@ -11,6 +11,7 @@ import uuid
 from contextvars import ContextVar
 
 from celery import signals
+from celery.utils.log import get_multiprocessing_logger
 
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -47,6 +48,19 @@ class CorrelationIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = _correlation_id.get() or "-"
         return True
+
+
+_CELERY_HANDLER_FILTER = CorrelationIdFilter()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _correlate_celery_log_handlers(logger=None, **_kwargs):
+    """Worker and beat replace Django's log handlers with Celery's own, whose formats
+    (CELERY_WORKER_LOG_FORMAT, CELERY_WORKER_TASK_LOG_FORMAT) print the id: supply it to them."""
+    for target in (logger, get_multiprocessing_logger()):
+        for handler in getattr(target, "handlers", ()):
+            handler.addFilter(_CELERY_HANDLER_FILTER)
 
 
 class CorrelationIdMiddleware:
