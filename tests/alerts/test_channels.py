@@ -268,4 +268,4 @@ def test_sms_fits_two_segments_normally_and_one_gsm7_segment_on_a_wedding_day(
     assert sms_text.count(body).segments == segments and sms_text.count(body).encoding == encoding
     assert body.endswith("...")
     if instant == SATURDAY_AFTERNOON:
-        assert len(body) == 160 and ": Slub w Lodzi: AI timeline builder failing. 0 weddings today" in body
+        assert len(body) <= 160 and ": Slub w Lodzi: AI timeline builder failing. 0 weddings today" in body
