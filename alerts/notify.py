@@ -109,14 +109,16 @@ def payloads_for(alert: Alert, purpose: str, provider, *, at) -> list[dict]:
         to = to or list(provider.settings.get("recipients") or [])
         rendered = render.email_message(alert, purpose)
         domain = message_domain()
-        sequence = alert.escalation_level if escalation else alert.occurrence_count
+        # The first notification is the thread every later message replies to, even when it goes
+        # out on a later occurrence (an alert muted until its maintenance window closed).
+        sequence = {Purpose.ESCALATE: alert.escalation_level, Purpose.REPEAT: alert.occurrence_count}.get(purpose, 1)
         return [
             {
                 **rendered,
                 "to": to,
                 "recipient": ", ".join(to),
                 "message_id": f"<{alert.ref}.{purpose}.{sequence}@{domain}>",
-                "thread_id": f"<{alert.ref}.notify.1@{domain}>",
+                "thread_id": f"<{alert.ref}.{Purpose.NOTIFY}.1@{domain}>",
             }
         ]
     if channel == Channel.SMS:

@@ -231,7 +231,9 @@ def test_an_alert_still_firing_when_its_mute_window_closes_is_notified_and_escal
     assert alert.next_escalation_at == window.ends_at + timedelta(minutes=16)  # weekday: 15 minutes
     (slack,) = calls_to(vendors, SLACK_WEBHOOK)
     assert json.loads(slack.request.body)["blocks"][0]["text"]["text"] == "HIGH: Errors"
-    assert len(mailoutbox) == 1
+    (mail,) = mailoutbox
+    assert mail.extra_headers["Message-ID"] == f"<{alert.ref}.notify.1@wedsync.example>"  # the thread's root
+    assert "In-Reply-To" not in mail.extra_headers
     assert len(calls_to(vendors, f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_SID}")) == 1
 
 
