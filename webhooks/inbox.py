@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from wedsync_integrations import calendar
@@ -181,13 +181,14 @@ def _insert_postgresql(row: dict) -> int | None:
     from psycopg.types.json import Jsonb
 
     params = [Jsonb(row[name]) if name in JSON_COLUMNS else row[name] for name in PARAM_COLUMNS]
-    _skip_health_check_if_just_used()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors, Cursor(connection.connection) as cursor:
+    db = connections[DEFAULT_DB_ALIAS]  # the thread's wrapper, looked up once (`connection` does it per use)
+    _skip_health_check_if_just_used(db)
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    with db.wrap_database_errors, Cursor(db.connection) as cursor:
         cursor.execute(_insert_sql("postgresql"), params)
         found = cursor.fetchone()
-    connection.webhooks_last_insert = (connection.connection, time.monotonic())
+    db.webhooks_last_insert = (db.connection, time.monotonic())
     return found[0] if found else None
 
 
@@ -201,13 +202,13 @@ def _insert_postgresql(row: dict) -> int | None:
 HEALTH_CHECK_AFTER_IDLE_SECONDS = 1.0
 
 
-def _skip_health_check_if_just_used() -> None:
-    raw = connection.connection
-    if raw is None or connection.health_check_done:
+def _skip_health_check_if_just_used(db) -> None:
+    raw = db.connection
+    if raw is None or db.health_check_done:
         return
-    used, at = getattr(connection, "webhooks_last_insert", (None, 0.0))
+    used, at = getattr(db, "webhooks_last_insert", (None, 0.0))
     if used is raw and time.monotonic() - at < HEALTH_CHECK_AFTER_IDLE_SECONDS:
-        connection.health_check_done = True
+        db.health_check_done = True
 
 
 def _insert_sqlite(row: dict) -> int | None:

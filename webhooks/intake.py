@@ -77,10 +77,9 @@ def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> H
     if body is None:
         return _too_large(source)
 
-    headers = EnvironHeaders(request.META)
     inbound = InboundRequest(
         body=body,
-        headers=headers,
+        headers=EnvironHeaders(request.META),
         public_url=public_url(request),
         query={key: request.GET.get(key) for key in request.GET},
         content_type=request.META.get("CONTENT_TYPE", ""),
@@ -98,7 +97,7 @@ def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> H
         _record_rejection(source, target, RejectReason.MALFORMED, str(exc), client_ip, request, body)
         metrics.REQUESTS.labels(source, "malformed").inc()
         return JsonResponse({"error": "malformed", "detail": str(exc)}, status=400)
-    return _accept(source_cls, target, parsed, headers, request, client_ip, body)
+    return _accept(source_cls, target, parsed, request, client_ip, body)
 
 
 def _throttle(source: str, target: Target) -> HttpResponse | None:
@@ -124,13 +123,13 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return body if len(body) <= settings.WEBHOOK_MAX_BODY_BYTES else None
 
 
-def _accept(source_cls, target: Target, parsed: Parsed, headers, request, client_ip, body: bytes) -> HttpResponse:
+def _accept(source_cls, target: Target, parsed: Parsed, request, client_ip, body: bytes) -> HttpResponse:
     """Verified and understood: store (deduplicated), and answer the way the vendor expects."""
     source = source_cls.name
     events = _own_account_only(source_cls, parsed, target, client_ip, request, body)
     if parsed.adopt_secret:
         _adopt_secret(source, target, parsed.adopt_secret)
-    stored = inbox.store(source, target.organisation, events, client_ip=client_ip, headers=_kept_headers(headers))
+    stored = inbox.store(source, target.organisation, events, client_ip=client_ip, headers=_kept_headers(request.META))
     all_duplicates = bool(stored) and all(duplicate for _, duplicate in stored)
     metrics.REQUESTS.labels(source, "duplicate" if all_duplicates else "accepted").inc()
     response = parsed.handshake or source_cls.reply(stored)
@@ -265,8 +264,11 @@ def _declared_length(request: HttpRequest) -> int:
         return 0
 
 
-def _kept_headers(headers) -> dict:
-    return {name: headers[name][:200] for name in KEPT_HEADERS if name in headers}
+_KEPT_ENVIRON_KEYS = tuple((name, "HTTP_" + name.upper().replace("-", "_")) for name in KEPT_HEADERS)
+
+
+def _kept_headers(environ) -> dict:
+    return {name: environ[key][:200] for name, key in _KEPT_ENVIRON_KEYS if key in environ}
 
 
 def _not_found(source: str) -> HttpResponse:

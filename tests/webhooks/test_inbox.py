@@ -4,7 +4,7 @@ without an exception, and the endpoint's configuration cache forgets a change at
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from webhooks import inbox, intake
@@ -102,13 +102,13 @@ def test_only_a_connection_that_just_carried_an_insert_skips_the_per_request_hea
         pytest.skip("the hand-written PostgreSQL insert marks its connection")
     inbox.store("generic", organisation, [ParsedEvent("a.b", "msg_hc", {})])
     connection.health_check_done = False  # as at the start of the next request
-    inbox._skip_health_check_if_just_used()
+    inbox._skip_health_check_if_just_used(connections[DEFAULT_DB_ALIAS])
     assert connection.health_check_done  # busy: the round trip is saved
     connection.health_check_done = False
     monkeypatch.setattr(inbox, "HEALTH_CHECK_AFTER_IDLE_SECONDS", 0.0)  # the connection has sat idle
-    inbox._skip_health_check_if_just_used()
+    inbox._skip_health_check_if_just_used(connections[DEFAULT_DB_ALIAS])
     assert not connection.health_check_done  # Django checks it as usual
     monkeypatch.undo()
     connection.webhooks_last_insert = (object(), connection.webhooks_last_insert[1])  # marked on another connection
-    inbox._skip_health_check_if_just_used()
+    inbox._skip_health_check_if_just_used(connections[DEFAULT_DB_ALIAS])
     assert not connection.health_check_done
