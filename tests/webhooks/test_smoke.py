@@ -18,7 +18,8 @@ def test_signed_generic_event_is_stored_published_and_processed(
     handled("generic", "crm.client.created")
     body = as_json({"type": "crm.client.created", "timestamp": "2026-06-13T14:00:00Z", "data": {"id": "c_1"}})
 
-    response = post("generic", "acme", body, standard_headers(WHSEC, "msg_1", body))
+    signed = standard_headers(WHSEC, "msg_1", body)
+    response = post("generic", "acme", body, signed)
 
     assert response.status_code == 200, response.content
     event = InboundEvent.objects.get()
@@ -29,6 +30,7 @@ def test_signed_generic_event_is_stored_published_and_processed(
         "msg_1",
     )
     assert event.status == EventStatus.RECEIVED
+    assert event.headers == {"webhook-id": "msg_1", "webhook-timestamp": signed["webhook-timestamp"]}  # no signature
     assert no_dispatch == [(event.pk, event.priority)]
     assert response["X-Inbound-Event-Ids"] == str(event.pk)
 
