@@ -90,3 +90,12 @@ def test_the_embedded_default_publishes_through_this_transport(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["wedsync_integrations.core.broker.Transport"]
+
+
+def test_publishing_logs_no_hostname_warning(tmp_path, caplog):
+    """kombu warns "No hostname was supplied" whenever a connection is cloned (every publish from a
+    worker): noise in the demo's log for a transport that has no host."""
+    with _connection(tmp_path, broker.Transport) as conn:
+        conn.clone().default_channel._put("celery", {"n": 1})
+        conn.info()
+    assert not [r for r in caplog.records if "hostname" in r.getMessage()]

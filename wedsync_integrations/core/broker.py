@@ -44,3 +44,8 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    @property
+    def default_connection_params(self):
+        # no host to default to: kombu would otherwise warn "No hostname was supplied" on every publish
+        return {"port": self.default_port}
