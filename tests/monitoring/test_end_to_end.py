@@ -5,6 +5,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+import responses
 from freezegun import freeze_time
 
 from monitoring.models import MonitoringCursor
@@ -214,3 +215,24 @@ def test_sync_brings_the_rollups_up_to_date_before_exporting(sandbox, vendors, o
     assert values["wedsync.ai.requests"] == 3 and values["wedsync.ai.errors"] == 1
     assert values["wedsync.ai.cost"] == 0.024 and values["wedsync.ai.response_time"] == 800.0
     assert values["wedsync.ai.success_rate"] == 66.6667
+
+
+@responses.activate
+def test_a_scheduled_sync_runs_the_rollup_only_for_a_finished_hour_still_dirty(
+    organisation, make_organisation, newrelic_config, monkeypatch
+):
+    from wedsync_integrations.usage import rollup
+
+    responses.add(responses.POST, "https://metric-api.newrelic.com/metric/v1", status=202, json={"requestId": "x"})
+    runs = []
+    monkeypatch.setattr(rollup, "update_rollups", lambda now=None: runs.append(now))
+    config = newrelic_config()
+    RollupDirtyHour.objects.create(organisation=organisation, hour=utc(2026, 6, 13, 15))  # the hour in progress
+    RollupDirtyHour.objects.create(organisation=make_organisation(slug="rival"), hour=HOUR)  # another tenant's
+    with freeze_time(NOW):
+        sync_monitoring(config)
+    assert runs == []  # the rollup's own beat keeps those current
+    RollupDirtyHour.objects.create(organisation=organisation, hour=HOUR)  # late usage for 14:00
+    with freeze_time(NOW):
+        sync_monitoring(config)
+    assert runs == [NOW]
