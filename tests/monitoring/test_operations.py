@@ -128,6 +128,58 @@ def test_settings_are_validated_with_clear_messages():
     assert ok == {}
 
 
+def test_integrations_apply_takes_the_issue_s_settings_and_secrets_for_each_vendor():
+    from wedsync_integrations.integrations import config_io
+
+    from .conftest import NR_EU_KEY, SCRAPE_TOKEN
+
+    def document(slug, datadog, newrelic, prometheus):
+        integrations = [
+            {"family": "monitoring", "provider": name, "settings": settings, "secrets": secrets}
+            for name, (settings, secrets) in (("datadog", datadog), ("newrelic", newrelic), ("prometheus", prometheus))
+        ]
+        return {"organisations": [{"slug": slug, "name": slug.title(), "vendor_type": "venue",
+                                   "integrations": integrations}]}  # fmt: skip
+
+    config_io.apply(
+        document(
+            "demo",
+            datadog=({"site": "datadoghq.eu"}, {"api_key": DD_KEY}),
+            newrelic=({"region": "eu"}, {"license_key": NR_EU_KEY}),
+            prometheus=({}, {"bearer_token": SCRAPE_TOKEN}),
+        )
+    )
+    configs = {c.provider: c for c in family.config_model.objects.filter(organisation__slug="demo")}
+    assert {name: c.settings for name, c in configs.items()} == {
+        "datadog": {"site": "EU1"},
+        "newrelic": {"region": "EU"},
+        "prometheus": {},
+    }
+    assert configs["datadog"].get_provider().base_url() == SITES["EU1"]
+    assert dict(configs["newrelic"].secrets) == {"license_key": NR_EU_KEY}
+
+    with pytest.raises(config_io.ConfigFileError) as caught:
+        config_io.apply(
+            document(
+                "other",  # the names of another vendor's settings and secrets, a region New Relic lacks
+                datadog=({"region": "EU"}, {"license_key": DD_KEY}),
+                newrelic=({"region": "JP"}, {"license_key": NR_EU_KEY}),
+                prometheus=({"pushgateway_url": "ftp://gateway"}, {}),
+            )
+        )
+    errors = "\n".join(caught.value.errors)
+    for path in (
+        "[0].settings.region",
+        "[0].secrets.license_key",
+        "[0].secrets.api_key",
+        "[1].settings.region",
+        "[2].settings.pushgateway_url",
+        "[2].secrets.bearer_token",
+    ):
+        assert f"organisations[0].integrations{path}: " in errors
+    assert DD_KEY not in errors
+
+
 def test_grouping_keys_use_base64_where_a_path_segment_cannot_carry_the_value():
     from monitoring.providers.prometheus import grouping_path
 
