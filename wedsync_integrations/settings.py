@@ -26,14 +26,14 @@ DEBUG = env.bool("DJANGO_DEBUG", default=DJANGO_ENV == "development")
 ENVIRONMENT_NAME = env.str("WEDSYNC_ENVIRONMENT", default="prod" if PRODUCTION else "dev")
 
 
-def _local_secret(name: str, generate) -> str:
+def _local_secret(variable: str, filename: str, generate) -> str:
     """A per-checkout secret kept under var/ so the embedded default runs with no set-up.
 
     Production never reaches this: it must receive its secrets from the environment.
     """
     if PRODUCTION:
-        raise ImproperlyConfigured(f"{name.upper()} must be set in the environment in production")
-    path = VAR_DIR / name
+        raise ImproperlyConfigured(f"{variable} must be set in the environment in production")
+    path = VAR_DIR / filename
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(generate())
@@ -53,11 +53,11 @@ def _new_fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
-SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret("secret_key", _new_django_key)
+SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret("SECRET_KEY", "secret_key", _new_django_key)
 # Comma-separated Fernet keys; the first encrypts, all decrypt (MultiFernet). Rotate with
 # `manage.py rotate_secrets` after putting the new key first.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
-    _local_secret("field_encryption_key", _new_fernet_key)
+    _local_secret("FIELD_ENCRYPTION_KEYS", "field_encryption_key", _new_fernet_key)
 ]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
@@ -307,9 +307,7 @@ LOGGING = {
 }
 
 # --- production safeguards (manage.py check --deploy) -------------------------------------------
-if PRODUCTION:
-    if not env.str("SECRET_KEY", default="") or not env.list("FIELD_ENCRYPTION_KEYS", default=[]):
-        raise ImproperlyConfigured("SECRET_KEY and FIELD_ENCRYPTION_KEYS must come from the environment")
+if PRODUCTION:  # (SECRET_KEY and FIELD_ENCRYPTION_KEYS: see _local_secret, which refuses production)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     # health probes come over plain http from the load balancer
