@@ -1,4 +1,5 @@
-"""DJANGO_ENV=production: real secrets required, Django's deploy checks clean, local-only services flagged.
+"""Settings checks. DJANGO_ENV=production: real secrets required, Django's deploy checks clean, local-only
+services flagged. The embedded default: no warnings at all.
 
 Each case runs `manage.py` in a fresh process with the production environment (settings are read
 once per process). `check --deploy` opens no connection, so service URLs need no running server.
@@ -84,3 +85,10 @@ def test_production_refuses_to_start_without_secrets_from_the_environment(tmp_pa
     assert missing in result.stderr
     # nothing was generated into var/ as a fallback
     assert not (tmp_path / "secret_key").exists() and not (tmp_path / "field_encryption_key").exists()
+
+
+def test_the_embedded_default_passes_the_system_checks_without_a_warning(db):
+    """What `make demo` and every manage.py command a new user runs would print (database checks included)."""
+    from django.core.management import call_command
+
+    call_command("check", databases=["default"], fail_level="WARNING")
