@@ -11,16 +11,15 @@ from django.contrib import admin
 from django.utils import timezone
 
 from wedsync_integrations.calendar import LONDON
+from wedsync_integrations.integrations.admin import ReadOnlyAdmin
 
 from .models import AIUsageRecord, ExchangeRate, UsageRollup, UsageToken
 
-# A USD→GBP rate outside this band is a typo (79 for 0.79) or the inverse GBP→USD rate (1.27),
-# not a market: the pound's all-time low was about 1.04 USD. Widen it in settings if that changes.
-DEFAULT_USD_GBP_PLAUSIBLE = ("0.40", "1.10")
-
 
 def usd_gbp_plausible() -> tuple[Decimal, Decimal]:
-    low, high = getattr(settings, "USAGE_USD_GBP_PLAUSIBLE", DEFAULT_USD_GBP_PLAUSIBLE)
+    """A USD→GBP rate outside this band (settings.USAGE_USD_GBP_PLAUSIBLE) is a typo (79 for 0.79)
+    or the inverse GBP→USD rate (1.27), not a market: the pound's all-time low was about 1.04 USD."""
+    low, high = settings.USAGE_USD_GBP_PLAUSIBLE
     return Decimal(low), Decimal(high)
 
 
@@ -79,19 +78,6 @@ class ExchangeRateAdmin(admin.ModelAdmin):
     search_fields = ["source"]
     date_hierarchy = "date"
     ordering = ["-date"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by the system: staff look, nobody edits or deletes from admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class RecentValuesFilter(admin.SimpleListFilter):
