@@ -88,9 +88,10 @@ def route(
     return decorator
 
 
-def find(method: str, path: str) -> tuple[Route, re.Match] | None:
-    # later declarations win, so a test module can override a family's default
-    for entry in reversed(ROUTES):
+def find(method: str, path: str, entries: list[Route] | None = None) -> tuple[Route, re.Match] | None:
+    """The route answering method + path among `entries` (default: the declared ROUTES).
+    Later entries win, so a test module can override a family's default."""
+    for entry in reversed(ROUTES if entries is None else entries):
         match = entry.matches(method, path)
         if match:
             return entry, match

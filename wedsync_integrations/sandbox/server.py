@@ -236,12 +236,8 @@ class RouteOverrides:
 
     def find(self, method: str, path: str) -> tuple[routes.Route, re.Match] | None:
         with self._lock:
-            candidates = list(reversed(self._routes))
-        for entry in candidates:
-            match = entry.matches(method, path)
-            if match:
-                return entry, match
-        return None
+            entries = list(self._routes)
+        return routes.find(method, path, entries)
 
     def list(self) -> list[routes.Route]:
         with self._lock:
