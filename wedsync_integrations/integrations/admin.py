@@ -221,28 +221,14 @@ class ProviderConfigAdmin(admin.ModelAdmin):
             result = health.check(config, refresh=True)
             level = messages.SUCCESS if result["ok"] else messages.ERROR
             self.message_user(request, f"{config}: {result['message']}", level)
-            audit.record(
-                self.family,
-                actor=audit.actor_for_user(request.user),
-                user=request.user,
-                action="test_connection",
-                target=config,
-                summary=f"ok={result['ok']}: {result['message']}",
-            )
+            _audit(self.family, request, "test_connection", config, summary=f"ok={result['ok']}: {result['message']}")
 
     @admin.action(description="Resume (after fixing credentials) and replay held items")
     def resume_configs(self, request, queryset):
         for config in queryset.select_related("organisation"):
             outbox.resume_config(config)
             health.forget(config)
-            audit.record(
-                self.family,
-                actor=audit.actor_for_user(request.user),
-                user=request.user,
-                action="resume",
-                target=config,
-                summary="resumed from admin",
-            )
+            _audit(self.family, request, "resume", config, summary="resumed from admin")
         self.message_user(request, f"Resumed {queryset.count()} configuration(s); held items are due now.")
 
     def save_model(self, request, obj, form, change):
@@ -256,30 +242,31 @@ class ProviderConfigAdmin(admin.ModelAdmin):
             changes["secrets"] = secret_changes
         super().save_model(request, obj, form, change)
         health.forget(obj)
-        audit.record(
+        _audit(
             self.family,
-            actor=audit.actor_for_user(request.user),
-            user=request.user,
-            action="change_config" if change else "create_config",
-            target=obj,
+            request,
+            "change_config" if change else "create_config",
+            obj,
             changes=changes,
             summary=f"{'changed' if change else 'created'} {obj.provider} for {obj.organisation.slug}",
         )
 
     def delete_model(self, request, obj):
-        audit.record(
-            self.family,
-            actor=audit.actor_for_user(request.user),
-            user=request.user,
-            action="delete_config",
-            target=obj,
-            summary=f"deleted {obj.provider} for {obj.organisation.slug}",
+        _audit(
+            self.family, request, "delete_config", obj, summary=f"deleted {obj.provider} for {obj.organisation.slug}"
         )
         super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+def _audit(family: Family, request, action: str, target, **fields) -> None:
+    """One audit entry for what the signed-in staff member just did to `target`."""
+    audit.record(
+        family, actor=audit.actor_for_user(request.user), user=request.user, action=action, target=target, **fields
+    )
 
 
 def _jsonable(value):
@@ -374,18 +361,10 @@ class RetryItemAdmin(admin.ModelAdmin):
 
     @admin.action(description="Replay now (in order, per organisation and provider)", permissions=["replay"])
     def replay_now(self, request, queryset):
-        items = list(queryset.exclude(state=RetryState.SUCCEEDED).order_by("id"))
+        items = list(queryset.exclude(state=RetryState.SUCCEEDED).select_related("organisation").order_by("id"))
         totals = outbox.replay(items)
         for item in items:
-            audit.record(
-                self.family,
-                actor=audit.actor_for_user(request.user),
-                user=request.user,
-                action="replay",
-                target=item,
-                organisation=item.organisation,
-                summary=f"replayed {item.operation} #{item.pk} from admin",
-            )
+            _audit(self.family, request, "replay", item, summary=f"replayed {item.operation} #{item.pk} from admin")
         self.message_user(
             request,
             ngettext("Replayed %(n)d item: ", "Replayed %(n)d items: ", len(items)) % {"n": len(items)}
