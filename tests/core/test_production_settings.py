@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FERNET_KEY = "cHJvZHVjdGlvbi10ZXN0LWtleS0wMDAwMDAwMDAwMDA="
+SECRETS = {"SECRET_KEY": "prod-" + "k7" * 30, "FIELD_ENCRYPTION_KEYS": "cHJvZHVjdGlvbi10ZXN0LWtleS0wMDAwMDAwMDAwMDA="}
+DEPLOY_CHECK = ("check", "--deploy", "--fail-level", "WARNING")
 SERVICES = {
     "DATABASE_URL": "postgres://wedsync@db.internal:5432/wedsync",
     "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
@@ -27,8 +28,7 @@ def _manage(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {
         key: value
         for key, value in os.environ.items()
-        if key
-        not in {*SERVICES, "CELERY_RESULT_BACKEND", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DJANGO_SETTINGS_MODULE"}
+        if key not in {*SERVICES, *SECRETS, "CELERY_RESULT_BACKEND", "DJANGO_SETTINGS_MODULE"}
     }
     clean.update(
         DJANGO_SETTINGS_MODULE="wedsync_integrations.settings",
@@ -44,30 +44,13 @@ def _manage(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_a_fully_configured_production_passes_every_deploy_check(tmp_path):
-    result = _manage(
-        tmp_path,
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        SECRET_KEY="prod-" + "k7" * 30,
-        FIELD_ENCRYPTION_KEYS=FERNET_KEY,
-        **SERVICES,
-    )
+    result = _manage(tmp_path, *DEPLOY_CHECK, **SECRETS, **SERVICES)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_production_on_the_embedded_services_is_flagged(tmp_path):
-    result = _manage(
-        tmp_path,
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        SECRET_KEY="prod-" + "k7" * 30,
-        FIELD_ENCRYPTION_KEYS=FERNET_KEY,
-    )
+    result = _manage(tmp_path, *DEPLOY_CHECK, **SECRETS)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     for check_id in ("wedsync.W001", "wedsync.W002", "wedsync.W003"):  # SQLite, local broker, local cache
@@ -77,8 +60,7 @@ def test_production_on_the_embedded_services_is_flagged(tmp_path):
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS"])
 def test_production_refuses_to_start_without_secrets_from_the_environment(tmp_path, missing):
-    secrets = {"SECRET_KEY": "prod-" + "k7" * 30, "FIELD_ENCRYPTION_KEYS": FERNET_KEY}
-    secrets.pop(missing)
+    secrets = {key: value for key, value in SECRETS.items() if key != missing}
     result = _manage(tmp_path, "check", **secrets, **SERVICES)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
