@@ -48,6 +48,17 @@ class KeyedProvider(Provider):
 
 
 @pytest.fixture
+def family():
+    return get_family("monitoring")
+
+
+@pytest.fixture
+def config(fake_provider, make_config, organisation):
+    """A monitoring config of the scripted FakeProvider (tests/conftest.py); a module may override it."""
+    return make_config("monitoring", organisation, "fake")
+
+
+@pytest.fixture
 def keyed_provider():
     family = get_family("monitoring")
     family.register(KeyedProvider)

@@ -14,7 +14,6 @@ from wedsync_integrations.integrations import outbox
 from wedsync_integrations.integrations.breaker import CircuitBreaker
 from wedsync_integrations.integrations.errors import RetryableError
 from wedsync_integrations.integrations.models import ConfigStatus, RetryState
-from wedsync_integrations.integrations.registry import get_family
 
 from .conftest import API_KEY, APP_KEY
 
@@ -30,11 +29,6 @@ def vendor():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.get("https://api.datadoghq.com/api/v1/validate", json={"valid": True})
         yield mock
-
-
-@pytest.fixture
-def family():
-    return get_family("monitoring")
 
 
 @pytest.fixture

@@ -9,16 +9,10 @@ from django.core.exceptions import ValidationError
 
 from wedsync_integrations.core.observability import correlation_scope
 from wedsync_integrations.integrations import audit
-from wedsync_integrations.integrations.registry import get_family
 
 pytestmark = pytest.mark.django_db
 
 API_KEY = "live-api-key-5f1c0ffee"
-
-
-@pytest.fixture
-def family():
-    return get_family("monitoring")
 
 
 @pytest.fixture

@@ -9,19 +9,8 @@ from freezegun import freeze_time
 from wedsync_integrations.integrations import outbox
 from wedsync_integrations.integrations.errors import PermanentError, RetryableError
 from wedsync_integrations.integrations.models import ConfigStatus, RetryState, SyncOutcome
-from wedsync_integrations.integrations.registry import get_family
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def family():
-    return get_family("monitoring")
-
-
-@pytest.fixture
-def config(fake_provider, make_config, organisation):
-    return make_config("monitoring", organisation, "fake")
 
 
 def _enqueue(config, n):

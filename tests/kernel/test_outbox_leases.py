@@ -10,23 +10,12 @@ from freezegun import freeze_time
 
 from wedsync_integrations.integrations import outbox
 from wedsync_integrations.integrations.models import RetryState
-from wedsync_integrations.integrations.registry import get_family
 
 pytestmark = pytest.mark.django_db
 
 
 class WorkerKilled(BaseException):
     """Stands in for the process dying mid-send (SIGKILL, OOM): no except-Exception runs."""
-
-
-@pytest.fixture
-def family():
-    return get_family("monitoring")
-
-
-@pytest.fixture
-def config(fake_provider, make_config, organisation):
-    return make_config("monitoring", organisation, "fake")
 
 
 def _lease(item, until):
