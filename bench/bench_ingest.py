@@ -23,13 +23,12 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 
-from bench.common import PYTHON, ROOT, bench_env, gunicorn, pg_database, report
+from bench.common import bench_env, gunicorn, pg_database, report, run_child
 
 DATABASE = "wsi_bench_ingest"
 BATCH_SIZE = 500
@@ -55,8 +54,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     base = (datetime.now(UTC) - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     with pg_database(DATABASE) as url:
-        tokens = _child(url, "setup", base.isoformat())["tokens"]
-        raw = _child(url, "raw", base.isoformat(), str(args.batches))
+        tokens = run_child("bench.bench_ingest", "setup", base.isoformat(), env=bench_env(url))["tokens"]
+        raw = run_child("bench.bench_ingest", "raw", base.isoformat(), str(args.batches), env=bench_env(url))
         with gunicorn(bench_env(url), workers=args.workers) as server:
             api = _post_all(server, tokens, base, args.batches, args.clients)
     return 0 if _report(api, raw, args) else 1
@@ -175,18 +174,6 @@ def _report(api: dict, raw: dict, args) -> bool:
 
 
 # -- child: runs with Django configured for the benchmark database ---------------------------------
-def _child(url: str, *args: str) -> dict:
-    proc = subprocess.run(
-        [PYTHON, "-m", "bench.bench_ingest", "--child", *args],
-        cwd=ROOT,
-        env=bench_env(url),
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def _setup(base: datetime) -> dict:
     from decimal import Decimal
 

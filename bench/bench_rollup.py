@@ -32,11 +32,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
-from bench.common import PYTHON, ROOT, bench_env, pg_database, report
+from bench.common import bench_env, pg_database, report, run_child
 
 DATABASE = "wsi_bench_rollup"
 SIZES = (250_000, 1_000_000)
@@ -66,20 +65,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     args = parser.parse_args(argv)
     with pg_database(DATABASE) as url:
-        result = _child(url, args.sizes)
+        result = run_child("bench.bench_rollup", *map(str, args.sizes), env=bench_env(url))
     return 0 if _report(result) else 1
-
-
-def _child(url: str, sizes: list[int]) -> dict:
-    proc = subprocess.run(
-        [PYTHON, "-m", "bench.bench_rollup", "--child", *map(str, sizes)],
-        cwd=ROOT,
-        env=bench_env(url),
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _report(result: dict) -> bool:
