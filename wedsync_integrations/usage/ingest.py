@@ -30,7 +30,6 @@ from .validation import MONEY_PLACES, RecordInvalid, clean_record
 
 logger = logging.getLogger("wedsync.usage.ingest")
 
-DEFAULT_MAX_FUTURE_SECONDS = 300  # clock skew we tolerate between the AI platform and us
 # Staff may keep monthly rates (HMRC publishes monthly ones), so only a rate older than a month
 # means someone forgot; the warning is logged at most hourly, not on every batch.
 STALE_RATE_DAYS = 35
@@ -48,7 +47,8 @@ class IngestResult:
 
 
 def max_future() -> timedelta:
-    return timedelta(seconds=getattr(settings, "USAGE_MAX_FUTURE_SECONDS", DEFAULT_MAX_FUTURE_SECONDS))
+    """The clock skew between the AI platform and us that a record's time may show."""
+    return timedelta(seconds=settings.USAGE_MAX_FUTURE_SECONDS)
 
 
 def london_date(at: datetime) -> date:
