@@ -12,10 +12,19 @@ import pytest
 from freezegun import freeze_time
 
 from webhooks import ratelimit
-from webhooks.models import InboundEvent, Priority, RejectedAttempt, RejectReason, WebhookAuditEntry, WebhookConfig
+from webhooks.family import FAMILY
+from webhooks.models import (
+    InboundEvent,
+    Priority,
+    RejectedAttempt,
+    RejectReason,
+    Source,
+    WebhookAuditEntry,
+    WebhookConfig,
+)
 
 from . import vendors
-from .cases import FB_VERIFIER, PUBLIC, SLACK_SECRET, TWILIO_TOKEN, WHSEC, XERO_KEY
+from .cases import CASES, FB_VERIFIER, PUBLIC, SLACK_SECRET, TWILIO_TOKEN, WHSEC, XERO_KEY
 from .conftest import OTHER_WHSEC
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +34,16 @@ LONDON = ZoneInfo("Europe/London")
 def generic_request(secret=WHSEC, msg_id="msg_1", event_type="crm.client.created", ts=None):
     body = vendors.as_json({"type": event_type, "data": {"id": "c_1"}})
     return body, vendors.standard_headers(secret, msg_id, body, ts)
+
+
+ISSUE_SOURCES = {"slack", "pagerduty", "twilio", "datadog", "newrelic", "tave", "honeybook", "quickbooks", "xero",
+                 "freshbooks", "generic"}  # fmt: skip
+
+
+def test_every_source_the_issue_names_is_registered_stored_and_covered_by_the_acceptance_cases():
+    assert set(FAMILY.providers) == ISSUE_SOURCES
+    assert set(Source.values) == ISSUE_SOURCES  # the stored rows' choices and the schema's enum
+    assert {case.source for case in CASES} == ISSUE_SOURCES  # test_sources.py runs every check per source
 
 
 # -- 404: unknown source, organisation or configuration look the same -------------------------------
