@@ -64,7 +64,7 @@ def readyz(request):
 
 @require_GET
 def metrics_view(request):
-    token = getattr(settings, "METRICS_BEARER_TOKEN", "")
+    token = settings.METRICS_BEARER_TOKEN
     if token:
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(supplied.encode(), token.encode()):

@@ -54,7 +54,6 @@ CHUNK_HOURS = {"postgresql": 1000, "default": 200}
 # at once (settings.USAGE_ROLLUP_CONNECTIONS, default 2): catching up after an outage, or
 # rebuild_rollups() after a bulk load, uses more than one database core.
 PARALLEL_MIN_HOURS = 24
-DEFAULT_CONNECTIONS = 2
 # SQLite's expression depth limit: markers are released by token in OR-groups of this size.
 RELEASE_GROUP = 300
 # Any constant identifies "the rollup lock" among PostgreSQL advisory locks.
@@ -249,7 +248,7 @@ def _recompute_hours(hours: list[datetime], ceiling: int) -> tuple[int, int, int
 
 
 def _parallel_connections() -> int:
-    return max(1, int(getattr(settings, "USAGE_ROLLUP_CONNECTIONS", DEFAULT_CONNECTIONS)))
+    return max(1, settings.USAGE_ROLLUP_CONNECTIONS)
 
 
 def _recompute_slices(hours: list[datetime], ceiling: int) -> list[tuple[int, int, int]]:
