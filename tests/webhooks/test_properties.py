@@ -15,9 +15,11 @@ from webhooks.verification import (
     IntuitSignature,
     PagerDutyV3,
     Rejected,
+    SharedSecretHeader,
     SlackV0,
     StandardWebhooks,
     TwilioSignature,
+    UrlToken,
     XeroSignature,
 )
 
@@ -165,3 +167,17 @@ def test_freshbooks_any_change_to_a_field_is_rejected(verifier, fields, data):
     assert_rejected(FreshBooksSignature(), req(vendors.form(changed), headers), [verifier])
     bad = changed_text(data, headers["X-FreshBooks-Hmac-SHA256"])
     assert_rejected(FreshBooksSignature(), req(body.encode(), {"X-FreshBooks-Hmac-SHA256": bad}), [verifier])
+
+
+# -- shared secrets (Datadog / New Relic header, Tave URL token): only the exact secret passes --------------
+@settings(max_examples=60, deadline=None)
+@given(secret=secrets_, data=st.data())
+def test_shared_secret_schemes_accept_only_the_exact_secret(secret, data):
+    wrong = changed_text(data, secret)
+    bearer, named, token = SharedSecretHeader(), SharedSecretHeader("X-WedSync-Token"), UrlToken()
+    bearer.verify(req(b"{}", {"Authorization": f"Bearer {secret}"}), [secret])
+    named.verify(req(b"{}", {"X-WedSync-Token": secret}), [secret])
+    token.verify(req(b"{}", {}, query={"token": secret}), [secret])
+    assert_rejected(bearer, req(b"{}", {"Authorization": f"Bearer {wrong}"}), [secret])
+    assert_rejected(named, req(b"{}", {"X-WedSync-Token": wrong}), [secret])
+    assert_rejected(token, req(b"{}", {}, query={"token": wrong}), [secret])
