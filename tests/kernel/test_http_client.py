@@ -11,6 +11,7 @@ import pytest
 import requests
 import responses
 
+from wedsync_integrations.core.metrics import VENDOR_CALLS
 from wedsync_integrations.core.observability import correlation_scope
 from wedsync_integrations.integrations.errors import (
     CircuitOpenError,
@@ -252,3 +253,27 @@ def test_a_guarded_client_refuses_a_private_address_without_sending(settings):
     with pytest.raises(UnsafeURLError):
         client.request("POST", "/api/v2/series")
     assert target.call_count == 0
+
+
+@responses.activate
+def test_every_call_is_counted_in_metrics_by_status_class_or_error(client):
+    def count(outcome):
+        return VENDOR_CALLS.labels("monitoring", "datadog", outcome)._value.get()
+
+    before = {outcome: count(outcome) for outcome in ("2xx", "5xx", "4xx", "timeout")}
+    responses.add(responses.POST, SERIES, status=202)
+    responses.add(responses.POST, SERIES, status=503)
+    responses.add(responses.POST, SERIES, status=400)
+    responses.add(responses.POST, SERIES, body=requests.ReadTimeout("read timed out"))
+
+    client.request("POST", "/api/v2/series", json={})
+    for _ in range(3):
+        with pytest.raises((RetryableError, PermanentError)):
+            client.request("POST", "/api/v2/series", json={})
+
+    assert {outcome: count(outcome) - before[outcome] for outcome in before} == {
+        "2xx": 1,
+        "5xx": 1,
+        "4xx": 1,
+        "timeout": 1,
+    }

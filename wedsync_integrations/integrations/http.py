@@ -9,7 +9,8 @@ the SSRF guard (for URLs a tenant or staff member supplied) and one classificati
     any other 4xx                             -> PermanentError
 
 Every call is logged with the correlation id, the vendor, method, host+path, status and
-duration — never headers or bodies, and error text is scrubbed of the tenant's secret values.
+duration — never headers or bodies, and error text is scrubbed of the tenant's secret values —
+and counted in /metrics (wedsync_vendor_calls_total by family, provider and status class or error).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+
+from wedsync_integrations.core.metrics import VENDOR_CALLS
 
 from .breaker import CircuitBreaker
 from .errors import CircuitOpenError, PayloadTooLarge, PermanentError, RetryableError
@@ -218,6 +221,8 @@ class VendorClient:
         return f"{parts.hostname}{path}"
 
     def _log(self, method: str, where: str, status: int | None, started: float, error: str = "") -> None:
+        outcome = f"{status // 100}xx" if status is not None else error.replace(" ", "_")
+        VENDOR_CALLS.labels(self.family, self.provider, outcome).inc()
         logger.info(
             "vendor.call family=%s provider=%s org=%s %s %s status=%s ms=%.0f%s",
             self.family,
