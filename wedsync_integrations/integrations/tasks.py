@@ -3,14 +3,10 @@ so a slow or failing vendor or tenant never delays the others."""
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 
 from . import outbox
 from .registry import get_family
-
-logger = logging.getLogger("wedsync.tasks")
 
 
 @shared_task(name="integrations.sync_family")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Count, OuterRef, Q, Subquery
@@ -18,8 +16,6 @@ from wedsync_integrations.usage.models import UsageToken
 from wedsync_integrations.usage.tokens import PREFIX_LENGTH, issue_token
 
 from .models import Organisation, Wedding
-
-logger = logging.getLogger("wedsync.tenants.admin")
 
 
 def _active_token_prefix():
