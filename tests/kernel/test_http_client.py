@@ -91,7 +91,7 @@ def test_timeouts_and_connection_errors_are_retryable(client, failure, message):
 
 
 @responses.activate
-@pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
+@pytest.mark.parametrize("status", [500, 501, 502, 503, 504, 507, 522, 599, 408, 425])
 def test_5xx_and_408_are_retryable(client, status):
     responses.post(SERIES, status=status, body="upstream trouble")
     error = _raises(client, RetryableError, "POST", "/api/v2/series")
