@@ -89,6 +89,7 @@ def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> H
     try:
         source_cls.authenticate(inbound, target.secrets, target.settings)
         parsed = source_cls.parse(inbound, target.settings)
+        _refuse_unstorable(parsed, body)
     except Rejected as exc:
         _record_rejection(source, target, exc.reason, exc.detail, client_ip, request, body)
         metrics.REQUESTS.labels(source, "rejected").inc()
@@ -136,6 +137,39 @@ def _accept(source_cls, target: Target, parsed: Parsed, request, client_ip, body
     if stored:
         response["X-Inbound-Event-Ids"] = ",".join(str(event_id) for event_id, _ in stored)
     return response
+
+
+# Only these can put text PostgreSQL cannot store (NUL, a lone UTF-16 surrogate) into a parsed
+# payload: a JSON escape, a form's %00, the raw byte. Most bodies have none, so most are not walked.
+_UNSTORABLE_MARKERS = (b"\\u0000", b"%00", b"\x00", b"\\ud", b"\\uD")
+
+
+def _refuse_unstorable(parsed: Parsed, body: bytes) -> None:
+    """A verified body the inbox could not store is a 400 naming why, not a server error the
+    vendor would retry forever (valid JSON may escape either; SQLite would take it, PostgreSQL not)."""
+    if not any(marker in body for marker in _UNSTORABLE_MARKERS):
+        return
+    for event in parsed.events:
+        if _holds_unstorable_text([event.event_type, event.external_id, event.payload]):
+            raise Malformed(
+                "the body holds a NUL character or an unpaired surrogate (\\u0000, \\ud800…), which cannot be stored"
+            )
+
+
+def _holds_unstorable_text(value) -> bool:
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_holds_unstorable_text(key) or _holds_unstorable_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_unstorable_text(item) for item in value)
+    return False
 
 
 # -- steps ------------------------------------------------------------------------------------------

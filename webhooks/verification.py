@@ -54,6 +54,43 @@ class Malformed(Exception):
     """Verified, but the body cannot be understood (400). `detail` names what is wrong."""
 
 
+MAX_JSON_NESTING = 64  # far deeper than any vendor's payload, shallow enough to store and walk safely
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: str | bytes, what: str):
+    """Strict JSON (RFC 8259): NaN and Infinity are refused, as JSON columns refuse them, and so
+    is nesting deeper than MAX_JSON_NESTING (the database driver's encoder would overflow Python's
+    stack storing it); either is Malformed (400), never a server error."""
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise Malformed(f"{what} is nested too deeply")
+    except (ValueError, UnicodeDecodeError):
+        raise Malformed(f"{what} is not valid JSON")
+    opening = (b"[", b"{") if isinstance(raw, bytes) else ("[", "{")
+    if raw.count(opening[0]) + raw.count(opening[1]) > MAX_JSON_NESTING and _nested_deeper(value, MAX_JSON_NESTING):
+        raise Malformed(f"{what} is nested more than {MAX_JSON_NESTING} levels deep")
+    return value
+
+
+def _nested_deeper(value, limit: int) -> bool:
+    """Iteratively (a recursive walk is what must be avoided here): any container below `limit` levels?"""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 class EnvironHeaders(Mapping):
     """Request headers read straight from the WSGI environ, case-insensitively.
 
@@ -117,10 +154,7 @@ class InboundRequest:
 
     @cached_property
     def json(self):
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            raise Malformed("body is not valid JSON")
+        return parse_json(self.body, "body")
 
     @property
     def is_json(self) -> bool:

@@ -132,6 +132,63 @@ def test_a_body_that_is_not_the_signed_form_is_refused_as_unauthenticated_not_pa
     assert not InboundEvent.objects.exists()
 
 
+UNSTORABLE = "the body holds a NUL character or an unpaired surrogate (\\u0000, \\ud800…), which cannot be stored"
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"type":"crm.client.created","data":' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b'{"type":"crm.client.created","data":{"amount":NaN}}', "body is not valid JSON"),
+        (b'{"type":"crm.client.created","data":{"amount":-Infinity}}', "body is not valid JSON"),
+        (_nested(64), "body is nested more than 64 levels deep"),
+        (_nested(5000), "body is nested too deeply"),
+        (b'{"type":"crm.client.created","data":{"note":"a\\u0000b"}}', UNSTORABLE),
+        (b'{"type":"crm.client.created","data":{"a\\u0000":1}}', UNSTORABLE),
+        (b'{"type":"crm.client.created","data":{"note":"\\ud800"}}', UNSTORABLE),
+    ],
+    ids=["nan", "infinity", "too-deep", "far-too-deep", "nul", "nul-in-a-key", "lone-surrogate"],
+)
+def test_a_signed_body_the_inbox_cannot_store_is_a_400_with_the_reason_not_a_server_error(
+    body, reason, post, organisation, webhook_config
+):
+    """Whichever database is behind the inbox (PostgreSQL refuses NUL, lone surrogates and NaN in
+    JSON), the vendor is told plainly, the attempt is logged, and nothing half-stored remains."""
+    webhook_config("generic", organisation, WHSEC)
+    response = post("generic", "acme", body, vendors.standard_headers(WHSEC, "msg_bad", body))
+    assert (response.status_code, response.json()) == (400, {"error": "malformed", "detail": reason})
+    assert RejectedAttempt.objects.get().reason == RejectReason.MALFORMED
+    assert not InboundEvent.objects.exists()
+
+
+def test_text_that_only_looks_unstorable_is_stored_exactly(post, organisation, webhook_config):
+    webhook_config("generic", organisation, WHSEC)
+    data = {"escaped": "\\u0000 is how JSON writes NUL", "emoji": "\U0001f492", "deep": [[[[]]]]}
+    body = _nested(60)[:-1] + b',"more":' + json.dumps(data).encode() + b"}"  # a surrogate pair, 61 levels
+    assert b"\\ud83d\\udc92" in body and b"\\\\u0000" in body
+    assert post("generic", "acme", body, vendors.standard_headers(WHSEC, "msg_ok", body)).status_code == 200
+    assert InboundEvent.objects.get().payload["more"] == data
+
+
+def test_form_and_form_embedded_json_bodies_get_the_same_checks(post, organisation, webhook_config, settings):
+    settings.PUBLIC_BASE_URL = PUBLIC
+    webhook_config("twilio", organisation, TWILIO_TOKEN)
+    params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered", "Body": "ACK\x0042"}
+    url = f"{PUBLIC}{vendors.API}/twilio/acme/"
+    signed = {"X-Twilio-Signature": vendors.twilio_signature(TWILIO_TOKEN, url, params)}
+    form = "application/x-www-form-urlencoded"
+    response = post("twilio", "acme", vendors.form(params), signed, content_type=form)
+    assert (response.status_code, response.json()["detail"]) == (400, UNSTORABLE)
+    settings.SLACK_SIGNING_SECRET = SLACK_SECRET
+    body = b"payload=" + b'{"type":"block_actions","n":NaN}'.replace(b"{", b"%7B").replace(b"}", b"%7D")
+    response = post("slack", None, body, vendors.slack_headers(SLACK_SECRET, body), content_type=form)
+    assert (response.status_code, response.json()["detail"]) == (400, "form field 'payload' is not valid JSON")
+    assert not InboundEvent.objects.exists()
+
+
 # -- tenant isolation --------------------------------------------------------------------------------------
 def test_a_request_signed_with_organisation_a_secret_never_acts_on_organisation_b(
     post, make_organisation, webhook_config

@@ -14,7 +14,6 @@ Adding a source = one module in this package, registered with @FAMILY.register.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -27,7 +26,7 @@ from wedsync_integrations.integrations.errors import PermanentError
 from wedsync_integrations.integrations.registry import HealthResult, Provider, StrictSerializer
 from wedsync_integrations.integrations.signing import InvalidSecret, whsec_key
 
-from ..verification import InboundRequest, Malformed, VerificationScheme
+from ..verification import InboundRequest, Malformed, VerificationScheme, parse_json
 
 EVENT_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_]+([.:-][A-Za-z0-9_]+)*$")
 MAX_EXTERNAL_ID = 255
@@ -208,7 +207,4 @@ def json_from_form_field(fields: dict, name: str) -> dict:
     raw = fields.get(name)
     if not isinstance(raw, str):
         raise Malformed(f"form field {name!r} is missing")
-    try:
-        return require_object(json.loads(raw), f"form field {name!r}")
-    except ValueError:
-        raise Malformed(f"form field {name!r} is not valid JSON")
+    return require_object(parse_json(raw, f"form field {name!r}"), f"form field {name!r}")
