@@ -8,20 +8,30 @@ seconds until the window ends.
 
 It runs before signature checking on purpose: a flood of forged requests is stopped before it
 costs an HMAC and a rejected-attempt row each.
+
+If the shared cache cannot be reached, requests are let through (and a warning logged, at most
+once a minute per process): the limit guards against floods, while refusing every vendor during a
+Redis outage would drop the genuine events the inbox exists to keep.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import RedisError
 
 from wedsync_integrations import calendar
 
+logger = logging.getLogger("wedsync.webhooks")
+
 WINDOW_SECONDS = 60
+UNAVAILABLE_WARNING_EVERY_SECONDS = 60.0
+_last_unavailable_warning = float("-inf")  # monotonic time of this process's last warning
 
 
 @dataclass(frozen=True)
@@ -45,9 +55,21 @@ def hit(source: str, organisation_id: int | None, limit: int, *, now: float | No
     now = time.time() if now is None else now
     window = int(now // WINDOW_SECONDS)
     key = f"wsi:wh:rl:{source}:{organisation_id or 'platform'}:{window}"
-    count = _incr(key, ttl=WINDOW_SECONDS + 5)
+    try:
+        count = _incr(key, ttl=WINDOW_SECONDS + 5)
+    except (RedisError, OSError) as exc:
+        _warn_unavailable(exc)
+        return Decision(allowed=True, limit=limit, count=0, retry_after=0)
     retry_after = max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
     return Decision(allowed=count <= limit, limit=limit, count=count, retry_after=retry_after)
+
+
+def _warn_unavailable(exc: Exception) -> None:
+    global _last_unavailable_warning
+    now = time.monotonic()
+    if now - _last_unavailable_warning >= UNAVAILABLE_WARNING_EVERY_SECONDS:
+        _last_unavailable_warning = now
+        logger.warning("webhooks.rate_limit_unavailable error=%s: requests are let through", type(exc).__name__)
 
 
 def _incr(key: str, ttl: int) -> int:

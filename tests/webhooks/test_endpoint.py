@@ -422,6 +422,25 @@ def test_the_rate_limit_window_resets_each_minute_and_is_per_source_and_organisa
     assert ratelimit.hit("generic", 1, 3, now=start + 40).allowed  # next minute
 
 
+def test_when_the_shared_cache_is_down_vendors_are_let_through_not_refused(
+    post, organisation, webhook_config, monkeypatch, caplog
+):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def cache_down(key, ttl):
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(ratelimit, "_incr", cache_down)
+    monkeypatch.setattr(ratelimit, "_last_unavailable_warning", float("-inf"))
+    webhook_config("generic", organisation, WHSEC, settings={"rate_limit_per_minute": 1})
+    for n in range(3):  # over the limit of 1, but the count cannot be kept: nothing is refused
+        body, headers = generic_request(msg_id=f"msg_{n}")
+        assert post("generic", "acme", body, headers).status_code == 200
+    assert InboundEvent.objects.count() == 3
+    warnings = [r.getMessage() for r in caplog.records if "rate_limit_unavailable" in r.getMessage()]
+    assert warnings == ["webhooks.rate_limit_unavailable error=ConnectionError: requests are let through"]
+
+
 @pytest.mark.parametrize(
     "london_time, priority",
     [
