@@ -409,7 +409,7 @@ class SharedSecretHeader(VerificationScheme):
             scheme, _, token = supplied.partition(" ")
             if scheme.lower() != "bearer" or not token:
                 raise Rejected(RejectReason.MISSING_SIGNATURE, "Authorization must be 'Bearer <secret>'")
-            supplied = token.strip()
+            supplied = token.strip(OWS)
         if not self._any_matches([supplied], lambda s: s, secrets):
             raise Rejected(RejectReason.BAD_SIGNATURE, f"{self.header} does not match")
 
