@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from webhooks import tasks
 from webhooks.handlers import accounting, crm
 from webhooks.models import EventStatus, ExportConfirmation, InboundEvent
 from wedsync_integrations.integrations import registry as kernel_registry
@@ -196,11 +197,11 @@ def test_confirmations_wait_for_the_accounting_family_and_match_later(organisati
         family.retry_model.objects.create(organisation=other, provider="xero", operation="bill", payload={},
                                           state=RetryState.SUCCEEDED,
                                           result={"entity_type": "Invoice", "entity_id": "inv-9"})  # fmt: skip
-        assert accounting.match_unmatched() == 0  # another organisation's export never matches
+        assert tasks.match_confirmations() == 0  # another organisation's export never matches
         mine = family.retry_model.objects.create(organisation=organisation, provider="xero", operation="bill",
                                                  payload={}, state=RetryState.SUCCEEDED,
                                                  result={"entity_type": "INVOICE", "entity_id": "inv-9"})  # fmt: skip
-        assert accounting.match_unmatched() == 1
+        assert tasks.match_confirmations() == 1  # what the hourly beat task runs
     finally:
         kernel_registry._families.pop("accounting", None)
     assert ExportConfirmation.objects.get().matched_item_id == mine.pk

@@ -9,6 +9,7 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django_celery_beat.models import PeriodicTask
 
 from webhooks.checks import check_dispatch, check_public_url
 from webhooks.models import EventStatus, InboundEvent, WebhookAuditEntry
@@ -84,3 +85,14 @@ def test_checks_catch_a_bad_dispatch_setting_and_a_private_public_url(settings):
     assert [w.id for w in check_public_url()] == ["webhooks.W001"]
     settings.PUBLIC_BASE_URL = "https://integrations.wedsync.example"
     assert check_public_url() == []
+
+
+def test_beat_runs_the_sweeper_every_ten_seconds_and_the_other_housekeeping():
+    """Without the sweeper, events of CRM and accounting sources are stored but never processed."""
+    entries = {task.task: task for task in PeriodicTask.objects.filter(task__startswith="webhooks.")}
+    schedules = {name: (t.enabled, t.interval.every, t.interval.period) for name, t in entries.items()}
+    assert schedules == {
+        "webhooks.sweep": (True, 10, "seconds"),
+        "webhooks.match_confirmations": (True, 1, "hours"),
+        "webhooks.purge": (True, 1, "days"),
+    }

@@ -9,8 +9,8 @@ The accounting exporter family does not exist yet. When one is registered (famil
 outbox item whose delivery result names the same entity: the exporter must put
 {"entity_type": "Bill", "entity_id": "145"} in its DeliveryResult.detail (kept as the item's
 `result`). Until then, and for entities created by hand in the ledger, confirmations stay
-unmatched; `match_unmatched()` re-tries them once the exporter's rows exist, and the signal
-`export_confirmed` lets that family react.
+unmatched; `match_unmatched()` (hourly beat task) re-tries them once the exporter's rows exist,
+and the signal `export_confirmed` lets that family react.
 """
 
 from __future__ import annotations
@@ -155,7 +155,12 @@ def match(confirmation: ExportConfirmation):
 
 
 def match_unmatched(limit: int = 1000) -> int:
-    """Retry matching confirmations that arrived before their export row (or before the family)."""
+    """Retry matching confirmations that arrived before their export row (or before the family);
+    run hourly by the beat task webhooks.match_confirmations."""
+    try:
+        get_family(ACCOUNTING_FAMILY)
+    except UnknownFamily:
+        return 0  # nothing can match yet: no need to visit every waiting confirmation
     matched = 0
     for confirmation in ExportConfirmation.objects.filter(matched_item_id__isnull=True).order_by("id")[:limit]:
         matched += match(confirmation) is not None
