@@ -29,6 +29,10 @@ class Req:
     query: str = ""
 
 
+ACCEPTED = b'{"status": "accepted", "received": 1, "duplicates": 0}'
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
 @dataclass
 class Case:
     source: str
@@ -39,6 +43,7 @@ class Case:
     event_type: str
     stale: Callable[[str, int], Req] | None = None  # a request signed too long ago (timestamp schemes)
     settings: dict = field(default_factory=dict)
+    reply: tuple[int, bytes] = (200, ACCEPTED)  # what the vendor's contract says we answer
 
     def __str__(self):
         return self.source
@@ -177,11 +182,11 @@ def _freshbooks(slug, n):
 
 CASES = [
     Case("slack", SLACK_SECRET, _slack, _swap_body(b"alert_ack", b"alert_res"), _drop("X-Slack-Signature"),
-         "block_actions", stale=lambda slug, n: _slack(slug, n, ts=vendors.now() - 301)),
+         "block_actions", stale=lambda slug, n: _slack(slug, n, ts=vendors.now() - 301), reply=(200, b"")),
     Case("pagerduty", PD_SECRET, _pagerduty, _swap_body(b"acknowledged", b"acknowledgex"),
-         _drop("X-PagerDuty-Signature"), "incident.acknowledged"),
+         _drop("X-PagerDuty-Signature"), "incident.acknowledged", reply=(202, b"")),
     Case("twilio", TWILIO_TOKEN, _twilio, _swap_body(b"MessageStatus=delivered", b"MessageStatus=failed"),
-         _drop("X-Twilio-Signature"), "message.status"),
+         _drop("X-Twilio-Signature"), "message.status", reply=(200, EMPTY_TWIML)),
     Case("datadog", SHARED_TOKEN, _datadog, _wrong_token, _drop("Authorization"), "alert"),
     Case("newrelic", SHARED_TOKEN, _newrelic, _wrong_token, _drop("Authorization"), "alert"),
     Case("tave", TAVE_TOKEN, _tave, _tave_wrong, _tave_unsigned, "contact.created"),
@@ -192,7 +197,8 @@ CASES = [
          "crm.client.created", stale=lambda slug, n: _standard("crm.client.created")(slug, n, ts=vendors.now() + 301)),
     Case("quickbooks", QBO_VERIFIER, _quickbooks, _swap_body(b"qbo.bill.created", b"qbo.bill.deleted"),
          _drop("intuit-signature"), "qbo.bill.created.v1"),
-    Case("xero", XERO_KEY, _xero, _swap_body(b"CREATE", b"UPDATE"), _drop("x-xero-signature"), "invoice.create"),
+    Case("xero", XERO_KEY, _xero, _swap_body(b"CREATE", b"UPDATE"), _drop("x-xero-signature"), "invoice.create",
+         reply=(200, b"")),
     Case("freshbooks", FB_VERIFIER, _freshbooks, _swap_body(b"expense.create", b"expense.delete"),
          _drop("X-FreshBooks-Hmac-SHA256"), "expense.create"),
 ]  # fmt: skip
