@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -18,6 +16,8 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.db import connection
+
+from wedsync_integrations.core.processes import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = os.environ.get("WEDSYNC_SERVICES") == "1"
@@ -44,14 +44,6 @@ def database_url() -> str:
     return f"postgres://{auth}@{host}{port}/{db['NAME']}"
 
 
-def _die_with_parent() -> None:
-    """In the child before exec (Linux): SIGKILL us when the test process dies, however it dies,
-    so a crashed session leaves no worker holding the test database open."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-PR_SET_PDEATHSIG = 1
 _running: set[Worker] = set()
 atexit.register(lambda: [worker.stop() for worker in list(_running)])
 
@@ -83,7 +75,8 @@ class Worker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            # a crashed test session leaves no worker holding the test database open
+            preexec_fn=die_with_parent(signal.SIGKILL),
         )
         _running.add(self)
         return self

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,8 +27,23 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from wedsync_integrations.core.processes import die_with_parent
+
 ROOT = Path(settings.BASE_DIR)
 DEMO_CONFIG = ROOT / "demo" / "integrations.json"
+
+
+def _ensure_free(port: int, what: str) -> None:
+    """Fail before migrating or seeding anything if a port is taken (often a demo still running)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "taken"
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise CommandError(
+                f"port {port} ({what}) is already in use: is another demo still running? "
+                "Stop it, or choose other ports with --port / --sandbox-port."
+            ) from None
 
 
 class Command(BaseCommand):
@@ -41,6 +57,8 @@ class Command(BaseCommand):
                             help="run for SECONDS, verify the service end to end, then stop")  # fmt: skip
 
     def handle(self, *args, port, sandbox_port, days, smoke, **options):
+        _ensure_free(port, "web, --port")
+        _ensure_free(sandbox_port, "vendor sandbox, --sandbox-port")
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         web_url = f"http://127.0.0.1:{port}"
         env = self._child_env(sandbox_url, web_url)
@@ -130,7 +148,11 @@ class Command(BaseCommand):
 
     def _start(self, name: str, cmd: list[str], env: dict) -> tuple[str, subprocess.Popen]:
         self.stdout.write(f"Starting {name} ...")
-        return name, subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)  # noqa: S603 (our own commands)
+        # Its own session (Ctrl-C reaches only us, and we stop the children in order), and it
+        # dies with us if we are killed outright, so no orphan keeps the demo's ports.
+        return name, subprocess.Popen(  # noqa: S603 (our own commands)
+            cmd, cwd=ROOT, env=env, start_new_session=True, preexec_fn=die_with_parent()
+        )
 
     def _wait(self, url: str, processes, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -151,7 +173,8 @@ class Command(BaseCommand):
 
     def _supervise(self, processes) -> None:
         stop = {"now": False}
-        signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # kill, or the terminal closed
+            signal.signal(sig, lambda *_: stop.update(now=True))
         try:
             while not stop["now"]:
                 self._check_alive(processes)
