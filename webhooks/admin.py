@@ -80,7 +80,7 @@ class InboundEventAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reprocess now (run the handlers again)", permissions=["reprocess"])
     def reprocess(self, request, queryset):
-        events = list(queryset.order_by("id")[: REPROCESS_INLINE_LIMIT + 1])
+        events = list(queryset.select_related("organisation").order_by("id")[: REPROCESS_INLINE_LIMIT + 1])
         if len(events) > REPROCESS_INLINE_LIMIT:
             self.message_user(
                 request, f"Select at most {REPROCESS_INLINE_LIMIT} events to reprocess at once.", messages.ERROR
