@@ -1,5 +1,5 @@
-"""The OpenAPI schema documents the webhook endpoints, and a bounded schemathesis run against
-them (through WSGI, on the test database) finds no 5xx."""
+"""The OpenAPI schema documents the webhook endpoints, and a bounded schemathesis run against the
+webhook and usage endpoints (through WSGI, on the test database) finds no 5xx (issue 4, part 6)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+
+from wedsync_integrations.usage.tokens import issue_token
 
 from .cases import SHARED_TOKEN, TAVE_TOKEN, WHSEC
 
@@ -50,26 +52,43 @@ def webhook_api(db, make_organisation, webhook_config, settings):
         webhook_config(source, organisation, secret)
     webhook_config("freshbooks", organisation, None, settings={"pending_callback_id": "2001"})
     app = get_wsgi_application()
-    yield schemathesis.openapi.from_wsgi("/api/schema/?format=json", app).include(path_regex="^/api/webhooks/")
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", app)
+    # a real usage token, so fuzzed ingest bodies get past authentication to validation
+    token = issue_token(organisation, created_by="schemathesis")
+    yield schema.include(path_regex="^/api/(webhooks/|v1/usage/)"), token
     signals.request_started.connect(close_old_connections)
     signals.request_finished.connect(close_old_connections)
 
 
+def _fuzz(operation, headers: dict, path_parameters: dict) -> set[int]:
+    """Bounded (max_examples), in-process (WSGI) hypothesis run of one operation; the statuses seen."""
+    seen: set[int] = set()
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def run(case):
+        case.path_parameters = {**(case.path_parameters or {}), **path_parameters}
+        response = case.call(headers=headers)
+        seen.add(response.status_code)
+        case.validate_response(response, checks=[not_a_server_error])
+
+    run()
+    return seen
+
+
 @pytest.mark.slow
-def test_fuzzed_webhook_requests_never_cause_a_server_error(webhook_api):
-    # Driven through hypothesis directly: bounded (max_examples per operation), in-process (WSGI).
-    operations = [result.ok() for result in webhook_api.get_all_operations()]
-    assert len(operations) == 2
-    statuses: set[int] = set()
-    for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def run(case):
-            response = case.call()
-            statuses.add(response.status_code)
-            case.validate_response(response, checks=[not_a_server_error])
-
-        run()
-    assert statuses and max(statuses) < 500
-    assert statuses & {401, 404}  # the fuzzing really reached the endpoint's checks
+def test_fuzzed_webhook_and_usage_requests_never_cause_a_server_error(webhook_api):
+    schema, usage_token = webhook_api
+    operations = {result.ok().path: result.ok() for result in schema.get_all_operations()}
+    assert set(operations) == {*WEBHOOK_PATHS, "/api/v1/usage/"}
+    # fuzzed bodies and headers for endpoints that exist (random slugs and sources find only 404),
+    # and a real usage token, so each operation's checks are what the fuzzing exercises
+    usage_auth = {"Authorization": f"Bearer {usage_token}"}
+    statuses = {
+        "platform": _fuzz(operations[WEBHOOK_PATHS[0]], {}, {"source": "slack"}),  # the one global source
+        "organisation": _fuzz(operations[WEBHOOK_PATHS[1]], {}, {"org_slug": "acme"}),
+        "usage": _fuzz(operations["/api/v1/usage/"], usage_auth, {}),
+    }
+    assert all(codes and max(codes) < 500 for codes in statuses.values()), statuses
+    assert statuses["platform"] & {401} and statuses["organisation"] & {401}  # reached signature checking
+    assert statuses["usage"] & {400, 413}  # authenticated: the bodies reached validation
