@@ -3,9 +3,19 @@
 # only invoked again when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3.11}
-command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+is_python311() { "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' >/dev/null 2>&1; }
+if [ -x .venv/bin/python ] && ! is_python311 .venv/bin/python; then
+  echo "Recreating .venv: it was built with $(.venv/bin/python --version 2>&1), the project needs Python 3.11 ..."
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
+  PYTHON=${PYTHON:-python3.11}
+  command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+  if ! is_python311 "$PYTHON"; then
+    echo "The project needs Python 3.11; '$PYTHON' is $("$PYTHON" --version 2>&1 || echo 'not installed')." >&2
+    echo "Install python3.11 (e.g. apt-get install python3.11 python3.11-venv) or run: PYTHON=/path/to/python3.11 make ..." >&2
+    exit 1
+  fi
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
