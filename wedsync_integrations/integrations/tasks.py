@@ -6,7 +6,16 @@ from __future__ import annotations
 from celery import shared_task
 
 from . import outbox
-from .registry import get_family
+from .models import ConfigStatus
+from .registry import Family, get_family
+
+
+def syncable_configs(family: Family):
+    """The configurations a sync runs for: enabled, not stopped, of an active organisation
+    (the scheduled run and `manage.py sync` select the same)."""
+    return family.config_model.objects.filter(enabled=True, organisation__is_active=True).exclude(
+        status=ConfigStatus.STOPPED
+    )
 
 
 @shared_task(name="integrations.sync_family")
@@ -15,9 +24,8 @@ def sync_family(family_name: str) -> int:
     family = get_family(family_name)
     if family.sync_handler is None:
         return 0
-    configs = family.config_model.objects.filter(enabled=True, organisation__is_active=True).exclude(status="stopped")
     count = 0
-    for config_pk in configs.values_list("pk", flat=True):
+    for config_pk in syncable_configs(family).values_list("pk", flat=True):
         sync_config.delay(family_name, config_pk)
         count += 1
     return count

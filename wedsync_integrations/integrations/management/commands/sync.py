@@ -14,9 +14,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from wedsync_integrations.core.observability import correlation_scope
 from wedsync_integrations.integrations.errors import IntegrationError
-from wedsync_integrations.integrations.models import ConfigStatus
 from wedsync_integrations.integrations.registry import SyncResult, UnknownFamily, UnknownProvider, get_family
 from wedsync_integrations.integrations.secrets import redact
+from wedsync_integrations.integrations.tasks import syncable_configs
 from wedsync_integrations.tenants.models import Organisation
 
 logger = logging.getLogger("wedsync.sync")
@@ -56,11 +56,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _configs(family, org_slug: str | None, provider: str | None) -> list:
-        # the same selection as the scheduled run (integrations.sync_family)
-        qs = family.config_model.objects.select_related("organisation").filter(
-            enabled=True, organisation__is_active=True
-        )
-        qs = qs.exclude(status=ConfigStatus.STOPPED).order_by("organisation__slug", "provider")
+        qs = syncable_configs(family).select_related("organisation").order_by("organisation__slug", "provider")
         if org_slug is not None:
             if not Organisation.objects.filter(slug=org_slug).exists():
                 known = ", ".join(Organisation.objects.order_by("slug").values_list("slug", flat=True)) or "none"
