@@ -106,6 +106,8 @@ def raise_alert(
             with transaction.atomic():
                 existing = Alert.objects.select_for_update(of=("self",)).filter(open_key=open_key).first()
                 if existing is not None:
+                    if Severity(severity).rank > Severity(existing.severity).rank:
+                        return _got_worse(existing, severity, at, exclude_channels, escalate, dispatch)
                     return _another_occurrence(existing, at, dispatch)
                 return _create(fields, open_key, at, exclude_channels, escalate, dispatch)
         except IntegrityError:
@@ -115,21 +117,32 @@ def raise_alert(
     raise AssertionError("unreachable")
 
 
-def _create(fields: dict, open_key: str, at: datetime, exclude_channels, escalate: bool, dispatch: bool) -> RaiseResult:
-    organisation = fields["organisation"]
+def _route(organisation, severity: str, source: str, at: datetime, exclude_channels, escalate: bool):
+    """The wedding context and routing decision for an alert of `severity` raised at `at`."""
     ctx = wedding_context.wedding_context(organisation, at)
     policy = RoutingPolicy.objects.filter(organisation=organisation).first() if organisation else None
-    windows = _open_mute_windows(organisation.pk if organisation else None, at)
     decision = routing.decide(
-        fields["severity"],
+        severity,
         at=at,
         policy=routing.PolicyValues.from_policy(policy),
         own_weddings_today=ctx["weddings_today"] if organisation else 0,
         platform_weddings_today=ctx["platform_weddings_today"],
-        source=fields["source"],
-        mute_windows=windows,
+        source=source,
+        mute_windows=_open_mute_windows(organisation.pk if organisation else None, at),
         exclude_channels=tuple(exclude_channels),
-        escalate=escalate and not fields["is_test"],
+        escalate=escalate,
+    )
+    return ctx, decision
+
+
+def _create(fields: dict, open_key: str, at: datetime, exclude_channels, escalate: bool, dispatch: bool) -> RaiseResult:
+    ctx, decision = _route(
+        fields["organisation"],
+        fields["severity"],
+        fields["source"],
+        at,
+        exclude_channels,
+        escalate and not fields["is_test"],
     )
     alert = Alert.objects.create(
         **fields,
@@ -176,6 +189,62 @@ def _another_occurrence(alert: Alert, at: datetime, dispatch: bool) -> RaiseResu
         pairs = notify.notify(alert, Purpose.REPEAT, at=at, sequence=alert.occurrence_count, dispatch=dispatch)
     else:
         alert.save(update_fields=["occurrence_count", "last_occurred_at"])
+    return RaiseResult(alert, created=False, notified=bool(pairs), pairs=pairs)
+
+
+def _got_worse(alert: Alert, severity: str, at: datetime, exclude_channels, escalate: bool, dispatch: bool):
+    """The open alert came back at a higher severity (an error rate crossing the critical
+    threshold, a warning turning into an outage): it takes the new severity, is routed again as
+    if raised now (so it may reach SMS or PagerDuty it had not), and notifies at once whatever the
+    repeat interval, since on-call must hear that it got worse. An acknowledged alert keeps its
+    acknowledgement (someone is on it) and is only re-routed for the record; it never gets better
+    this way (a lower severity is just another occurrence)."""
+    was = alert.severity
+    escalate = escalate and not alert.is_test
+    ctx, decision = _route(alert.organisation, severity, alert.source, at, exclude_channels, escalate)
+    routed = decision.as_dict()
+    why = f"got worse on occurrence {alert.occurrence_count + 1}: {was} → {severity}"
+    routed["reasons"] = [why, *routed["reasons"]]
+    alert.severity = severity
+    alert.effective_severity = decision.effective_severity
+    alert.routing = routed
+    alert.context = ctx
+    alert.occurrence_count += 1
+    alert.last_occurred_at = at
+    alert.version += 1
+    triggered = alert.status == AlertStatus.TRIGGERED
+    notifying = triggered and not decision.muted_by
+    if notifying:
+        alert.last_notified_at = at
+    if triggered and alert.next_escalation_at is None:
+        alert.next_escalation_at = decision.first_escalation_at(at)
+    alert.save(
+        update_fields=[
+            "severity", "effective_severity", "routing", "context", "occurrence_count", "last_occurred_at",
+            "version", "last_notified_at", "next_escalation_at",
+        ]
+    )  # fmt: skip
+    audit.record(
+        FAMILY,
+        actor=alert.source,
+        action="severity_raised",
+        target=alert,
+        organisation=alert.organisation,
+        changes={"severity": [was, severity], "effective_severity": decision.effective_severity},
+        summary=f"{alert.ref} got worse: {was} → {severity} (routed as {decision.effective_severity})",
+    )
+    pairs: list = []
+    if notifying:
+        pairs = notify.notify(alert, Purpose.WORSE, at=at, sequence=alert.occurrence_count, dispatch=dispatch)
+    logger.info(
+        "alerts.worse alert=%s severity=%s→%s effective=%s channels=%s notified=%s",
+        alert.pk,
+        was,
+        severity,
+        alert.effective_severity,
+        decision.channels,
+        bool(pairs),
+    )
     return RaiseResult(alert, created=False, notified=bool(pairs), pairs=pairs)
 
 

@@ -93,6 +93,7 @@ class Purpose(models.TextChoices):
 
     NOTIFY = "notify", "First notification"
     REPEAT = "repeat", "Repeat (still firing)"
+    WORSE = "worse", "Severity raised (got worse)"
     ESCALATE = "escalate", "Escalation to management"
     ACKNOWLEDGE = "acknowledge", "Acknowledged"
     RESOLVE = "resolve", "Resolved"

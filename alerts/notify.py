@@ -12,6 +12,7 @@ import logging
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.models import Q
 
 from wedsync_integrations.integrations import outbox
 from wedsync_integrations.tenants.models import Organisation
@@ -69,7 +70,7 @@ def notify(
 
 def channels_for(alert: Alert, purpose: str, configs: dict[str, AlertConfig]) -> list[str]:
     routing = alert.routing or {}
-    if purpose in (Purpose.NOTIFY, Purpose.REPEAT):
+    if purpose in (Purpose.NOTIFY, Purpose.REPEAT, Purpose.WORSE):
         if routing.get("muted_by"):
             return []
         wanted = list(routing.get("channels", []))
@@ -85,9 +86,10 @@ def channels_for(alert: Alert, purpose: str, configs: dict[str, AlertConfig]) ->
         wanted = list(ESCALATION_CHANNELS)
     else:  # acknowledge / resolve: only channels that were given the alert need to hear about it
         told = set(
-            FAMILY.retry_model.objects.filter(dedupe_key__startswith=f"alert:{alert.pk}:{Purpose.NOTIFY}:").values_list(
-                "provider", flat=True
-            )
+            FAMILY.retry_model.objects.filter(
+                Q(dedupe_key__startswith=f"alert:{alert.pk}:{Purpose.NOTIFY}:")
+                | Q(dedupe_key__startswith=f"alert:{alert.pk}:{Purpose.WORSE}:")  # a channel added when it got worse
+            ).values_list("provider", flat=True)
         )
         wanted = [channel for channel in STATE_CHANGE_CHANNELS if channel in told]
     result = []
@@ -111,7 +113,11 @@ def payloads_for(alert: Alert, purpose: str, provider, *, at) -> list[dict]:
         domain = message_domain()
         # The first notification is the thread every later message replies to, even when it goes
         # out on a later occurrence (an alert muted until its maintenance window closed).
-        sequence = {Purpose.ESCALATE: alert.escalation_level, Purpose.REPEAT: alert.occurrence_count}.get(purpose, 1)
+        sequence = {
+            Purpose.ESCALATE: alert.escalation_level,
+            Purpose.REPEAT: alert.occurrence_count,
+            Purpose.WORSE: alert.occurrence_count,
+        }.get(purpose, 1)
         return [
             {
                 **rendered,

@@ -82,13 +82,19 @@ def status_line(alert: Alert) -> str:
     return "Triggered, not yet acknowledged"
 
 
+# What each channel puts before the headline when it is not the first notification.
+SLACK_PREFIX = {Purpose.REPEAT: "Still firing: ", Purpose.WORSE: "Worse: ", Purpose.ESCALATE: "ESCALATED: "}
+EMAIL_PREFIX = {Purpose.REPEAT: "[still firing] ", Purpose.WORSE: "[worse] ", Purpose.ESCALATE: "[ESCALATED] "}
+SMS_PREFIX = {Purpose.REPEAT: "STILL FIRING ", Purpose.WORSE: "WORSE ", Purpose.ESCALATE: "ESCALATED "}
+
+
 # -- Slack -------------------------------------------------------------------------------------------
 def slack_message(alert: Alert, purpose: str) -> dict:
     """Block Kit message: header (severity + title), fields (severity, affected vendors,
     wedding-day mode, impact), description, recovery actions, context, and the buttons that
     still make sense in the alert's state."""
     ctx = alert.context or {}
-    prefix = {Purpose.REPEAT: "Still firing: ", Purpose.ESCALATE: "ESCALATED: "}.get(purpose, "")
+    prefix = SLACK_PREFIX.get(purpose, "")
     version = f"{alert.ref}:v{alert.version}:{purpose}"
     header = clip(f"{prefix}{headline(alert)}", HEADER_MAX)
     vendors = esc(", ".join(alert.affected_vendors)) if alert.affected_vendors else "none named"
@@ -184,7 +190,7 @@ def _button(label: str, action_id: str, value: str, *, style: str) -> dict:
 def email_message(alert: Alert, purpose: str) -> dict:
     # Email hears of new alerts, repeats and escalations; state changes go to Slack, PagerDuty and
     # the webhook only (notify.STATE_CHANGE_CHANNELS).
-    prefix = {Purpose.ESCALATE: "[ESCALATED] ", Purpose.REPEAT: "[still firing] "}.get(purpose, "")
+    prefix = EMAIL_PREFIX.get(purpose, "")
     context = {
         "alert": alert,
         "purpose": purpose,
@@ -215,7 +221,7 @@ def sms_body(alert: Alert, purpose: str, max_segments: int) -> str:
     (160 characters), as the Twilio contract advises: a single segment arrives whole, never in
     parts or out of order, and costs the least at the moment it matters most."""
     ctx = alert.context or {}
-    prefix = {Purpose.ESCALATE: "ESCALATED ", Purpose.REPEAT: "STILL FIRING "}.get(purpose, "")
+    prefix = SMS_PREFIX.get(purpose, "")
     weddings = ctx.get("weddings_today", 0)
     text = (
         f"{prefix}WedSync {alert.effective_severity.upper()} {alert.ref}: {alert.title}. "
@@ -280,6 +286,7 @@ def pagerduty_event(alert: Alert, purpose: str) -> dict:
 WEBHOOK_EVENT_TYPE = {
     Purpose.NOTIFY: "alert.triggered",
     Purpose.REPEAT: "alert.repeated",
+    Purpose.WORSE: "alert.severity_raised",
     Purpose.ESCALATE: "alert.escalated",
     Purpose.ACKNOWLEDGE: "alert.acknowledged",
     Purpose.RESOLVE: "alert.resolved",

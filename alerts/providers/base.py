@@ -22,7 +22,7 @@ from wedsync_integrations.integrations.secrets import redact
 from ..models import Alert, AlertStatus, Delivery, DeliveryStatus, Purpose
 
 RESPONSE_MAX = 2000
-ONLY_WHILE_TRIGGERED = {Purpose.REPEAT, Purpose.ESCALATE}
+ONLY_WHILE_TRIGGERED = {Purpose.REPEAT, Purpose.WORSE, Purpose.ESCALATE}
 
 
 @dataclass

@@ -30,7 +30,8 @@ class PagerDuty(AlertChannel):
     settings_serializer = BaseSettings
     secrets_serializer = PagerDutySecrets
     default_base_url = "https://events.pagerduty.com"
-    purposes = frozenset({Purpose.NOTIFY, Purpose.ACKNOWLEDGE, Purpose.RESOLVE})
+    # a worse severity is a new trigger for the same dedup key (PagerDuty dedupes repeats itself)
+    purposes = frozenset({Purpose.NOTIFY, Purpose.WORSE, Purpose.ACKNOWLEDGE, Purpose.RESOLVE})
 
     def send(self, alert: Alert, purpose: str, payload: dict, previous) -> Sent:
         event = {"routing_key": self.secret("routing_key"), **payload["event"]}

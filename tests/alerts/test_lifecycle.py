@@ -11,7 +11,7 @@ from freezegun import freeze_time
 from alerts.lifecycle import AlertInputError, acknowledge, escalate_due, raise_alert, resolve
 from alerts.models import ActionSource, Alert, AlertStatus, Delivery, DeliveryStatus
 from alerts.webhook_handlers import pagerduty_incident, slack_button
-from tests.alerts.conftest import SLACK_WEBHOOK, calls_to
+from tests.alerts.conftest import SLACK_WEBHOOK, WEBHOOK_URL, calls_to
 from wedsync_integrations.integrations.registry import get_family
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +52,63 @@ def test_a_resolved_key_opens_a_new_alert(organisation, channels, vendors, deliv
     resolve(first.pk, by="system", via=ActionSource.AUTO)
     second = raise_alert(organisation=organisation, title="AI slow", severity="low", dedup_key="k")
     assert second.created and second.alert.pk != first.pk
+
+
+def test_the_same_key_at_a_higher_severity_gets_worse_reroutes_and_notifies_at_once(
+    organisation, channels, vendors, deliver_all
+):
+    with freeze_time(TUESDAY):
+        raise_alert(organisation=organisation, title="AI errors", severity="medium", dedup_key="ai-errors")
+        deliver_all()
+    assert calls_to(vendors, "https://events.pagerduty.com/") == []  # medium: Slack and email only
+    with freeze_time(TUESDAY + timedelta(minutes=3)):  # well inside the hour's repeat interval
+        worse = raise_alert(organisation=organisation, title="AI errors", severity="critical", dedup_key="ai-errors")
+        deliver_all()
+    alert = Alert.objects.get()
+    assert worse.notified and not worse.created and worse.alert.pk == alert.pk
+    assert (alert.severity, alert.effective_severity, alert.occurrence_count) == ("critical", "critical", 2)
+    assert alert.routing["reasons"][0] == "got worse on occurrence 2: medium → critical"
+    assert alert.next_escalation_at == TUESDAY + timedelta(minutes=3 + 15)  # now it escalates (weekday delay)
+    # on-call hears it got worse on every channel a critical alert reaches, PagerDuty included
+    slack = calls_to(vendors, SLACK_WEBHOOK)
+    assert json.loads(slack[-1].request.body)["blocks"][0]["text"]["text"] == "Worse: CRITICAL: AI errors"
+    assert sms_bodies(vendors)[-1].startswith("WORSE WedSync CRITICAL ")
+    pd = [json.loads(c.request.body) for c in calls_to(vendors, "https://events.pagerduty.com/")]
+    assert [(e["event_action"], e["payload"]["severity"]) for e in pd] == [("trigger", "critical")]
+    hooks = [json.loads(c.request.body) for c in calls_to(vendors, WEBHOOK_URL)]
+    assert hooks[-1]["type"] == "alert.severity_raised" and hooks[-1]["data"]["severity"] == "critical"
+    entry = get_family("alerts").audit_model.objects.get(action="severity_raised")
+    assert entry.changes["severity"] == ["medium", "critical"]
+    # PagerDuty was first told when it got worse: acknowledging still reaches it
+    acknowledge(alert.pk, by="admin:alice", via=ActionSource.ADMIN)
+    deliver_all()
+    pd = [json.loads(c.request.body) for c in calls_to(vendors, "https://events.pagerduty.com/")]
+    assert (pd[-1]["event_action"], pd[-1]["dedup_key"]) == ("acknowledge", alert.pagerduty_dedup_key)
+
+
+def test_a_lower_or_equal_severity_never_makes_an_open_alert_better(organisation, channels, vendors, deliver_all):
+    with freeze_time(TUESDAY):
+        raise_alert(organisation=organisation, title="AI errors", severity="high", dedup_key="ai-errors")
+        again = raise_alert(organisation=organisation, title="AI errors", severity="low", dedup_key="ai-errors")
+    alert = Alert.objects.get()
+    assert not again.notified and (alert.severity, alert.occurrence_count) == ("high", 2)
+
+
+def test_an_acknowledged_alert_that_gets_worse_is_rerouted_but_not_re_paged(
+    organisation, channels, vendors, deliver_all
+):
+    with freeze_time(TUESDAY):
+        alert = raise_alert(organisation=organisation, title="AI errors", severity="high", dedup_key="k").alert
+        deliver_all()
+        acknowledge(alert.pk, by="admin:alice", via=ActionSource.ADMIN)
+        deliver_all()
+        slack_before = len(calls_to(vendors, SLACK_WEBHOOK))
+        worse = raise_alert(organisation=organisation, title="AI errors", severity="critical", dedup_key="k")
+        deliver_all()
+    alert.refresh_from_db()
+    assert not worse.notified and alert.status == AlertStatus.ACKNOWLEDGED and alert.severity == "critical"
+    assert alert.next_escalation_at is None
+    assert len(calls_to(vendors, SLACK_WEBHOOK)) == slack_before
 
 
 def test_same_key_in_two_organisations_is_two_alerts(make_organisation, organisation):
