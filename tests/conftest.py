@@ -19,10 +19,15 @@ _counter = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Circuit breakers, rate limits and health live in the cache: start every test clean."""
+    """Circuit breakers, rate limits and health live in the cache: start every test clean
+    (with the rate limit's per-process leases of the cleared counts)."""
+    from webhooks.ratelimit import forget_leases
+
     cache.clear()
+    forget_leases()
     yield
     cache.clear()
+    forget_leases()
 
 
 @pytest.fixture

@@ -422,15 +422,46 @@ def test_the_rate_limit_window_resets_each_minute_and_is_per_source_and_organisa
     assert ratelimit.hit("generic", 1, 3, now=start + 40).allowed  # next minute
 
 
+def test_a_lease_is_one_request_at_the_default_limits_and_never_more_than_remains():
+    assert [ratelimit.lease_size(100, used) for used in (0, 50, 99, 100, 150)] == [1, 1, 1, 0, 0]
+    assert ratelimit.lease_size(300, 0) == 4  # peak default: a few, 1/64 of what remains
+    assert ratelimit.lease_size(10_000_000, 0) == ratelimit.LEASE_MAX
+    assert ratelimit.lease_size(10_000, 9_990) == 1
+
+
+def test_a_process_spends_its_lease_locally_and_refuses_a_full_window_without_asking_again(db, monkeypatch):
+    """Leasing as it happens on Redis, with the shared count simulated: a high limit is taken 20
+    at a time, a full window is refused locally, and raising the limit asks the count again."""
+    shared: dict[str, int] = {}  # the count per window key, as Redis keeps it
+    calls = []
+
+    def take(key, limit, ttl):
+        calls.append(key)
+        granted = ratelimit.lease_size(limit, shared.get(key, 0))
+        shared[key] = shared.get(key, 0) + granted
+        return shared[key], granted
+
+    monkeypatch.setattr(ratelimit, "_take", take)
+    start = 1_780_000_020.0
+    assert all(ratelimit.hit("generic", 7, 1280, now=start).allowed for _ in range(20)) and len(calls) == 1
+    allowed = 20 + sum(ratelimit.hit("generic", 7, 1280, now=start).allowed for _ in range(1280))
+    assert allowed == 1280  # exactly the limit
+    # leases shrink as the window fills (1/64 of what remains), down to one request near the end
+    assert len(calls) == 290
+    assert not ratelimit.hit("generic", 7, 1280, now=start + 5).allowed and len(calls) == 290  # refused locally
+    assert ratelimit.hit("generic", 7, 1400, now=start + 5).allowed  # a raised limit asks again
+    assert ratelimit.hit("generic", 7, 1280, now=start + 60).allowed  # and a new window starts afresh
+
+
 def test_when_the_shared_cache_is_down_vendors_are_let_through_not_refused(
     post, organisation, webhook_config, monkeypatch, caplog
 ):
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    def cache_down(key, ttl):
+    def cache_down(key, limit, ttl):
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(ratelimit, "_incr", cache_down)
+    monkeypatch.setattr(ratelimit, "_take", cache_down)
     monkeypatch.setattr(ratelimit, "_last_unavailable_warning", float("-inf"))
     webhook_config("generic", organisation, WHSEC, settings={"rate_limit_per_minute": 1})
     for n in range(3):  # over the limit of 1, but the count cannot be kept: nothing is refused

@@ -73,6 +73,22 @@ def test_the_rate_limit_is_exact_across_concurrent_requests_on_redis(settings):
     assert sum(allowed) == 50  # 200 attempts, exactly the limit let through
 
 
+@pytest.mark.django_db(transaction=True)
+def test_leases_across_processes_never_let_more_than_the_limit_through_on_redis(settings, monkeypatch):
+    """Three processes (their lease tables swapped in turn) share one Redis count of a high
+    limit: each takes leases, none can take more than remains, all together exactly the limit."""
+    if not settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        pytest.skip("needs CACHE_URL=redis://…")
+    now, limit = time.time(), 2000
+    processes = [{}, {}, {}]
+    allowed = 0
+    for turn in range(2400):
+        monkeypatch.setattr(ratelimit, "_leases", processes[turn % 3])
+        allowed += ratelimit.hit("generic", 4343, limit, now=now).allowed
+    assert allowed == limit
+    assert all(not lease.tokens for table in processes for lease in table.values())  # nothing stranded
+
+
 @pytest.fixture
 def webhook_worker(transactional_db, tmp_path, settings):
     """A real Celery worker consuming this test's own webhook queue, on the test database."""
