@@ -20,7 +20,9 @@ outage) makes the rollup engine recompute that hour. While the vendor still acce
 the next run sends a correction: the whole hour again where the vendor keeps the last value per
 series and timestamp (Datadog), only the count differences where it adds points up (New
 Relic). Outbox keys carry a digest of the hour's figures, so a correction goes out once and an
-unchanged recompute sends nothing.
+unchanged recompute sends nothing. New Relic's differences are taken against every payload queued
+for the hour, whatever became of it (see _restate), so a partial 413 split, a retry or a replay
+never makes a count go out twice.
 
 Vendors only accept points of a certain age (Datadog ≤ 1 h, New Relic ≤ 48 h). An hour whose
 points would be too old when built is *stale*: it is recorded in a SyncLog row (outcome
@@ -198,6 +200,11 @@ class IntervalExporter(MonitoringProvider):
             digest = interval_digest(interval)
             if retry_items.filter(dedupe_key__startswith=f"{prefix}{digest}:").exists():
                 continue  # exactly what was sent
+            # Everything New Relic has or is owed for the hour: succeeded rows were delivered, pending
+            # ones go out before this correction (order is kept), dead ones wait for staff to replay
+            # them (counting them here is what keeps a replay from doubling a count). After a partial
+            # delivery the item holds only the rest and the delivered part is a row of its own
+            # (outbox: `<key>~part<n>`), so the rows add up to every payload queued for the hour.
             previous = [
                 item.payload
                 for item in retry_items.filter(dedupe_key__startswith=prefix).exclude(

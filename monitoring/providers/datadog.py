@@ -194,7 +194,7 @@ class Datadog(IntervalExporter):
             responses = send_in_parts(
                 series,
                 send=lambda part: self._post(client, key, part),
-                unsent_payload=lambda rest: {"series": rest},
+                payload_of=lambda part: {"series": part},
                 whole_too_large=True,
             )
         vendor_errors = [error for body in responses for error in body.get("errors", [])]

@@ -124,8 +124,10 @@ class NewRelic(IntervalExporter):
 
     def restatement_payloads(self, interval: Interval, previous: list) -> list[list[dict]]:
         """New Relic adds up count and summary points of a window, so a late correction sends only
-        what the hour gained since the payloads sent before; gauges are not re-sent (a second gauge
-        point in the same window would be averaged with the first, not replace it)."""
+        what the hour gained since `previous` (every payload queued for the hour: delivered, still
+        owed by a pending item, or owed to a replay of a dead one; the exporter gathers them);
+        gauges are not re-sent (a second gauge point in the same window would be averaged with the
+        first, not replace it)."""
         start = int(interval.hour.timestamp() * 1000)
         sent: dict[tuple, object] = {}
         for metric in (m for body in previous for b in body if b["common"]["timestamp"] == start for m in b["metrics"]):
@@ -174,7 +176,7 @@ class NewRelic(IntervalExporter):
             replies = send_in_parts(
                 elements,
                 send=lambda part: self._post(client, key, regroup(part)),
-                unsent_payload=regroup,
+                payload_of=regroup,
                 whole_too_large=True,
             )
         detail = {"points": points, "requests": len(replies), "request_ids": replies[:20]}

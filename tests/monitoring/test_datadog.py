@@ -150,9 +150,12 @@ def test_a_failure_after_a_split_keeps_only_the_unsent_half(organisation, datado
         sync_monitoring(config)
     everything = gunzip_json(responses.calls[0].request.body)["series"]
     first_half = gunzip_json(responses.calls[1].request.body)["series"]
-    item = family.retry_model.objects.get()
+    item, delivered = family.retry_model.objects.order_by("id")
     assert item.state == RetryState.PENDING and item.attempts == 1
     assert item.payload["series"] == everything[len(first_half) :]  # the retry resends only the rest
+    # the half Datadog has stays on record as a succeeded row of its own
+    assert (delivered.state, delivered.payload["series"]) == (RetryState.SUCCEEDED, first_half)
+    assert delivered.dedupe_key == f"{item.dedupe_key}~part1"
     responses.replace(responses.POST, url, status=202, json={"errors": []})
     with freeze_time("2026-06-13 15:20:00"):
         assert family.retry_model.objects.filter(state=RetryState.PENDING).count() == 1

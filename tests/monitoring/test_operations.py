@@ -10,7 +10,7 @@ from monitoring.models import MonitoringCursor
 from monitoring.providers.datadog import SITES
 from wedsync_integrations.integrations import outbox
 from wedsync_integrations.integrations.batching import pack, send_in_parts
-from wedsync_integrations.integrations.errors import PayloadTooLarge, RetryableError
+from wedsync_integrations.integrations.errors import PayloadTooLarge, PermanentError, RetryableError
 from wedsync_integrations.integrations.models import RetryState
 from wedsync_integrations.integrations.registry import get_family
 
@@ -78,7 +78,7 @@ def test_pack_keeps_order_and_budget():
     assert pack(["x" * 20], size_of=len, budget=7) == [["x" * 20]]  # too big travels alone
 
 
-def test_send_in_parts_reports_what_was_not_delivered():
+def test_send_in_parts_reports_what_was_and_was_not_delivered():
     sent = []
 
     def send(part):
@@ -90,21 +90,70 @@ def test_send_in_parts_reports_what_was_not_delivered():
         return len(part)
 
     with pytest.raises(RetryableError) as caught:
-        send_in_parts([1, 2, 3, 4], send=send, unsent_payload=lambda rest: {"rest": rest})
-    assert sent == [[1, 2]] and caught.value.unsent_payload == {"rest": [3, 4]}
+        send_in_parts([1, 2, 3, 4], send=send, payload_of=lambda part: {"items": part})
+    assert sent == [[1, 2]]
+    assert caught.value.unsent_payload == {"items": [3, 4]} and caught.value.sent_payload == {"items": [1, 2]}
+
+    with pytest.raises(RetryableError) as caught:  # nothing went out: the item stays whole
+        send_in_parts([3, 4], send=send, payload_of=lambda part: {"items": part})
+    assert caught.value.unsent_payload is None and caught.value.sent_payload is None
 
 
-def test_the_outbox_keeps_only_the_unsent_part_of_a_partial_delivery(fake_provider, make_config, organisation):
+def partial(error, sent, unsent):
+    error.sent_payload, error.unsent_payload = sent, unsent
+    return error
+
+
+def test_a_partial_delivery_splits_the_item_into_what_went_out_and_what_is_left(
+    fake_provider, make_config, organisation
+):
     config = make_config("monitoring", organisation, "fake")
-    item = outbox.enqueue(config, operation="send", payload={"items": [1, 2, 3, 4]})
-    error = RetryableError("second half failed", status=503)
-    error.unsent_payload = {"items": [3, 4]}
-    fake_provider.script = [error]
+    item = outbox.enqueue(config, operation="send", payload={"items": [1, 2, 3, 4]}, dedupe_key="fake:hour:0")
+    fake_provider.script = [
+        partial(RetryableError("second half failed", status=503), {"items": [1, 2]}, {"items": [3, 4]}),
+        partial(RetryableError("last one failed", status=503), {"items": [3]}, {"items": [4]}),
+    ]
     outbox.drain_pair(family, organisation.pk, "fake")
     item.refresh_from_db()
     assert item.state == RetryState.PENDING and item.payload == {"items": [3, 4]}
     outbox.replay([item])
-    assert fake_provider.delivered[-1] == ("send", {"items": [3, 4]})
+    outbox.replay([item])
+    assert [payload for _, payload in fake_provider.delivered] == [
+        {"items": [1, 2, 3, 4]},
+        {"items": [3, 4]},
+        {"items": [4]},
+    ]
+
+    rows = family.retry_model.objects.order_by("id")
+    # the rows of the payload add up to all of it: what each attempt delivered, then the rest
+    assert [(row.dedupe_key, row.state, row.payload) for row in rows] == [
+        ("fake:hour:0", RetryState.SUCCEEDED, {"items": [4]}),
+        ("fake:hour:0~part1", RetryState.SUCCEEDED, {"items": [1, 2]}),
+        ("fake:hour:0~part2", RetryState.SUCCEEDED, {"items": [3]}),
+    ]
+    first_part = rows[1]
+    assert first_part.result == {"delivered_part_of": item.pk, "attempt": 1}
+    assert (first_part.created_at, first_part.correlation_id) == (item.created_at, item.correlation_id)
+
+
+def test_a_partial_delivery_that_goes_dead_keeps_the_rest_for_a_replay(fake_provider, make_config, organisation):
+    config = make_config("monitoring", organisation, "fake")
+    item = outbox.enqueue(config, operation="send", payload={"items": [1, 2, 3, 4]})
+    fake_provider.script = [partial(PermanentError("rejected", status=400), {"items": [1]}, {"items": [2, 3, 4]})]
+    outbox.drain_pair(family, organisation.pk, "fake")
+    item.refresh_from_db()
+    part = family.retry_model.objects.exclude(pk=item.pk).get()
+    assert (item.state, item.payload) == (RetryState.DEAD, {"items": [2, 3, 4]})
+    assert (part.state, part.payload, part.dedupe_key) == (RetryState.SUCCEEDED, {"items": [1]}, None)
+    outbox.replay([item, part])  # the delivered part is never sent again
+    assert [payload for _, payload in fake_provider.delivered] == [{"items": [1, 2, 3, 4]}, {"items": [2, 3, 4]}]
+
+
+def test_a_part_key_stays_within_the_column_and_apart_from_other_long_keys():
+    assert outbox.part_key("monitoring:7:20260613T14:abc:0", 3, 200) == "monitoring:7:20260613T14:abc:0~part3"
+    first, second = "k" * 195 + "a", "k" * 195 + "b"  # 196 + 7 characters: too long
+    keys = {outbox.part_key(key, 12, 200) for key in (first, second)}
+    assert len(keys) == 2 and all(len(key) == 200 and key.endswith("~part12") for key in keys)
 
 
 def test_sync_of_a_scrape_only_prometheus_config_sends_nothing(prometheus_config):

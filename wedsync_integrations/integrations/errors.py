@@ -18,9 +18,11 @@ class IntegrationError(Exception):
         self.status = status
         self.response_body = response_body[:2000]
         # Set by a provider that delivered part of a payload before failing (e.g. after splitting
-        # on 413): the outbox stores it as the item's payload, so a retry sends only what is left
-        # and a count metric is never sent twice.
+        # on 413): the outbox stores unsent_payload as the item's payload, so a retry sends only
+        # what is left and a count metric is never sent twice, and keeps sent_payload (the part
+        # that went out) as a succeeded row, so its rows still add up to everything delivered.
         self.unsent_payload = None
+        self.sent_payload = None
 
 
 class RetryableError(IntegrationError):

@@ -12,11 +12,16 @@ Guarantees
 - RetryableError -> backoff (vendor Retry-After honoured) until max attempts -> dead.
 - PermanentError -> dead. With stops_config (bad key) the config is stopped instead and the
   item stays pending: once staff fix the key and resume, nothing has been lost.
+- A partial delivery (a payload split after a 413, one part failing) splits the item: the part
+  that went out becomes a succeeded row of its own, the item keeps only the rest. The rows of a
+  payload therefore always add up to what was delivered plus what is still owed, which is what
+  a late correction for a count metric has to subtract (monitoring/exporter.py).
 - Every attempt writes a SyncLog row.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -136,14 +141,13 @@ def _retry_later(family, item, config, log, exc, message, now, started) -> Attem
     log.http_status, log.error = exc.status, message
     _save_log(log, started)
     fields = {"attempts": attempts, "last_error": message, "last_attempt_at": now, "leased_until": None}
-    fields.update(_unsent(exc))
     if dead:
         fields.update(state=RetryState.DEAD)
         message = f"gave up after {attempts} attempts: {message}"
         fields["last_error"] = message
     else:
         fields["next_attempt_at"] = now + timedelta(seconds=policy.delay(attempts, retry_after))
-    type(item).objects.filter(pk=item.pk).update(**fields)
+    _save_failed_attempt(item, fields, exc, now)
     config.mark_failure(message, now)
     item.refresh_from_db()
     if dead:
@@ -162,21 +166,20 @@ def _give_up(family, item, config, log, exc: PermanentError, message, now, start
     attempts = item.attempts + 1
     if exc.stops_config:
         # The item is fine; the credentials are not. Keep it pending and stop the config.
-        type(item).objects.filter(pk=item.pk).update(
-            attempts=attempts, last_error=message, last_attempt_at=now, leased_until=None, **_unsent(exc)
-        )
+        fields = {"attempts": attempts, "last_error": message, "last_attempt_at": now, "leased_until": None}
+        _save_failed_attempt(item, fields, exc, now)
         config.stop(message, now)
         signals.config_stopped.send_robust(sender=family, config=config, reason=message)
         logger.error("outbox.config_stopped provider=%s org=%s error=%s", item.provider, item.organisation_id, message)
         return AttemptOutcome(RetryState.PENDING, message)
-    type(item).objects.filter(pk=item.pk).update(
-        attempts=attempts,
-        last_error=message,
-        last_attempt_at=now,
-        leased_until=None,
-        state=RetryState.DEAD,
-        **_unsent(exc),
-    )
+    fields = {
+        "attempts": attempts,
+        "last_error": message,
+        "last_attempt_at": now,
+        "leased_until": None,
+        "state": RetryState.DEAD,
+    }
+    _save_failed_attempt(item, fields, exc, now)
     config.mark_failure(message, now)
     item.refresh_from_db()
     signals.delivery_dead.send_robust(sender=family, item=item, error=message)
@@ -184,10 +187,51 @@ def _give_up(family, item, config, log, exc: PermanentError, message, now, start
     return AttemptOutcome(RetryState.DEAD, message)
 
 
-def _unsent(exc) -> dict:
-    """A partial delivery leaves only the unsent part in the item (see IntegrationError)."""
+def _save_failed_attempt(item, fields: dict, exc, now) -> None:
+    """Record a failed attempt. After a partial delivery (see IntegrationError) the item keeps
+    only the unsent part, and the part that went out is written as a succeeded row in the same
+    transaction: overwriting the payload alone would forget what the vendor already has."""
     unsent = getattr(exc, "unsent_payload", None)
-    return {"payload": unsent} if unsent is not None else {}
+    with transaction.atomic():
+        if unsent is not None:
+            fields = {**fields, "payload": unsent}
+            sent = getattr(exc, "sent_payload", None)
+            if sent is not None:
+                _record_delivered_part(item, sent, attempt=fields["attempts"], now=now)
+        type(item).objects.filter(pk=item.pk).update(**fields)
+
+
+def _record_delivered_part(item, payload, *, attempt: int, now) -> None:
+    """A succeeded row for the part of `item` that attempt `attempt` delivered. Its dedupe key
+    extends the item's, so whoever finds an item's rows by key prefix finds this one too."""
+    model = type(item)
+    limit = model._meta.get_field("dedupe_key").max_length
+    model.objects.create(
+        organisation_id=item.organisation_id,
+        provider=item.provider,
+        operation=item.operation,
+        payload=payload,
+        dedupe_key=part_key(item.dedupe_key, attempt, limit) if item.dedupe_key else None,
+        state=RetryState.SUCCEEDED,
+        attempts=1,
+        max_attempts=item.max_attempts,
+        next_attempt_at=now,
+        last_attempt_at=now,
+        succeeded_at=now,
+        result={"delivered_part_of": item.pk, "attempt": attempt},
+        created_at=item.created_at,
+        correlation_id=item.correlation_id,
+    )
+
+
+def part_key(dedupe_key: str, attempt: int, limit: int) -> str:
+    """`<dedupe_key>~part<attempt>`, at most `limit` characters (a long key keeps its start and
+    gains a digest of the whole, so two long keys never collide)."""
+    suffix = f"~part{attempt}"
+    if len(dedupe_key) + len(suffix) <= limit:
+        return dedupe_key + suffix
+    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:16]
+    return f"{dedupe_key[: limit - len(suffix) - 17]}#{digest}{suffix}"
 
 
 def _finish(item, state, error, now) -> None:
