@@ -10,6 +10,14 @@ set is PUT to `<pushgateway>/metrics/job/wedsync_ai/org/<slug>`: one group per o
 as a whole, no timestamps in the samples (the gateway rejects them). The outbox item stores the
 grouping key, not the samples: a Pushgateway keeps only the latest state, so a retry pushes the
 state at the time of the retry rather than an old one.
+
+Pushgateway authentication (contract §3.6: optional basic auth, for a gateway behind a proxy or
+started with --web.config.file): setting `pushgateway_username` and secret `pushgateway_password`,
+both or neither. With both, every push and health probe carries `Authorization: Basic
+base64(user:password)` (UTF-8, RFC 7617); the password is stored encrypted like every secret and
+credentials in the URL itself are refused (they would be stored and exported in clear). A 401/403
+from the gateway stops the configuration and keeps the push queued until staff fix the password
+and resume. `bearer_token` is unrelated: it protects our own scrape endpoint.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from ..exporter import MonitoringProvider, last_finished_hour
 from ..family import FAMILY
 
 JOB = "wedsync_ai"
+BOTH = "Pushgateway basic auth needs both the user name and the password"
 _PLAIN_SEGMENT = re.compile(r"^[A-Za-z0-9_.~-]+$")
 
 
@@ -65,11 +74,30 @@ def _segment(name: str, value: str) -> list[str]:
 
 class PrometheusSettings(StrictSerializer):
     pushgateway_url = OutboundURLField(required=False, allow_blank=True)
+    pushgateway_username = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=256,
+        help_text="basic-auth user for the Pushgateway; needs the secret pushgateway_password",
+    )
+
+    def validate_pushgateway_username(self, value: str) -> str:
+        # RFC 7617: the user-id ends at the first colon, and control characters cannot be sent
+        if ":" in value or any(ord(char) < 32 or ord(char) == 127 for char in value):
+            raise serializers.ValidationError("must not contain a colon or control characters")
+        return value
 
 
 class PrometheusSecrets(StrictSerializer):
     bearer_token = serializers.CharField(
         min_length=16, max_length=256, trim_whitespace=True, help_text="the organisation's scrape credential"
+    )
+    pushgateway_password = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=1024,
+        trim_whitespace=False,  # a password is taken exactly as given
+        help_text="basic-auth password for the Pushgateway; needs the setting pushgateway_username",
     )
 
 
@@ -81,8 +109,25 @@ class Prometheus(MonitoringProvider):
     secrets_serializer = PrometheusSecrets
     operation = "push"
 
+    @classmethod
+    def validate_combination(cls, settings: dict, secrets: dict) -> dict[str, str]:
+        user, password = settings.get("pushgateway_username"), secrets.get("pushgateway_password")
+        if user and not password:
+            return {"secrets.pushgateway_password": f"required when pushgateway_username is set ({BOTH})"}
+        if password and not user:
+            return {"settings.pushgateway_username": f"required when pushgateway_password is set ({BOTH})"}
+        return {}
+
     def pushgateway_url(self) -> str:
         return self.settings.get("pushgateway_url") or ""
+
+    def pushgateway_headers(self) -> dict[str, str]:
+        """Basic auth for the Pushgateway when both halves are configured, else nothing."""
+        user, password = self.settings.get("pushgateway_username"), self.secrets.get("pushgateway_password")
+        if not (user and password):
+            return {}
+        credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {credentials}"}
 
     def grouping(self) -> dict[str, str]:
         return {"org": self.organisation.slug}
@@ -122,7 +167,7 @@ class Prometheus(MonitoringProvider):
         body = generate_latest(AIMetricsCollector([self.organisation.pk]))
         path = grouping_path(payload.get("job", JOB), payload.get("grouping") or self.grouping())
         response = self.client(base_url=url, guarded=True).request(
-            "PUT", path, data=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
+            "PUT", path, data=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4, **self.pushgateway_headers()}
         )
         samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
         return DeliveryResult(items=samples, http_status=response.status_code, detail={"path": path})
@@ -134,5 +179,7 @@ class Prometheus(MonitoringProvider):
         scrape_note = f"last scraped {scraped:%Y-%m-%d %H:%M:%S}Z" if scraped else "not scraped yet"
         if not url:
             return HealthResult(ok=True, message=f"scrape endpoint ready ({scrape_note})")
-        response = self.client(base_url=url, guarded=True).request("GET", "/-/healthy")
+        response = self.client(base_url=url, guarded=True).request(
+            "GET", "/-/healthy", headers=self.pushgateway_headers()
+        )
         return HealthResult(ok=True, message=f"Pushgateway healthy; {scrape_note}", http_status=response.status_code)

@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(cmd: list[str], ready_url: str, timeout: float = 30.0):
+def running(cmd: list[str], ready_url: str, timeout: float = 30.0, auth: tuple[bytes, bytes] | None = None):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + timeout
@@ -39,7 +39,7 @@ def running(cmd: list[str], ready_url: str, timeout: float = 30.0):
             if proc.poll() is not None:
                 raise RuntimeError(f"{cmd[0]} exited: {proc.stderr.read().decode()[-2000:]}")
             with contextlib.suppress(requests.RequestException):
-                if requests.get(ready_url, timeout=1).status_code == 200:
+                if requests.get(ready_url, timeout=1, auth=auth).status_code == 200:
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{cmd[0]} not ready after {timeout}s")
@@ -150,3 +150,49 @@ def test_pushes_replace_the_organisation_group_on_a_real_pushgateway(
     assert requests_line(first, "content_writing") and not requests_line(second, "content_writing")
     assert [group["labels"] for group in groups] == [{"job": "wedsync_ai", "org": "acme"}]
     assert "push_time_seconds" in groups[0]
+
+
+# The gateway's --web.config.file holds a bcrypt hash (cost 4: fast to check) of this password;
+# non-ASCII on purpose, to prove the Go side reads our UTF-8 basic-auth header the same way.
+GATEWAY_USER, GATEWAY_PASSWORD = "wedsync-push", "s3cret: pässwörd"
+GATEWAY_HASH = "$2b$04$8JhvT0TfgvMHn0MTTMijvurWyHVD0C01kdGEHXCgF5/wO43vimI6S"
+
+
+@pytest.mark.skipif(not PUSHGATEWAY, reason="the prometheus-pushgateway binary is not installed (make system-deps)")
+def test_a_pushgateway_with_basic_auth_takes_our_pushes_and_a_wrong_password_stops_the_config(
+    tmp_path, organisation, make_rollup, make_config
+):
+    from wedsync_integrations.integrations.models import ConfigStatus, RetryState
+    from wedsync_integrations.integrations.registry import get_family
+
+    port = free_port()
+    gateway = f"http://127.0.0.1:{port}"
+    web_config = tmp_path / "web.yml"
+    web_config.write_text(f"basic_auth_users:\n  {GATEWAY_USER}: {GATEWAY_HASH}\n")
+
+    def config(password):
+        settings = {"pushgateway_url": gateway, "pushgateway_username": GATEWAY_USER}
+        secrets = {"bearer_token": SCRAPE_TOKEN, "pushgateway_password": password}
+        return make_config("monitoring", organisation, "prometheus", settings=settings, secrets=secrets)
+
+    now = timezone.now()
+    make_rollup(organisation, floor_hour(now), requests=40)
+    right = config(GATEWAY_PASSWORD)
+    cmd = [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}", f"--web.config.file={web_config}"]
+    auth = (GATEWAY_USER.encode(), GATEWAY_PASSWORD.encode())  # bytes: requests would encode str as Latin-1
+    with running(cmd, f"{gateway}/-/ready", auth=auth):
+        assert requests.get(f"{gateway}/metrics", timeout=5).status_code == 401  # auth is really on
+        result = sync_monitoring(right, now=now)
+        assert (result.queued, result.delivered) == (1, 1)
+        pushed = requests.get(f"{gateway}/metrics", timeout=5, auth=auth).text
+        right.delete()
+        wrong = config("not-the-password")
+        result = sync_monitoring(wrong, now=now)
+    assert any(
+        line.startswith("wedsync_ai_requests_total{") and 'org="acme"' in line and line.endswith(" 40")
+        for line in pushed.splitlines()
+    )
+    wrong.refresh_from_db()
+    item = get_family("monitoring").retry_model.objects.get(state=RetryState.PENDING)
+    assert result.delivered == 0 and wrong.status == ConfigStatus.STOPPED and "HTTP 401" in wrong.status_reason
+    assert item.provider == "prometheus"  # kept for when the password is fixed and the config resumed

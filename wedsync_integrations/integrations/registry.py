@@ -98,6 +98,9 @@ def validate_config_data(provider_cls, settings_data, secrets_data, *, partial_s
     if not secrets_ser.is_valid():
         # keep only the field names and messages: DRF messages do not include input values
         errors.update(_flatten("secrets", secrets_ser.errors))
+    if not errors:
+        settings, secrets = dict(settings_ser.validated_data), dict(secrets_ser.validated_data)
+        errors.update(provider_cls.validate_combination(settings, secrets))
     return errors
 
 
@@ -165,6 +168,12 @@ class Provider:
     secrets_serializer: ClassVar[type[serializers.Serializer]] = NoSecrets
     default_base_url: ClassVar[str] = ""
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
+
+    @classmethod
+    def validate_combination(cls, settings: dict, secrets: dict) -> dict[str, str]:
+        """Rules across settings and secrets (each already valid on its own), as
+        {'settings.x' or 'secrets.y': message}. The messages must not quote a secret."""
+        return {}
 
     def __init__(self, config):
         self.config = config

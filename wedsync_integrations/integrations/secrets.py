@@ -31,8 +31,10 @@ class SecretBag(dict):
     __str__ = __repr__
 
     def redacted(self) -> dict:
-        """The shape for exports and audit entries: keys kept, values masked."""
-        return dict.fromkeys(sorted(self), MASK)
+        """The shape for exports and audit entries: keys kept, values masked. An empty value (an
+        optional secret cleared with "") stays empty: it hides nothing, and exporting it as "***"
+        ("keep the stored value") would make the export refused when applied back."""
+        return {key: self[key] if self[key] in (None, "") else MASK for key in sorted(self)}
 
     def values_to_hide(self) -> list[str]:
         """Every string that must never be shown: each value, and for URL-valued secrets
