@@ -1,18 +1,23 @@
 """The README's first command: seed data of the promised size and shape, and the whole stack
 (web + worker + beat + sandbox) running on the embedded default."""
 
+import io
+import json
 import os
 import socket
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from wedsync_integrations import calendar
 from wedsync_integrations.core import demo_data
+from wedsync_integrations.core.management.commands import run_demo
+from wedsync_integrations.usage import validation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +74,11 @@ def test_run_demo_runs_web_worker_beat_and_sandbox_end_to_end(tmp_path):
         if k
         not in {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "CELERY_RESULT_BACKEND", "DJANGO_SETTINGS_MODULE"}
     }
-    env.update(WEDSYNC_VAR_DIR=str(tmp_path / "var"), DJANGO_ENV="development", LOG_LEVEL="WARNING")
+    scratch = tmp_path / "tmp"  # where the web workers' metric files go while it runs
+    scratch.mkdir()
+    env.update(
+        WEDSYNC_VAR_DIR=str(tmp_path / "var"), DJANGO_ENV="development", LOG_LEVEL="WARNING", TMPDIR=str(scratch)
+    )
     cmd = [sys.executable, "manage.py", "run_demo", "--smoke", "120", "--days", "1",
            "--port", str(_free_port()), "--sandbox-port", str(_free_port())]  # fmt: skip
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
@@ -78,3 +87,55 @@ def test_run_demo_runs_web_worker_beat_and_sandbox_end_to_end(tmp_path):
     for check in ("web ingests usage", "worker delivers an alert", "beat runs the scheduled rollup", "readyz"):
         assert f"[ok] {check}" in output
     assert "user: admin   password:" in output
+    assert "Raise an alert: OUTBOUND_URL_ALLOWLIST=127.0.0.1,localhost .venv/bin/python manage.py alerts test" in output
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("wsi-demo-prom-")] == []  # removed on stop
+
+
+def test_the_banners_usage_example_is_a_valid_wire_record():
+    """The record the banner tells a new user to send is one the ingest API accepts."""
+    record = run_demo.Command._example_record("try-0123456789ab")
+    clean = validation.clean_record(record, now=datetime.now(UTC), max_future=timedelta(seconds=0))
+    assert clean["request_id"] == "try-0123456789ab"
+    assert clean["cost_usd"] == Decimal("0.000266")
+    assert record["occurred_at"].endswith("Z")
+
+
+@pytest.mark.django_db
+def test_a_stopped_demo_integration_is_reported_when_the_demo_starts(settings):
+    """A demo configuration stopped earlier (say by a command run without the sandbox allowed)
+    stays stopped on the next run, and the runner says so instead of showing only a summary."""
+    from alerts.models import AlertConfig
+    from wedsync_integrations.integrations.models import ConfigStatus
+
+    settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.1", "localhost"]
+    out = io.StringIO()
+    command = run_demo.Command(stdout=out)
+    command._apply_demo_integrations("http://127.0.0.1:8900")
+    assert "note:" not in out.getvalue()
+    slack = AlertConfig.objects.get(organisation__slug="cotswold-lens", provider="slack")
+    slack.stop("outbound URL for '127.0.0.1' must use https")
+
+    command._apply_demo_integrations("http://127.0.0.1:8900")
+
+    printed = out.getvalue()
+    assert "22 unchanged" in printed
+    assert (
+        "note: alerts/slack for cotswold-lens is stopped (outbound URL for '127.0.0.1' must use https); "
+        "once its credentials are right, resume it in admin to send what it holds"
+    ) in printed
+    slack.refresh_from_db()
+    assert slack.status == ConfigStatus.STOPPED
+
+
+def test_the_readmes_usage_record_is_accepted_as_written():
+    """The wire-format example in the README's "two commands" section stays in step with ingest."""
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("A usage record, as `POST /api/v1/usage/` takes it", 1)[1]
+    body = json.loads(example.split("```json", 1)[1].split("```", 1)[0])
+    after = datetime(2026, 6, 14, tzinfo=UTC)
+    (record,) = body["records"]
+    clean = validation.clean_record(record, now=after, max_future=timedelta(seconds=0))
+    assert clean["request_id"] == "req-0001"
+    assert set(validation.REQUIRED_FIELDS) <= set(record)
+    described = example.split("```", 3)[2].split("\n\n", 2)[1]  # the paragraph after the example
+    assert [name for name in validation.WIRE_FIELDS if f"`{name}`" not in described] == []

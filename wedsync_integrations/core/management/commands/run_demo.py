@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -62,11 +63,11 @@ class Command(BaseCommand):
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         web_url = f"http://127.0.0.1:{port}"
         env = self._child_env(sandbox_url, web_url)
-        self._prepare(days)
-        password = self._admin_login()
-        token = self._ingest_token()
         processes = []
         try:
+            self._prepare(days)
+            password = self._admin_login()
+            token = self._ingest_token()
             processes.append(self._start("sandbox", [sys.executable, "-m", "wedsync_integrations.sandbox",
                                                      "--port", str(sandbox_port)], env))  # fmt: skip
             self._wait(sandbox_url + "/__sandbox/health", processes)
@@ -82,17 +83,21 @@ class Command(BaseCommand):
                 self._supervise(processes)
         finally:
             self._stop(processes)
+            # the web workers' metric files: a fresh directory per run, nothing to keep
+            shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
     # -- set-up ----------------------------------------------------------------------------------
     def _child_env(self, sandbox_url: str, web_url: str) -> dict:
         allow = {"127.0.0.1", "localhost", *settings.OUTBOUND_URL_ALLOWLIST}
         # this process validates the demo config too, so it needs the same allowlist
         settings.OUTBOUND_URL_ALLOWLIST = sorted(allow)
+        # and so does a manage.py command run by hand against the demo (shown in the banner)
+        self._allowlist = ",".join(sorted(allow))
         multiproc = Path(tempfile.mkdtemp(prefix="wsi-demo-prom-"))
         return {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "wedsync_integrations.settings",
-            "OUTBOUND_URL_ALLOWLIST": ",".join(sorted(allow)),
+            "OUTBOUND_URL_ALLOWLIST": self._allowlist,
             "SANDBOX_URL": sandbox_url,
             "PUBLIC_BASE_URL": web_url,
             "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
@@ -136,6 +141,8 @@ class Command(BaseCommand):
         text = DEMO_CONFIG.read_text().replace("${SANDBOX_URL}", sandbox_url)
         report = config_io.apply(json.loads(text), actor="cli:run_demo")
         self.stdout.write(f"Demo integrations pointed at the sandbox: {report.lines()[-1]}")
+        for note in report.notes:  # e.g. a configuration stopped by an earlier run: it sends nothing until resumed
+            self.stdout.write(self.style.WARNING(f"  note: {note}"))
 
     # -- processes -------------------------------------------------------------------------------
     def _gunicorn(self, port: int) -> list[str]:
@@ -230,11 +237,15 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("smoke check passed"))
 
     @staticmethod
-    def _smoke_ingest(web_url: str, token: str) -> bool:
+    def _example_record(request_id: str) -> dict:
+        """One usage record in the wire format, stamped now (the banner's example and the smoke check)."""
         now = datetime.now(UTC).replace(microsecond=0)
-        record = {"request_id": f"smoke-{uuid.uuid4().hex}", "occurred_at": now.isoformat().replace("+00:00", "Z"),
-                  "feature": "email_template", "provider": "openai", "model": "gpt-4o-mini", "prompt_tokens": 100,
-                  "completion_tokens": 50, "latency_ms": 800, "cost_usd": "0.0001", "outcome": "ok"}  # fmt: skip
+        return {"request_id": request_id, "occurred_at": now.isoformat().replace("+00:00", "Z"),
+                "feature": "email_template", "provider": "openai", "model": "gpt-4o-mini", "prompt_tokens": 812,
+                "completion_tokens": 240, "latency_ms": 930, "cost_usd": "0.000266", "outcome": "ok"}  # fmt: skip
+
+    def _smoke_ingest(self, web_url: str, token: str) -> bool:
+        record = self._example_record(f"smoke-{uuid.uuid4().hex}")
         request = urllib.request.Request(  # noqa: S310 (local demo URL)
             web_url + "/api/v1/usage/",
             data=json.dumps({"records": [record]}).encode(),
@@ -279,9 +290,17 @@ class Command(BaseCommand):
         self.stdout.write(f"  API schema:     {web_url}/api/schema/")
         self.stdout.write(f"  Vendor sandbox: {sandbox_url}/__sandbox/requests  (what the vendors received)")
         if token:
+            # a real record, so the example shows the wire format; sending it twice shows the dedupe
+            body = json.dumps({"records": [self._example_record(f"try-{uuid.uuid4().hex[:12]}")]})
             self.stdout.write(
-                f"  Ingest token (shown once): {token}\n"
-                f"  Try: curl -s -X POST {web_url}/api/v1/usage/ -H 'Authorization: Bearer {token}' "
-                "-H 'Content-Type: application/json' -d '{\"records\": []}'"
+                f"  Ingest token (shown once, replaced on each run): {token}\n"
+                f"  Send usage:     curl -s -X POST {web_url}/api/v1/usage/ -H 'Authorization: Bearer {token}' "
+                f"-H 'Content-Type: application/json' -d '{body}'"
             )
+        # A command run by hand calls the vendors itself: without the sandbox allowed, the SSRF
+        # guard refuses the call and the configuration stops.
+        self.stdout.write(
+            f"  Raise an alert: OUTBOUND_URL_ALLOWLIST={self._allowlist} .venv/bin/python manage.py "
+            "alerts test --org cotswold-lens --severity critical"
+        )
         self.stdout.write("  Ctrl-C stops everything.\n")
