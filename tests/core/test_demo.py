@@ -139,3 +139,28 @@ def test_the_readmes_usage_record_is_accepted_as_written():
     assert set(validation.REQUIRED_FIELDS) <= set(record)
     described = example.split("```", 3)[2].split("\n\n", 2)[1]  # the paragraph after the example
     assert [name for name in validation.WIRE_FIELDS if f"`{name}`" not in described] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("step", ["mark_all_dirty", "update_rollups"])
+def test_a_first_run_interrupted_after_seeding_still_gets_every_rollup(monkeypatch, step):
+    """Ctrl-C while the first run builds rollups: a later run skips seeding once records exist,
+    so every stored hour must already be marked dirty for beat's rollup task to finish it."""
+    from django.core.management import call_command
+
+    from wedsync_integrations.usage import rollup
+    from wedsync_integrations.usage.models import AIUsageRecord, RollupDirtyHour, UsageRollup
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rollup, step, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        call_command("seed_demo", days=1, stdout=io.StringIO())
+    monkeypatch.undo()
+    stored = set(AIUsageRecord.objects.values_list("organisation_id", "hour").distinct())
+    assert set(RollupDirtyHour.objects.values_list("organisation_id", "hour")) == stored
+
+    rollup.update_rollups()  # what beat runs every minute
+
+    assert set(UsageRollup.objects.values_list("organisation_id", "hour").distinct()) == stored

@@ -16,9 +16,14 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2026, help="random seed (same seed, same data)")
 
     def handle(self, *args, days, seed, **options):
+        from wedsync_integrations.usage.rollup import mark_all_dirty, update_rollups
+
         bar = self._progress_bar()
         with transaction.atomic():
             stats = demo_data.seed(days=days, seed_value=seed, progress=bar.update if bar else None)
+            # Committed with the records: if the rollup below is interrupted (Ctrl-C), beat's
+            # rollup task finishes it, whereas a later run skips seeding and would never rebuild.
+            mark_all_dirty()
         if bar:
             bar.close()
         self.stdout.write(
@@ -26,9 +31,7 @@ class Command(BaseCommand):
             f"usage records added: {stats['records']}"
         )
         self.stdout.write("Building hourly rollups ...")
-        from wedsync_integrations.usage.rollup import rebuild_rollups
-
-        rebuild_rollups()
+        update_rollups()
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
 
     def _progress_bar(self):
