@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -164,3 +165,18 @@ def test_a_first_run_interrupted_after_seeding_still_gets_every_rollup(monkeypat
     rollup.update_rollups()  # what beat runs every minute
 
     assert set(UsageRollup.objects.values_list("organisation_id", "hour").distinct()) == stored
+
+
+def test_ctrl_c_before_the_demo_runs_ends_with_a_sentence_not_a_traceback(monkeypatch, tmp_path, settings):
+    from django.core.management import CommandError, call_command
+
+    settings.OUTBOUND_URL_ALLOWLIST = []  # the runner widens it; the fixture puts it back afterwards
+
+    def interrupted(self, days):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_demo.Command, "_prepare", interrupted)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(CommandError, match=r"^interrupted: everything the demo started is stopped; `make demo`"):
+        call_command("run_demo", port=_free_port(), sandbox_port=_free_port(), stdout=io.StringIO())
+    assert list(tmp_path.iterdir()) == []  # the metrics directory made for the children is gone too

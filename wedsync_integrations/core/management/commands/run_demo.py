@@ -81,6 +81,12 @@ class Command(BaseCommand):
                 self._smoke(web_url, sandbox_url, token, smoke, processes)
             else:
                 self._supervise(processes)
+        except KeyboardInterrupt:
+            # Ctrl-C while migrating, seeding or starting (once running, _supervise handles it)
+            raise CommandError(
+                "interrupted: everything the demo started is stopped; `make demo` starts again "
+                "(a seed that did not finish is redone)"
+            ) from None
         finally:
             self._stop(processes)
             # the web workers' metric files: a fresh directory per run, nothing to keep
