@@ -58,5 +58,7 @@ def test_run_demo_refuses_a_taken_port_before_touching_anything():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(CommandError, match=f"port {port} .*already in use.*--port"):
+        with pytest.raises(
+            CommandError, match=f"port {port} .*already in use.*manage.py run_demo --port 8001 --sandbox-port 8901"
+        ):
             call_command("run_demo", "--port", str(port))  # no database: it stops before migrating

@@ -43,7 +43,8 @@ def _ensure_free(port: int, what: str) -> None:
         except OSError:
             raise CommandError(
                 f"port {port} ({what}) is already in use: is another demo still running? "
-                "Stop it, or choose other ports with --port / --sandbox-port."
+                "Stop it, or run the demo on other ports: "
+                ".venv/bin/python manage.py run_demo --port 8001 --sandbox-port 8901"
             ) from None
 
 
