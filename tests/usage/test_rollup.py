@@ -430,6 +430,20 @@ def _wait_for_lock_wait(timeout: float = 10.0) -> None:
     raise AssertionError("the rollup never waited for the batch's marker")
 
 
+def test_on_the_embedded_default_a_second_run_gives_way_through_the_cache_lock(organisation, june_rate):
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL runs take an advisory lock: see the test below")
+    from django.core.cache import cache
+
+    ingest(organisation, wire_record("a"))
+    cache.add(rollup.CACHE_LOCK_KEY, 1)  # another process's run
+    stats = update_rollups()
+    assert stats.skipped and stats.hours == 0 and RollupDirtyHour.objects.count() == 1
+    cache.delete(rollup.CACHE_LOCK_KEY)
+    assert update_rollups().hours == 1 and not RollupDirtyHour.objects.exists()
+    assert cache.get(rollup.CACHE_LOCK_KEY) is None  # released after the run
+
+
 @postgres_only
 def test_a_second_run_gives_way_while_one_holds_the_lock(organisation, june_rate):
     import psycopg

@@ -36,6 +36,7 @@ from functools import reduce
 from operator import or_
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
@@ -202,12 +203,25 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+# Elsewhere (SQLite, the embedded default) the lock is a key in the shared cache: SQLite
+# serialises writers, so two runs would not collide, but the second would recompute every hour
+# the first just did (the demo's start-up rollup meeting beat's). A run killed while holding it
+# delays the next for at most the timeout.
+CACHE_LOCK_KEY = "wsi:usage:rollup:lock"
+CACHE_LOCK_SECONDS = 300
+
+
 @contextlib.contextmanager
 def _exclusive():
     """One rollup run at a time: two runs recomputing the same hour would both delete its old
-    rows and then collide inserting the new ones. SQLite serialises writers already."""
+    rows and then collide inserting the new ones (PostgreSQL), or do the same work twice."""
     if not _is_postgres():
-        yield True
+        acquired = cache.add(CACHE_LOCK_KEY, 1, timeout=CACHE_LOCK_SECONDS)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                cache.delete(CACHE_LOCK_KEY)
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
