@@ -254,12 +254,13 @@ class IntervalExporter(MonitoringProvider):
 
 
 def record_stale_hours(provider: Provider, start: datetime, end: datetime, now: datetime) -> int:
-    """Log the hours start..end (inclusive) the vendor no longer accepts. Returns how many had usage."""
-    with_data = list(
-        UsageRollup.objects.filter(organisation=provider.organisation, hour__gte=start, hour__lte=end)
-        .order_by("hour")
-        .values_list("hour", flat=True)
-        .distinct()
+    """Log the hours start..end (inclusive) the vendor no longer accepts. Returns how many had usage:
+    hours with rollups, and hours still waiting for theirs (a dirty marker), so the count is right
+    even when the rollup engine has not caught up yet (a first start after seeding)."""
+    span = {"organisation": provider.organisation, "hour__gte": start, "hour__lte": end}
+    with_data = sorted(
+        set(UsageRollup.objects.filter(**span).values_list("hour", flat=True).distinct())
+        | set(RollupDirtyHour.objects.filter(**span).values_list("hour", flat=True))
     )
     count = int((end - start) / HOUR) + 1
     message = (

@@ -14,6 +14,7 @@ from monitoring.sync import sync_monitoring
 from wedsync_integrations.integrations.models import ConfigStatus, RetryState, SyncOutcome
 from wedsync_integrations.integrations.registry import get_family
 from wedsync_integrations.integrations.secrets import MASK
+from wedsync_integrations.usage.models import RollupDirtyHour
 
 from .conftest import DD_KEY, HOUR, NOW, gunzip_json, utc
 
@@ -181,6 +182,29 @@ def test_hours_older_than_datadog_accepts_are_reported_stale_not_sent(organisati
     stamps = {s["points"][0]["timestamp"] for s in _series(responses.calls) if s["metric"].startswith("wedsync.ai")}
     assert stamps == {int(HOUR.timestamp()) + 3599}
     assert MonitoringCursor.objects.get(config=config).last_exported_hour == HOUR
+
+
+@responses.activate
+def test_a_stale_hour_still_waiting_for_its_rollup_counts_as_having_usage(
+    organisation, datadog_config, make_rollup, monkeypatch
+):
+    """The first start after seeding: the export runs while another process's rollup run is
+    still catching up, so an hour with usage may have a dirty marker and no rollup yet; the log
+    must not say it had none."""
+    from wedsync_integrations.usage import rollup
+
+    monkeypatch.setattr(rollup, "update_rollups", lambda now=None: rollup.RollupStats(skipped=True))
+    config = datadog_config()
+    MonitoringCursor.objects.create(config=config, last_exported_hour=utc(2026, 6, 13, 10))
+    make_rollup(organisation, utc(2026, 6, 13, 11))
+    RollupDirtyHour.objects.create(organisation=organisation, hour=utc(2026, 6, 13, 13))
+    responses.add(responses.POST, SITES["US1"] + "/api/v2/series", status=202, json={"errors": []})
+    with freeze_time(NOW):
+        result = sync_monitoring(config)
+    assert result.skipped == 2
+    stale = family.sync_log_model.objects.get(outcome=SyncOutcome.SKIPPED)
+    assert "; 2 had usage and were not exported" in stale.error
+    assert stale.detail["stale_hours"] == ["2026-06-13T11:00:00+00:00", "2026-06-13T13:00:00+00:00"]
 
 
 @responses.activate
