@@ -5,7 +5,8 @@ answered the vendor in time (Slack's 3 seconds); these handlers run afterwards i
 are idempotent: acknowledging twice changes nothing the second time (an audit entry records the
 repeat), and a Twilio callback never moves a delivery's status backwards.
 
-- slack block_actions          Acknowledge / Resolve buttons (value = alert ref), keeps response_url
+- slack block_actions          Acknowledge / Resolve buttons (value = alert ref), keeps response_url;
+                               at the platform's global path only from the alert's own workspace
 - pagerduty incident.*         acknowledged / resolved close the loop; triggered records the incident id
 - twilio message.status        SMS delivery status, forward only
 - datadog / newrelic alert     raise an alert, or auto-resolve it when the monitor recovers
@@ -14,11 +15,15 @@ repeat), and a Twilio callback never moves a delivery's status backwards.
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import urlsplit
 
+from webhooks.models import WebhookConfig
 from webhooks.registry import handles
 
 from . import conf, lifecycle
-from .models import ActionSource, Alert, Delivery, Severity
+from .models import ActionSource, Alert, AlertConfig, Delivery, Severity
+from .notify import delivering_organisation
 
 logger = logging.getLogger("wedsync.alerts.inbound")
 
@@ -61,10 +66,56 @@ def slack_button(event) -> list[str]:
             logger.warning("alerts.slack_unknown_alert value=%s", _text(action.get("value"), 40))
             outcomes.append(f"unknown alert {_text(action.get('value'), 40)!r}")
             continue
+        if not _from_alerts_workspace(alert, event, payload):
+            logger.warning(
+                "alerts.slack_foreign_workspace alert=%s teams=%s", alert.ref, ",".join(_slack_teams(payload))
+            )
+            outcomes.append(f"alert {alert.ref!r} is not from this Slack workspace: ignored")
+            continue
         lifecycle.remember_slack_response_url(alert.pk, _text(payload.get("response_url"), 2000), event.received_at)
         result = handler(alert.pk, by=actor, via=ActionSource.SLACK, at=event.received_at)
         outcomes.append(result.message)
     return outcomes
+
+
+# The T… (or E… on Enterprise Grid) segment of an incoming webhook URL (/services/T…/B…/…) names the
+# workspace it posts to; searched, not anchored, so a sandbox's /slack/services/… prefix works too.
+_WEBHOOK_TEAM = re.compile(r"/services/([TE][A-Z0-9]+)/B")
+
+
+def _from_alerts_workspace(alert: Alert, event, payload: dict) -> bool:
+    """At the global path one platform signing secret covers every workspace that installed the
+    app, and anyone holding one of its incoming webhooks can post a button carrying any alert ref
+    (refs are sequential). So a click there counts only from a workspace the alert's organisation
+    posts its alerts to, or claimed on its inbound Slack source; otherwise another tenant could
+    acknowledge the alert and take its later updates through their own response_url. A tenant's
+    own path is verified with that tenant's own secret, and _belongs has already checked it."""
+    if getattr(event, "organisation", None) is not None:
+        return True
+    teams = _slack_teams(payload)
+    return bool(teams) and not teams.isdisjoint(_workspaces_of(alert))
+
+
+def _slack_teams(payload: dict) -> set[str]:
+    """The workspace the click came from, as Slack states it in the signed payload."""
+    teams = {_text(_dict(payload.get("team")).get("id"), 32), _text(_dict(payload.get("user")).get("team_id"), 32)}
+    return teams - {""}
+
+
+def _workspaces_of(alert: Alert) -> set[str]:
+    organisation = delivering_organisation(alert)
+    if organisation is None:
+        return set()
+    teams = set()
+    slack = AlertConfig.objects.filter(organisation=organisation, provider="slack").first()
+    if slack is not None:
+        match = _WEBHOOK_TEAM.search(urlsplit(str(slack.secrets.get("webhook_url") or "")).path)
+        if match:
+            teams.add(match.group(1))
+    inbound = WebhookConfig.objects.filter(organisation=organisation, provider="slack").first()
+    if inbound is not None and (inbound.settings or {}).get("team_id"):
+        teams.add(str(inbound.settings["team_id"]))
+    return teams
 
 
 def _alert_by_ref(value) -> Alert | None:

@@ -99,6 +99,51 @@ def test_slack_button_for_another_tenants_alert_is_ignored(make_organisation, or
     assert alert.status == AlertStatus.TRIGGERED and outcome == [f"unknown alert '{alert.ref}'"]
 
 
+def _from_workspace(payload: dict, team: str) -> dict:
+    return {**payload, "team": {"id": team, "domain": team.lower()}, "user": {**payload["user"], "team_id": team}}
+
+
+def test_global_slack_path_acts_only_on_alerts_of_the_clicking_workspace(
+    make_organisation, organisation, make_config, inbound_event
+):
+    """The platform Slack app signs every workspace's clicks with one secret, and anyone holding
+    an incoming webhook of that app can post a button with any alert ref (refs are sequential):
+    at the global path the clicking workspace must be one the alert's organisation posts to."""
+    make_config("alerts", organisation, "slack", secrets={"webhook_url": SLACK_WEBHOOK})  # workspace T0001
+    bloom = make_organisation(slug="bloom", name="Bloom")
+    make_config(
+        "alerts", bloom, "slack", secrets={"webhook_url": "https://hooks.slack.com/services/T0BL00M/B1/bloomsecret"}
+    )
+    theirs = raise_alert(organisation=bloom, title="theirs", severity="critical").alert
+    forged = _from_workspace(
+        button(theirs.ref, response_url="https://hooks.slack.com/actions/T0001/9/attacker"), "T0001"
+    )
+    outcome = slack_button(inbound_event("slack", "block_actions", forged, organisation=None))
+    theirs.refresh_from_db()
+    assert theirs.status == AlertStatus.TRIGGERED
+    assert theirs.slack_response_url == ""  # their later updates never go to the other workspace
+    assert outcome == [f"alert {theirs.ref!r} is not from this Slack workspace: ignored"]
+    genuine = _from_workspace(button(theirs.ref), "T0BL00M")
+    slack_button(inbound_event("slack", "block_actions", genuine, organisation=None))
+    theirs.refresh_from_db()
+    assert theirs.status == AlertStatus.ACKNOWLEDGED
+
+
+def test_global_slack_path_accepts_a_workspace_claimed_on_the_inbound_slack_source(
+    make_organisation, make_config, inbound_event
+):
+    bloom = make_organisation(slug="bloom", name="Bloom")
+    make_config("webhooks", bloom, "slack", settings={"team_id": "T0BL00M"}, secrets={"signing_secret": "s" * 32})
+    alert = raise_alert(organisation=bloom, title="x", severity="low").alert
+    nameless = button(alert.ref)  # no team named at all: refused, never assumed
+    assert slack_button(inbound_event("slack", "block_actions", nameless, organisation=None)) == [
+        f"alert {alert.ref!r} is not from this Slack workspace: ignored"
+    ]
+    slack_button(inbound_event("slack", "block_actions", _from_workspace(nameless, "T0BL00M"), organisation=None))
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ACKNOWLEDGED
+
+
 def test_slack_resolve_button_and_unknown_values(organisation, inbound_event):
     alert = raise_alert(organisation=organisation, title="x", severity="low").alert
     assert slack_button(inbound_event("slack", "block_actions", button("al_999999"))) == ["unknown alert 'al_999999'"]
