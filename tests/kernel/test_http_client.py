@@ -187,6 +187,17 @@ def test_a_secret_echoed_by_the_vendor_is_redacted_from_the_error_and_the_log(cl
 
 
 @responses.activate
+def test_a_secret_echoed_across_the_stored_length_limit_leaves_no_part_of_it(client):
+    """The body is kept to 2,000 characters: cut first and redacted after, a key straddling the
+    cut no longer matched and its first half went into last_error, the sync log and Delivery.response."""
+    echo = "x" * (2000 - 14) + API_KEY + " was rejected"
+    responses.post(SERIES, status=400, body=echo)
+    error = _raises(client, PermanentError, "POST", "/api/v2/series")
+    assert API_KEY[:14] not in error.response_body and API_KEY[:14] not in error.message
+    assert "x*** was" in error.response_body and len(error.response_body) <= 2000
+
+
+@responses.activate
 def test_a_secret_url_path_is_redacted_whole_from_errors_and_logs(log_output):
     slack = VendorClient(
         family="alerts",

@@ -45,6 +45,7 @@ USER_AGENT = "WedSync-Integrations/1.0"
 RETRYABLE_STATUSES = frozenset({408, 425, 429, *range(500, 600)})
 AUTH_STATUSES = frozenset({401, 403})
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
+BODY_KEPT = 2000  # characters of a vendor's error body kept with the error (IntegrationError keeps as many)
 
 _sessions: dict[tuple[str, bool], requests.Session] = {}
 _sessions_lock = threading.Lock()
@@ -188,7 +189,10 @@ class VendorClient:
         if 200 <= status < 300:
             self._succeeded()
             return response
-        body = redact(response.text[:2000], self._hidden)
+        # Redact before cutting to the kept length: a secret straddling the cut would no longer
+        # match and its first part would be stored (last_error, sync log, Delivery.response).
+        longest = max((len(secret) for secret in self._hidden), default=0)
+        body = redact(response.text[: BODY_KEPT + longest], self._hidden)[:BODY_KEPT]
         summary = f"{self.provider}: HTTP {status} from {where}"
         if body.strip():
             summary += f": {body.strip()[:300]}"
