@@ -79,6 +79,25 @@ def test_private_loopback_link_local_mapped_and_unspecified_addresses_are_refuse
         check_outbound_url(f"https://{host}/hook")
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1: a host with a 6to4 route hands it to IPv4 loopback
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254, the cloud metadata service
+        "2002:a00:1::",  # 6to4 of 10.0.0.1
+    ],
+)
+def test_ipv6_forms_embedding_a_private_ipv4_address_are_refused(address, no_allowlist, dns):
+    # 2002::/16 counts as global to Python, whatever IPv4 address it wraps: literal and resolved
+    with pytest.raises(UnsafeURLError, match="private, loopback or link-local"):
+        check_outbound_url(f"https://[{address}]/hook")
+    dns["sixtofour.example.com"] = [address]
+    with pytest.raises(UnsafeURLError, match="private, loopback or link-local"):
+        check_outbound_url("https://sixtofour.example.com/hook")
+    dns["public.example.com"] = ["2002:5db8:d822::1"]  # 6to4 of a public address stays usable
+    check_outbound_url("https://public.example.com/hook")
+
+
 def test_a_public_address_is_allowed(no_allowlist):
     check_outbound_url("https://93.184.216.34/hook")
     check_outbound_url("https://[2606:2800:220:1:248:1893:25c8:1946]/hook")

@@ -4,7 +4,8 @@ Rules (checked when a URL is saved and again on every request, redirects include
 - https only; plain http only for hosts in OUTBOUND_URL_ALLOWLIST (the local sandbox, tests);
 - no credentials in the URL;
 - the host must not be, or resolve to, a private, loopback, link-local, multicast, reserved or
-  unspecified address, unless the host is in OUTBOUND_URL_ALLOWLIST;
+  unspecified address (nor an IPv6 form wrapping one: IPv4-mapped, 6to4, Teredo), unless the
+  host is in OUTBOUND_URL_ALLOWLIST;
 - a vendor's own documented API hosts (VENDOR_HOST_SUFFIXES) are public by definition and are
   not resolved, so an offline test or a DNS hiccup cannot block them. They still need https.
 
@@ -61,7 +62,17 @@ def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+    candidates = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        # 6to4 (2002:aabb:ccdd::) and Teredo addresses carry an IPv4 address, and Python counts
+        # 6to4 as global whatever it wraps, while a host with a 6to4 route delivers it to that
+        # IPv4 address (2002:7f00:1:: is 127.0.0.1): the wrapped address must be public too.
+        candidates += [ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+    return all(
+        candidate.is_global and not (candidate.is_multicast or candidate.is_reserved or candidate.is_unspecified)
+        for candidate in candidates
+        if candidate is not None
+    )
 
 
 def _resolve(host: str, port: int) -> list[str]:
