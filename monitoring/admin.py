@@ -28,7 +28,10 @@ class MonitoringConfigAdmin(ProviderConfigAdmin):
             return "-"
         return f"{hour:%Y-%m-%d %H}:00" if hour else "-"
 
-    @admin.action(description="Sync now: export finished hours not yet exported, then drain the queue")
+    # It sends to the tenant's vendor: the change permission, not only view (see resume_configs).
+    @admin.action(
+        description="Sync now: export finished hours not yet exported, then drain the queue", permissions=["change"]
+    )
     def sync_now(self, request, queryset):
         for config in queryset.select_related("organisation"):
             if not config.is_usable:

@@ -267,3 +267,25 @@ def test_replay_needs_the_change_permission(client, django_user_model, fake_prov
     client.post(_url("monitoringretryitem", "changelist"), {"action": "replay_now", "_selected_action": [item.pk]})
     item.refresh_from_db()
     assert item.state == RetryState.DEAD
+
+
+def test_resume_needs_the_change_permission(
+    client, django_user_model, fake_provider, make_config, organisation, family
+):
+    """Resuming restarts deliveries of a config that was stopped on purpose (bad key, 410 Gone, an
+    unsafe URL) and replays its held items: like "replay now", not for someone who may only look."""
+    from django.contrib.auth.models import Permission
+
+    config = make_config("monitoring", organisation, "fake")
+    config.stop("HTTP 403 invalid key")
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_monitoringconfig"))
+    client.force_login(viewer)
+    changelist = client.get(_url("monitoringconfig", "changelist"))
+    assert changelist.status_code == 200
+    offered = dict(changelist.context["action_form"].fields["action"].choices)
+    assert "resume_configs" not in offered and "test_connection" in offered  # a check only reads
+    client.post(_url("monitoringconfig", "changelist"), {"action": "resume_configs", "_selected_action": [config.pk]})
+    config.refresh_from_db()
+    assert config.status == ConfigStatus.STOPPED
+    assert not family.audit_model.objects.filter(action="resume").exists()

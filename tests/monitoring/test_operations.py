@@ -36,6 +36,24 @@ def staff_client(client, django_user_model):
     return client
 
 
+def test_sync_now_needs_the_change_permission(client, django_user_model, organisation, datadog_config, make_rollup):
+    """ "Sync now" exports to the tenant's vendor: not for staff who may only view configurations."""
+    from django.contrib.auth.models import Permission
+
+    config = datadog_config()
+    make_rollup(organisation, HOUR)
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_monitoringconfig"))
+    client.force_login(viewer)
+    url = reverse("admin:monitoring_monitoringconfig_changelist")
+    assert 'value="sync_now"' not in client.get(url).content.decode()
+    with freeze_time(NOW), responses.RequestsMock() as vendor:  # any request to Datadog fails the test
+        client.post(url, {"action": "sync_now", "_selected_action": [config.pk]})
+        assert not vendor.calls
+    assert not family.retry_model.objects.exists()
+    assert not family.audit_model.objects.filter(action="sync_now").exists()
+
+
 @responses.activate
 def test_admin_shows_the_cursor_and_offers_sync_test_and_replay(
     staff_client, organisation, datadog_config, make_rollup

@@ -232,7 +232,10 @@ class ProviderConfigAdmin(admin.ModelAdmin):
             self.message_user(request, f"{config}: {result['message']}", level)
             _audit(self.family, request, "test_connection", config, summary=f"ok={result['ok']}: {result['message']}")
 
-    @admin.action(description="Resume (after fixing credentials) and replay held items")
+    # Resuming restarts deliveries staff stopped or the kernel stopped on purpose and replays the
+    # held items: it needs the change permission (an action without one is offered to view-only
+    # staff). "Test connection" only checks, so viewing is enough for it.
+    @admin.action(description="Resume (after fixing credentials) and replay held items", permissions=["change"])
     def resume_configs(self, request, queryset):
         for config in queryset.select_related("organisation"):
             outbox.resume_config(config)
