@@ -23,6 +23,10 @@ if DJANGO_ENV not in {"development", "test", "production"}:
     raise ImproperlyConfigured(f"DJANGO_ENV must be development, test or production, not {DJANGO_ENV!r}")
 PRODUCTION = DJANGO_ENV == "production"
 DEBUG = env.bool("DJANGO_DEBUG", default=DJANGO_ENV == "development")
+if PRODUCTION and DEBUG:
+    # DEBUG's error pages print the settings, and Django hides only names that look secret: the
+    # passwords inside CELERY_BROKER_URL and CACHE_URL would be shown to whoever causes a 500.
+    raise ImproperlyConfigured("DJANGO_DEBUG must not be on in production (error pages would show settings)")
 ENVIRONMENT_NAME = env.str("WEDSYNC_ENVIRONMENT", default="prod" if PRODUCTION else "dev")
 
 

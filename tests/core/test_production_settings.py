@@ -69,6 +69,14 @@ def test_production_refuses_to_start_without_secrets_from_the_environment(tmp_pa
     assert not (tmp_path / "secret_key").exists() and not (tmp_path / "field_encryption_key").exists()
 
 
+def test_production_refuses_to_start_with_debug_on(tmp_path):
+    """DEBUG's error pages print the settings, and Django's filter hides only names that look
+    secret: CELERY_BROKER_URL and CACHE_URL would show their passwords to whoever hits a 500."""
+    result = _manage(tmp_path, "check", DJANGO_DEBUG="true", **SECRETS, **SERVICES)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "DJANGO_DEBUG" in result.stderr
+
+
 def test_the_embedded_default_passes_the_system_checks_without_a_warning(db):
     """What `make demo` and every manage.py command a new user runs would print (database checks included)."""
     from django.core.management import call_command
