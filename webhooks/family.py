@@ -1,3 +1,18 @@
-from wedsync_integrations.integrations.registry import Family
+from datetime import timedelta
 
-FAMILY = Family("webhooks", "Webhooks", app_label="webhooks", model_prefix="Webhook")
+from wedsync_integrations.integrations.registry import Family, Schedule
+
+FAMILY = Family(
+    "webhooks",
+    "Webhooks",
+    config="webhooks.WebhookConfig",
+    sync_log="webhooks.WebhookSyncLog",
+    audit="webhooks.WebhookAuditEntry",
+    retry="webhooks.WebhookRetryItem",
+    schedules=(
+        # publishes new events of sweeper sources and re-queues what a dead worker left behind
+        Schedule("webhooks: publish and re-queue inbound events", "webhooks.sweep", timedelta(seconds=10)),
+        Schedule("webhooks: purge old inbound events", "webhooks.purge", timedelta(days=1)),
+    ),
+    inbound_only=True,
+)

@@ -27,3 +27,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not Django's shared-cache in-memory database: SQLite serialises writers across
+    # connections only through its file locks, and the concurrency tests (threads renewing one
+    # token, racing ingest batches) need exactly that, as the embedded default has it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-wedsync.sqlite3")}  # noqa: F405

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/v1/", include("wedsync_integrations.usage.urls")),
     path("api/webhooks/ai-integrations/", include("webhooks.urls")),
+    path("integrations/", include("wedsync_integrations.integrations.urls")),
     path("", include("monitoring.urls")),  # /metrics/ai
     path("admin/", admin.site.urls),
 ]

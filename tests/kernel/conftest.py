@@ -91,3 +91,32 @@ def monitoring_sync_handler():
 
     yield install
     family.sync_handler = original
+
+
+def _registered(provider_cls):
+    family = get_family("monitoring")
+    family.register(provider_cls)
+    yield provider_cls
+    family.providers.pop(provider_cls.name, None)
+
+
+@pytest.fixture
+def ledger_provider():
+    """OAuth 2.0 authorization code with rotating refresh tokens (tests/kernel/credential_providers.py)."""
+    from .credential_providers import Ledger
+
+    yield from _registered(Ledger)
+
+
+@pytest.fixture
+def warehouse_provider():
+    from .credential_providers import Warehouse
+
+    yield from _registered(Warehouse)
+
+
+@pytest.fixture
+def workbook_provider():
+    from .credential_providers import Workbook
+
+    yield from _registered(Workbook)

@@ -40,6 +40,9 @@ def written_under_b(settings, fake_provider, make_organisation):
     for n in range(5):
         org = make_organisation()
         configs.append(monitoring.objects.create(organisation=org, provider="fake", secrets={"api_key": f"key-{n}"}))
+    # tokens a vendor issued (credentials.py) live in their own encrypted field, rotated alike
+    configs[0].credential = {"access_token": "issued-access-0", "refresh_token": "issued-refresh-0"}
+    configs[0].save()
     configs.append(alerts.objects.create(organisation=org, provider="slack", secrets={"webhook_url": "https://x/y"}))
     # an empty secrets object is stored encrypted too, and rotated like any other
     configs.append(monitoring.objects.create(organisation=make_organisation(), provider="fake", secrets={}))
@@ -63,7 +66,8 @@ def test_the_whole_rotation_story(settings, written_under_b):
     output = _run("--batch-size", "2")  # several batches per model
     assert "monitoring.MonitoringConfig.secrets: 6 re-encrypted, 0 empty" in output
     assert "alerts.AlertConfig.secrets: 1 re-encrypted, 0 empty" in output
-    assert "key-0" not in output and "https://x/y" not in output
+    assert "monitoring.MonitoringConfig.credential: 6 re-encrypted, 0 empty" in output
+    assert "key-0" not in output and "https://x/y" not in output and "issued-" not in output
 
     only_a = Fernet(KEY_A.encode())
     for config in written_under_b:
@@ -75,12 +79,14 @@ def test_the_whole_rotation_story(settings, written_under_b):
     for n, config in enumerate(written_under_b[:5]):
         config.refresh_from_db()
         assert dict(config.secrets) == {"api_key": f"key-{n}"}
+    assert written_under_b[0].credential["refresh_token"] == "issued-refresh-0"
     assert "every value decrypts under the first key" in _run("--check")
 
 
 def test_dropping_the_old_key_before_rotating_is_caught_by_check(settings, written_under_b):
     settings.FIELD_ENCRYPTION_KEYS = [KEY_A]
-    with pytest.raises(CommandError, match="7 stored value"):
+    # 7 configs × 2 encrypted fields (the secrets staff type, the credential a vendor issued)
+    with pytest.raises(CommandError, match="14 stored value"):
         _run("--check")
     config = written_under_b[0]
     with pytest.raises(ImproperlyConfigured):

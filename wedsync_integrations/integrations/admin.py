@@ -17,12 +17,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.http import Http404, HttpResponseNotAllowed
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from . import audit, health, outbox
+from . import audit, connect, credentials, health, outbox
 from .breaker import CircuitBreaker
 from .models import RetryState
 from .registry import Family, UnknownProvider, validate_config_data
@@ -145,8 +148,53 @@ class ProviderConfigAdmin(admin.ModelAdmin):
     list_filter = ["provider", "enabled", "status"]
     search_fields = ["organisation__name", "organisation__slug", "provider"]
     list_select_related = ["organisation"]
-    readonly_fields = ["status", "status_reason", "last_success_at", "last_error_at", "last_error", "health_now"]
+    readonly_fields = [
+        "status", "status_reason", "connection", "last_success_at", "last_error_at", "last_error", "health_now",
+    ]  # fmt: skip
     actions = ["test_connection", "resume_configs"]
+    change_form_template = "admin/integrations/config_change_form.html"
+
+    # -- connecting with OAuth ------------------------------------------------------------------
+    def get_urls(self):
+        opts = self.model._meta
+        connect_url = path(
+            "<path:object_id>/connect/",
+            self.admin_site.admin_view(self.connect_view),
+            name=f"{opts.app_label}_{opts.model_name}_connect",
+        )
+        return [connect_url, *super().get_urls()]
+
+    def connect_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        config = self.get_object(request, object_id)
+        if config is None:
+            raise Http404("no such configuration")
+        if not self.has_change_permission(request, config):
+            raise PermissionDenied
+        return connect.start(request, config)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        config = self.get_object(request, object_id)
+        if config is not None and self.has_change_permission(request, config) and _connectable(config):
+            opts = self.model._meta
+            extra_context["connect_url"] = reverse(f"admin:{opts.app_label}_{opts.model_name}_connect", args=[config.pk])
+            label = config.provider_class().label
+            extra_context["connect_label"] = f"Reconnect to {label}" if config.credential_status else f"Connect to {label}"
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="connection")
+    def connection(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        try:
+            scheme = obj.provider_class().credentials
+        except UnknownProvider:
+            return "-"
+        if scheme is None:
+            return "credentials are typed in below (the vendor issues no expiring token)"
+        return credentials.describe(obj)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The fieldsets name the secret boxes, which the form adds itself in __init__; the model
@@ -272,6 +320,14 @@ class ProviderConfigAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+def _connectable(config) -> bool:
+    try:
+        scheme = config.provider_class().credentials
+    except UnknownProvider:
+        return False
+    return scheme is not None and scheme.connectable
 
 
 def _audit(family: Family, request, action: str, target, **fields) -> None:

@@ -22,8 +22,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -127,6 +128,9 @@ class VendorClient:
     connect_timeout: float | None = None
     read_timeout: float | None = None
     use_breaker: bool = True
+    # a CredentialManager (credentials.py) when the vendor issued the token: it is put on every
+    # request, and a 401 renews it once and retries the request once
+    credentials: Any = None
 
     def __post_init__(self):
         self.session = pooled_session(f"{self.family}:{self.provider}", guarded=self.guarded)
@@ -147,8 +151,11 @@ class VendorClient:
             return self.base_url
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        """Send one request and return the 2xx response, or raise a classified IntegrationError."""
+    def request(
+        self, method: str, path: str, *, accept_statuses: Collection[int] = (), **kwargs
+    ) -> requests.Response:
+        """Send one request and return the 2xx response (or one whose status is in
+        `accept_statuses`), or raise a classified IntegrationError."""
         url = self.url(path)
         where = self._where(url)
         if self.use_breaker and not self.breaker.allow_request():
@@ -157,8 +164,31 @@ class VendorClient:
                 f"{self.breaker.seconds_until_retry():.0f}s",
                 retry_after=self.breaker.seconds_until_retry(),
             )
-        headers = {**self.default_headers, **kwargs.pop("headers", {})}
+        headers = {**self.default_headers, **(kwargs.pop("headers", None) or {})}
         kwargs.setdefault("allow_redirects", False)
+        if self.credentials is None:
+            response = self._send(method, url, where, headers, kwargs)
+        else:
+            response = self._send_with_credential(method, url, where, headers, kwargs)
+        if response.status_code in accept_statuses:
+            self._succeeded()
+            return response
+        return self._classify(response, where)
+
+    def _send_with_credential(self, method, url, where, headers, kwargs) -> requests.Response:
+        """Send with the current token; on a 401 renew it once and send once more (a second
+        401 is classified like any refused credential: the configuration stops)."""
+        token = self.credentials.current()
+        self._hidden.extend([token.access_token, token.refresh_token])
+        response = self._send(method, url, where, {**headers, **self.credentials.scheme.headers(token)}, kwargs)
+        if response.status_code != 401:
+            return response
+        logger.info("vendor.token_refused provider=%s org=%s: renewing once", self.provider, self.organisation_id)
+        token = self.credentials.renew(rejected=token.access_token)
+        self._hidden.extend([token.access_token, token.refresh_token])
+        return self._send(method, url, where, {**headers, **self.credentials.scheme.headers(token)}, kwargs)
+
+    def _send(self, method: str, url: str, where: str, headers: dict, kwargs: dict) -> requests.Response:
         started = time.monotonic()
         try:
             response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
@@ -181,7 +211,7 @@ class VendorClient:
             self._log(method, where, None, started, type(exc).__name__)
             raise PermanentError(f"{self.provider}: request failed: {type(exc).__name__} ({where})") from exc
         self._log(method, where, response.status_code, started)
-        return self._classify(response, where)
+        return response
 
     # -- internals ---------------------------------------------------------------------------
     def _classify(self, response: requests.Response, where: str) -> requests.Response:

@@ -28,6 +28,14 @@ class ConfigStatus(models.TextChoices):
     STOPPED = "stopped", "Stopped: needs attention"
 
 
+class CredentialStatus(models.TextChoices):
+    """The vendor-issued credential of a config (see credentials.py); NONE for static API keys."""
+
+    NONE = "", "—"
+    CONNECTED = "connected", "Connected"
+    RECONNECT = "reconnect", "Reconnect needed"
+
+
 class ProviderConfigBase(models.Model):
     """One organisation's configuration of one vendor: settings in clear, secrets encrypted."""
 
@@ -45,6 +53,20 @@ class ProviderConfigBase(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # What the vendor issued to us (OAuth tokens, a sign-in session), apart from what staff type
+    # in `secrets`: renewed by the service itself (credentials.py), encrypted like secrets,
+    # never rendered, logged or exported. Only the facts below are shown.
+    credential = EncryptedJSONField()
+    credential_status = models.CharField(
+        max_length=16, choices=CredentialStatus.choices, default=CredentialStatus.NONE, blank=True
+    )
+    credential_expires_at = models.DateTimeField(null=True, blank=True, help_text="when the access token expires")
+    credential_refreshed_at = models.DateTimeField(null=True, blank=True, help_text="when it was last renewed")
+    connected_account = models.CharField(
+        max_length=200, blank=True, help_text="the vendor account this configuration is connected to (ledger name)"
+    )
+    connected_at = models.DateTimeField(null=True, blank=True)
+    connected_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -21,15 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.apps import apps
 from rest_framework import serializers
 
 from .errors import ConfigurationError, UnsafeURLError
 from .retry import RetryPolicy
-from .secrets import SecretBag
+from .secrets import SecretBag, redact
 from .ssrf import check_outbound_url
+
+if TYPE_CHECKING:
+    from .credentials import ConnectedAccount, CredentialManager, CredentialScheme, IssuedToken
 
 
 class UnknownFamily(LookupError):
@@ -168,6 +172,8 @@ class Provider:
     secrets_serializer: ClassVar[type[serializers.Serializer]] = NoSecrets
     default_base_url: ClassVar[str] = ""
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
+    # How the vendor issues an expiring token, if it does (credentials.py); None for static keys
+    credentials: ClassVar[CredentialScheme | None] = None
 
     @classmethod
     def validate_combination(cls, settings: dict, secrets: dict) -> dict[str, str]:
@@ -196,17 +202,44 @@ class Provider:
             raise ConfigurationError(f"{self.name}: secret {key!r} is not set")
         return value
 
-    def client(self, *, base_url: str | None = None, guarded: bool | None = None, **kwargs):
+    def hidden_values(self) -> list[str]:
+        """Every value that must never be shown: the secrets staff typed and the tokens the
+        vendor issued (credentials.py)."""
+        hidden = self.secrets.values_to_hide()
+        credential = self.config.credential or {}
+        hidden += [str(credential[key]) for key in ("access_token", "refresh_token") if credential.get(key)]
+        return hidden
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.hidden_values())
+
+    @property
+    def credential_manager(self) -> CredentialManager:
+        from .credentials import CredentialManager
+
+        if self.credentials is None:
+            raise ConfigurationError(f"{self.name} has no vendor-issued credentials")
+        manager = self.__dict__.get("_credential_manager")
+        if manager is None:
+            manager = self.__dict__["_credential_manager"] = CredentialManager(self)
+        return manager
+
+    def client(self, *, base_url: str | None = None, guarded: bool | None = None, authenticated: bool = True, **kwargs):
+        """The vendor's HTTP client. With vendor-issued credentials, every request carries the
+        current token (renewed once on a 401) unless `authenticated=False` (the token endpoint,
+        a sign-in call)."""
         from .http import VendorClient
 
         url = base_url or self.base_url()
+        if authenticated and self.credentials is not None:
+            kwargs.setdefault("credentials", self.credential_manager)
         return VendorClient(
             family=self.family.name,
             provider=self.name,
             base_url=url,
             organisation_id=self.organisation.pk if self.organisation else None,
             guarded=self.uses_configured_url() if guarded is None else guarded,
-            secrets=self.secrets.values_to_hide(),
+            secrets=self.hidden_values(),
             **kwargs,
         )
 
@@ -219,22 +252,64 @@ class Provider:
         """A cheap authenticated call proving the credentials and endpoint work."""
         raise NotImplementedError
 
+    def sign_in(self) -> IssuedToken:
+        """For a SignInSession scheme: sign in (with `client(authenticated=False)`) and return
+        the session token."""
+        raise NotImplementedError
+
+    def connected_account(self, token: IssuedToken, callback: dict[str, str]) -> ConnectedAccount | list:
+        """For an OAuth2AuthorizationCode scheme: the vendor account (ledger) the consent gave,
+        read with the new token and the callback's query parameters. A list of them when the
+        consent covers several (staff choose one in admin)."""
+        raise NotImplementedError
+
 
 # -- families -------------------------------------------------------------------------------------
-class Family:
-    """An integration family: its concrete models and its registered providers."""
+@dataclass(frozen=True)
+class Schedule:
+    """A beat schedule a family needs. The kernel installs the missing ones after `migrate`
+    (django-celery-beat's DatabaseScheduler; staff edit or disable them in admin and a later
+    migrate never overwrites that). Exactly one of `every` (an interval) or `crontab` (five
+    fields, "minute hour day month weekday", Europe/London) is given."""
 
-    def __init__(self, name: str, label: str, *, app_label: str, model_prefix: str | None = None):
+    name: str
+    task: str
+    every: timedelta | None = None
+    crontab: str = ""
+    args: tuple = ()
+    description: str = ""
+
+
+MODEL_KINDS = ("config", "sync_log", "audit", "retry")
+
+
+class Family:
+    """An integration family: its four concrete models, its registered providers, its schedules.
+
+    The models are named explicitly as "app_label.ModelName" (resolved lazily, once the app
+    registry is ready), never derived from the family's name, and `manage.py check` verifies
+    each family is completely wired (integrations/checks.py).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        *,
+        config: str,
+        sync_log: str,
+        audit: str,
+        retry: str,
+        schedules: tuple[Schedule, ...] = (),
+        inbound_only: bool = False,
+    ):
         self.name = name
         self.label = label
-        self.app_label = app_label
-        prefix = model_prefix or label.replace(" ", "")
-        self._model_names = {
-            "config": f"{prefix}Config",
-            "sync_log": f"{prefix}SyncLog",
-            "audit": f"{prefix}AuditEntry",
-            "retry": f"{prefix}RetryItem",
-        }
+        self.model_labels = {"config": config, "sync_log": sync_log, "audit": audit, "retry": retry}
+        self.app_label = config.partition(".")[0]
+        self.schedules = tuple(schedules)
+        # an inbound family (webhooks) receives from its vendors and never delivers to them
+        self.inbound_only = inbound_only
         self.providers: dict[str, type[Provider]] = {}
         self.sync_handler: Callable | None = None
 
@@ -255,29 +330,34 @@ class Family:
             known = ", ".join(sorted(self.providers)) or "none"
             raise UnknownProvider(f"unknown provider {name!r} for family {self.name!r} (known: {known})")
 
+    def provider_choices(self) -> list[tuple[str, str]]:
+        """(name, label) of every registered provider: the choices admin forms and filters offer."""
+        return [(name, cls.label or name) for name, cls in sorted(self.providers.items())]
+
     def sync(self, handler: Callable) -> Callable:
         """Register the family's sync: handler(config, *, progress=None, now=None) -> SyncResult."""
         self.sync_handler = handler
         return handler
 
-    def _model(self, kind: str):
-        return apps.get_model(self.app_label, self._model_names[kind])
+    def model(self, kind: str):
+        """The concrete model of `kind` ("config", "sync_log", "audit" or "retry")."""
+        return apps.get_model(self.model_labels[kind])
 
     @property
     def config_model(self):
-        return self._model("config")
+        return self.model("config")
 
     @property
     def sync_log_model(self):
-        return self._model("sync_log")
+        return self.model("sync_log")
 
     @property
     def audit_model(self):
-        return self._model("audit")
+        return self.model("audit")
 
     @property
     def retry_model(self):
-        return self._model("retry")
+        return self.model("retry")
 
 
 _families: dict[str, Family] = {}
