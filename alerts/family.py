@@ -14,7 +14,10 @@ FAMILY = Family(
         Schedule("alerts: escalate unacknowledged alerts", "alerts.escalate_due", timedelta(seconds=10)),
         # the safety net behind the immediate dispatch: retries failed channel deliveries
         Schedule(
-            "alerts: drain and retry channel deliveries", "integrations.drain_family", timedelta(seconds=15), args=("alerts",)
+            "alerts: drain and retry channel deliveries",
+            "integrations.drain_family",
+            timedelta(seconds=15),
+            args=("alerts",),
         ),
         Schedule("alerts: check AI error rates", "alerts.check_error_rates", timedelta(minutes=5)),
     ),

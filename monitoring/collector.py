@@ -96,6 +96,12 @@ def _usage_families(slugs, common, day_start: datetime, last_finished: datetime)
     errors = CounterMetricFamily("wedsync_ai_errors_total", "AI requests that failed.", labels=SERIES_LABELS)
     tokens = CounterMetricFamily("wedsync_ai_tokens_total", "Prompt plus completion tokens.", labels=SERIES_LABELS)
     cost = CounterMetricFamily("wedsync_ai_cost_gbp_total", "AI cost in GBP.", labels=SERIES_LABELS)
+    unpriced = GaugeMetricFamily(
+        "wedsync_ai_unpriced_requests",
+        "AI requests today whose GBP cost awaits a USD to GBP exchange rate "
+        "(their series is absent from the GBP metrics).",
+        labels=SERIES_LABELS,
+    )
     wedding_requests = CounterMetricFamily(
         "wedsync_ai_wedding_requests_total", "AI requests tied to a wedding.", labels=SERIES_LABELS
     )
@@ -124,6 +130,7 @@ def _usage_families(slugs, common, day_start: datetime, last_finished: datetime)
             failed=Sum("errors"),
             tokens=Sum(F("prompt_tokens") + F("completion_tokens")),
             gbp=Sum("cost_gbp"),
+            unpriced=Sum("unpriced_requests"),
             wedding=Sum("wedding_requests"),
             latency_ms=Sum("latency_sum_ms"),
             latest=Max("hour"),
@@ -137,7 +144,13 @@ def _usage_families(slugs, common, day_start: datetime, last_finished: datetime)
         requests.add_metric(labels, n)
         errors.add_metric(labels, failed)
         tokens.add_metric(labels, row["tokens"])
-        cost.add_metric(labels, gbp)
+        # while any request of the series waits for an exchange rate its GBP is unknown: the series
+        # is left out of the GBP metrics (never a zero or a part posing as the total) and counted here
+        gbp_known = not row["unpriced"]
+        if gbp_known:
+            cost.add_metric(labels, gbp)
+        else:
+            unpriced.add_metric(labels, row["unpriced"])
         wedding_requests.add_metric(labels, row["wedding"])
         percentiles = quantiles.get((org_id, row["provider"], row["feature"], row["model"]))
         if percentiles:
@@ -147,9 +160,10 @@ def _usage_families(slugs, common, day_start: datetime, last_finished: datetime)
                     Sample(latency.name, {**label_map, "quantile": quantile}, value / 1000.0, None, None)
                 )
         latency.add_metric(labels, n, row["latency_ms"] / 1000.0)
-        cost_per_request.add_metric(labels, round(gbp / n, 6) if n else 0.0)
+        if gbp_known:
+            cost_per_request.add_metric(labels, round(gbp / n, 6) if n else 0.0)
         success_rate.add_metric(labels, round(100.0 * (n - failed) / n, 4) if n else 0.0)
-    return [requests, errors, tokens, cost, wedding_requests, latency, cost_per_request, success_rate]
+    return [requests, errors, tokens, cost, unpriced, wedding_requests, latency, cost_per_request, success_rate]
 
 
 def _integration_families(slugs, common, day_start: datetime, now: datetime):

@@ -155,23 +155,26 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 
 def rollup_samples(row: UsageRollup) -> list[Sample]:
-    """The samples of one rollup row (one provider/feature/model in one hour)."""
+    """The samples of one rollup row (one provider/feature/model in one hour). The GBP samples are
+    left out while any of its requests waits for an exchange rate (a pending cost is never sent as
+    zero or as part of itself); once priced, the hour is restated with them (exporter.py)."""
     tags = {"provider": row.provider, "feature": row.feature, "model": row.model}
     requests, errors = row.requests, row.errors
-    cost = float(row.cost_gbp)
-    return [
+    samples = [
         Sample(REQUESTS, requests, tags),
         Sample(ERRORS, errors, tags),
         Sample(TOKENS, row.prompt_tokens + row.completion_tokens, tags),
-        Sample(COST, cost, tags),
         Sample(WEDDING_REQUESTS, row.wedding_requests, tags),
         Sample(RESPONSE_TIME, round(_ratio(row.latency_sum_ms, requests), 3), tags, _latency_summary(row)),
         Sample(RESPONSE_TIME_P50, float(row.latency_p50_ms), tags),
         Sample(RESPONSE_TIME_P95, float(row.latency_p95_ms), tags),
         Sample(RESPONSE_TIME_MAX, float(row.latency_max_ms), tags),
-        Sample(COST_PER_REQUEST, round(_ratio(cost, requests), 6), tags),
         Sample(SUCCESS_RATE, round(100.0 * _ratio(requests - errors, requests), 4), tags),
     ]
+    if row.gbp_known:
+        cost = float(row.cost_gbp)
+        samples += [Sample(COST, cost, tags), Sample(COST_PER_REQUEST, round(_ratio(cost, requests), 6), tags)]
+    return samples
 
 
 def _latency_summary(row: UsageRollup) -> tuple[int, float, float, float] | None:
@@ -235,7 +238,8 @@ def build_intervals(organisation: Organisation, hours: list[datetime]) -> list[I
         .order_by("hour", "provider", "feature", "model")
         .only(
             "hour", "provider", "feature", "model", "requests", "errors", "prompt_tokens", "completion_tokens",
-            "cost_gbp", "wedding_requests", "latency_sum_ms", "latency_p50_ms", "latency_p95_ms", "latency_min_ms",
+            "cost_gbp", "unpriced_requests", "wedding_requests", "latency_sum_ms", "latency_p50_ms", "latency_p95_ms",
+            "latency_min_ms",
             "latency_max_ms",
         )
     )  # fmt: skip

@@ -281,7 +281,12 @@ METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 # --- usage ingest and rollups -------------------------------------------------------------------
 USAGE_MAX_FUTURE_SECONDS = env.int("USAGE_MAX_FUTURE_SECONDS", default=300)  # clock skew we tolerate
 USAGE_ROLLUP_CONNECTIONS = env.int("USAGE_ROLLUP_CONNECTIONS", default=2)  # parallel backlog catch-up
-USAGE_USD_GBP_PLAUSIBLE = ("0.40", "1.10")  # admin refuses rates outside (typos, inverted rates)
+USAGE_USD_GBP_PLAUSIBLE = ("0.40", "1.10")  # admin and imports refuse rates outside (typos, inverted rates)
+# Usage with no exchange rate yet is stored with its GBP cost pending; past this many seconds of
+# waiting one alert is raised. EXCHANGE_RATE_FEED_URL, when set, is fetched hourly (Bank of
+# England CSV shape, series XUDLUSS) and passes the SSRF guard like every configured URL.
+USAGE_RATE_PENDING_ALERT_AFTER = env.int("USAGE_RATE_PENDING_ALERT_AFTER", default=6 * 3600)
+EXCHANGE_RATE_FEED_URL = env.str("EXCHANGE_RATE_FEED_URL", default="")
 
 # --- monitoring exports -----------------------------------------------------------------------
 # Platform-wide credential for /metrics/ai (every tenant's series); tenants use their own token.

@@ -126,20 +126,27 @@ class NewRelic(IntervalExporter):
         """New Relic adds up count and summary points of a window, so a late correction sends only
         what the hour gained since `previous` (every payload queued for the hour: delivered, still
         owed by a pending item, or owed to a replay of a dead one; the exporter gathers them);
-        gauges are not re-sent (a second gauge point in the same window would be averaged with the
-        first, not replace it)."""
+        a gauge already sent is not re-sent (a second point in the same window would be averaged with
+        the first, not replace it), but one never sent for the window goes out now (a GBP figure
+        withheld while its usage waited for an exchange rate)."""
         start = int(interval.hour.timestamp() * 1000)
         sent: dict[tuple, object] = {}
+        gauges_sent: set[tuple] = set()
         for metric in (m for body in previous for b in body if b["common"]["timestamp"] == start for m in b["metrics"]):
+            key = _series_key(metric)
             if metric["type"] in ADDITIVE:
-                key = _series_key(metric)
                 sent[key] = _add(sent.get(key), metric["value"])
+            else:
+                gauges_sent.add(key)
         block, _ = self.block_of(interval)
-        corrections = [
-            correction
-            for metric in block["metrics"]
-            if metric["type"] in ADDITIVE and (correction := _gain(metric, sent.get(_series_key(metric)))) is not None
-        ]
+        corrections = []
+        for metric in block["metrics"]:
+            key = _series_key(metric)
+            if metric["type"] not in ADDITIVE:
+                if key not in gauges_sent:
+                    corrections.append(metric)
+            elif (correction := _gain(metric, sent.get(key))) is not None:
+                corrections.append(correction)
         if not corrections:
             return []
         return split_blocks([{"common": block["common"], "metrics": corrections}], BATCH_BUDGET_BYTES)

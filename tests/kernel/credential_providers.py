@@ -109,7 +109,8 @@ class Workbook(_Delivering):
     credentials = SignInSession(header_name="X-Workbook-Auth", header_format="{token}", lifetime=timedelta(minutes=240))
 
     def sign_in(self):
-        body = {"credentials": {"personalAccessTokenName": "wedsync", "personalAccessTokenSecret": self.secret("pat_secret")}}
+        pat = {"personalAccessTokenName": "wedsync", "personalAccessTokenSecret": self.secret("pat_secret")}
+        body = {"credentials": pat}
         reply = self.client(authenticated=False).request("POST", "/auth/signin", json=body).json()["credentials"]
         return IssuedToken(access_token=reply["token"], extra={"site_id": reply["site"]["id"]})
 

@@ -13,9 +13,9 @@ import responses
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from wedsync_integrations.integrations import outbox
 from wedsync_integrations.integrations.connect import STATE_MAX_AGE
 from wedsync_integrations.integrations.models import ConfigStatus, CredentialStatus, RetryState
-from wedsync_integrations.integrations import outbox
 
 from .credential_providers import CLIENT_ID, CLIENT_SECRET, LEDGER_API, LEDGER_AUTHORIZE_URL, LEDGER_TOKEN_URL
 
@@ -33,7 +33,9 @@ def _public_url(settings):
 
 @pytest.fixture
 def config(ledger_provider, make_config, organisation):
-    return make_config("monitoring", organisation, "ledger", secrets={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+    return make_config(
+        "monitoring", organisation, "ledger", secrets={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    )
 
 
 def _change_url(config):
@@ -91,7 +93,12 @@ def test_a_completed_consent_stores_the_token_and_the_ledger_and_says_connected(
 
     assert response.status_code == 302 and response["Location"] == _change_url(config)
     sent = {key: values[0] for key, values in parse_qs(token.calls[0].request.body).items()}
-    assert sent == {"grant_type": "authorization_code", "code": "c-1", "redirect_uri": CALLBACK, "code_verifier": verifier}
+    assert sent == {
+        "grant_type": "authorization_code",
+        "code": "c-1",
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
     assert responses.calls[1].request.headers["Authorization"] == "Bearer at-1"  # the ledger lookup used it
     config.refresh_from_db()
     assert config.credential["refresh_token"] == "rt-1"
@@ -154,7 +161,9 @@ def test_a_missing_unknown_or_reused_state_changes_nothing(admin_client, config,
 
 
 @responses.activate
-def test_a_state_from_another_session_or_too_old_changes_nothing(admin_client, client, django_user_model, config, monkeypatch):
+def test_a_state_from_another_session_or_too_old_changes_nothing(
+    admin_client, client, django_user_model, config, monkeypatch
+):
     query = _start(admin_client, config)
     other = django_user_model.objects.create_superuser("mallory", "m@example.com", "pw-mallory-1")
     client.force_login(other)
@@ -190,7 +199,9 @@ def test_reconnecting_a_config_stopped_for_its_lost_grant_resumes_it(admin_clien
     config.refresh_from_db()
     assert config.status == ConfigStatus.STOPPED and config.credential_status == CredentialStatus.RECONNECT
 
-    responses.replace(responses.POST, LEDGER_TOKEN_URL, json={"access_token": "at-2", "refresh_token": "rt-2", "expires_in": 1800})
+    responses.replace(
+        responses.POST, LEDGER_TOKEN_URL, json={"access_token": "at-2", "refresh_token": "rt-2", "expires_in": 1800}
+    )
     responses.get(f"{LEDGER_API}/connections", json=TENANTS)
     responses.post(f"{LEDGER_API}/v1/things", json={"ok": True})
     query = _start(admin_client, config)

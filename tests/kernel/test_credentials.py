@@ -185,8 +185,9 @@ def test_refused_client_credentials_stop_the_config_without_showing_them(ledger_
 @responses.activate
 def test_apply_may_seed_a_refresh_token_export_redacts_it_and_a_newer_seed_wins(ledger_provider, organisation):
     def document(refresh_token):
-        return {"organisations": [{"slug": organisation.slug, "integrations": [
-            {"family": "monitoring", "provider": "ledger", "secrets": {**SECRETS, "refresh_token": refresh_token}}]}]}  # fmt: skip
+        secrets = {**SECRETS, "refresh_token": refresh_token}
+        integration = {"family": "monitoring", "provider": "ledger", "secrets": secrets}
+        return {"organisations": [{"slug": organisation.slug, "integrations": [integration]}]}
 
     config_io.apply(document("seed-from-playground"))
     responses.post(LEDGER_TOKEN_URL, json=token_reply(refresh="rotated-after-seed"))
@@ -215,9 +216,12 @@ def test_apply_may_seed_a_refresh_token_export_redacts_it_and_a_newer_seed_wins(
 
 # -- client credentials ------------------------------------------------------------------------------------
 @responses.activate
-def test_client_credentials_are_fetched_once_and_cached_until_near_expiry(warehouse_provider, make_config, organisation):
-    config = make_config("monitoring", organisation, "warehouse", secrets={"client_id": "wh-id", "client_secret": "wh-s3cret"})
-    token = responses.post(WAREHOUSE_TOKEN_URL, json={"access_token": "wh-token", "token_type": "Bearer", "expires_in": 3599})
+def test_client_credentials_are_fetched_once_and_cached_until_near_expiry(warehouse_provider, make_config,
+                                                                          organisation):  # fmt: skip
+    secrets = {"client_id": "wh-id", "client_secret": "wh-s3cret"}
+    config = make_config("monitoring", organisation, "warehouse", secrets=secrets)
+    reply = {"access_token": "wh-token", "token_type": "Bearer", "expires_in": 3599}
+    token = responses.post(WAREHOUSE_TOKEN_URL, json=reply)
     api = responses.post(f"{WAREHOUSE_API}/v1/things", json={})
 
     for _ in range(3):

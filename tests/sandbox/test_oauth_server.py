@@ -58,8 +58,8 @@ def test_the_consent_page_sends_the_code_state_and_vendor_extras_back(server):
 
 def test_a_code_is_exchanged_once_with_the_right_pkce_verifier(server):
     code = _consent(server)["code"]
-    wrong = server._token(_post("/ledger/token", {"grant_type": "authorization_code", "code": code,
-                                                  "redirect_uri": REDIRECT, "code_verifier": "x" * 64}, BASIC))  # fmt: skip
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": "x" * 64}
+    wrong = server._token(_post("/ledger/token", form, BASIC))
     assert wrong.status == 400 and _json(wrong)["error"] == "invalid_grant"
     code = _consent(server)["code"]
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": VERIFIER}
@@ -73,7 +73,8 @@ def test_a_rotated_refresh_token_cannot_be_spent_twice(server):
     code = _consent(server)["code"]
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": VERIFIER}
     first = _json(server._token(_post("/ledger/token", form, BASIC)))["refresh_token"]
-    second = _json(server._token(_post("/ledger/token", {"grant_type": "refresh_token", "refresh_token": first}, BASIC)))
+    refresh = {"grant_type": "refresh_token", "refresh_token": first}
+    second = _json(server._token(_post("/ledger/token", refresh, BASIC)))
     assert second["refresh_token"] != first
     reuse = server._token(_post("/ledger/token", {"grant_type": "refresh_token", "refresh_token": first}, BASIC))
     assert reuse.status == 400 and _json(reuse)["error"] == "invalid_grant"
@@ -93,7 +94,8 @@ def test_within_the_grace_period_a_lost_response_can_be_fetched_again(server):
 def test_access_tokens_expire_and_clients_must_authenticate(server, monkeypatch):
     assert server._token(_post("/ledger/token", {"grant_type": "client_credentials"})).status == 401
     token = _json(server._token(_post("/ledger/token", {"grant_type": "client_credentials"}, BASIC)))["access_token"]
-    api = RecordedRequest(method="GET", path="/ledger/api", headers=CaseInsensitiveDict({"Authorization": f"Bearer {token}"}))
+    bearer = CaseInsensitiveDict({"Authorization": f"Bearer {token}"})
+    api = RecordedRequest(method="GET", path="/ledger/api", headers=bearer)
     assert server.authorised(api)
     later = time.time() + server.access_lifetime + 1
     monkeypatch.setattr("wedsync_integrations.sandbox.oauth.time.time", lambda: later)

@@ -213,28 +213,25 @@ def test_record_from_the_future_is_rejected_but_small_clock_skew_is_tolerated(po
     }
 
 
-def test_record_without_any_exchange_rate_is_rejected_telling_staff_to_add_one(post_batch, token):
+def test_a_record_with_no_exchange_rate_yet_is_accepted_with_its_gbp_cost_pending(post_batch, token):
+    # a fresh install has no rate: the AI platform's first request must not fail, nor be resent
     reply = post_batch(token, {"records": [wire_record()]}).json()
 
-    assert reply["accepted"] == 0
-    [rejection] = reply["rejected"]
-    assert rejection["index"] == 0
-    [message] = rejection["errors"]["cost_usd"]
-    assert "No USD→GBP exchange rate exists on or before 2026-06-13" in message
-    assert "add a rate in admin" in message
-    assert _stored() == 0
+    assert reply == {"accepted": 1, "duplicates": 0, "rejected": [], "gbp_pending": 1}
+    record = AIUsageRecord.objects.get()
+    assert record.cost_usd == Decimal("0.0041") and record.cost_gbp is None and record.usd_gbp_rate is None
 
 
-def test_record_before_the_first_rate_is_rejected_while_later_ones_are_stored(post_batch, token, make_rate):
+def test_records_before_the_first_rate_wait_while_later_ones_are_priced_at_once(post_batch, token, make_rate):
     make_rate(date(2026, 6, 10), "0.79")
     reply = post_batch(
         token,
         {"records": [wire_record("early", occurred_at="2026-06-09T12:00:00Z"), wire_record("late")]},
     ).json()
 
-    assert reply["accepted"] == 1
-    assert [r["index"] for r in reply["rejected"]] == [0]
-    assert list(AIUsageRecord.objects.values_list("request_id", flat=True)) == ["late"]
+    assert reply == {"accepted": 2, "duplicates": 0, "rejected": [], "gbp_pending": 1}
+    priced = dict(AIUsageRecord.objects.values_list("request_id", "usd_gbp_rate"))
+    assert priced == {"early": None, "late": Decimal("0.790000")}
 
 
 # -- London-date rate selection across DST ------------------------------------------------------------

@@ -96,7 +96,14 @@ def test_crm_sync_families_come_from_the_kernel_registry(settings):
 @pytest.fixture
 def accounting_family():
     """Stand-in for the accounting exporter family that arrives later (shares our tables)."""
-    family = Family("accounting", "Accounting", app_label="webhooks", model_prefix="Webhook")
+    family = Family(
+        "accounting",
+        "Accounting",
+        config="webhooks.WebhookConfig",
+        sync_log="webhooks.WebhookSyncLog",
+        audit="webhooks.WebhookAuditEntry",
+        retry="webhooks.WebhookRetryItem",
+    )
     kernel_registry.register_family(family)
     yield family
     kernel_registry._families.pop("accounting", None)
@@ -190,7 +197,14 @@ def test_confirmations_wait_for_the_accounting_family_and_match_later(organisati
         payload={"resourceId": "inv-9", "eventCategory": "INVOICE", "eventType": "CREATE"},
     )  # fmt: skip
     assert accounting.record_confirmation(event) == "Invoice inv-9 created (unmatched)"
-    family = Family("accounting", "Accounting", app_label="webhooks", model_prefix="Webhook")
+    family = Family(
+        "accounting",
+        "Accounting",
+        config="webhooks.WebhookConfig",
+        sync_log="webhooks.WebhookSyncLog",
+        audit="webhooks.WebhookAuditEntry",
+        retry="webhooks.WebhookRetryItem",
+    )
     kernel_registry.register_family(family)
     try:
         other = make_organisation(slug="other")

@@ -179,9 +179,11 @@ class ProviderConfigAdmin(admin.ModelAdmin):
         config = self.get_object(request, object_id)
         if config is not None and self.has_change_permission(request, config) and _connectable(config):
             opts = self.model._meta
-            extra_context["connect_url"] = reverse(f"admin:{opts.app_label}_{opts.model_name}_connect", args=[config.pk])
+            name = f"admin:{opts.app_label}_{opts.model_name}_connect"
+            extra_context["connect_url"] = reverse(name, args=[config.pk])
             label = config.provider_class().label
-            extra_context["connect_label"] = f"Reconnect to {label}" if config.credential_status else f"Connect to {label}"
+            verb = "Reconnect" if config.credential_status else "Connect"
+            extra_context["connect_label"] = f"{verb} to {label}"
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="connection")

@@ -17,6 +17,7 @@ from django.core import checks
 from .credentials import SignInSession
 from .models import AuditEntryBase, ProviderConfigBase, RetryItemBase, SyncLogBase
 from .registry import MODEL_KINDS, Family, Provider, StrictSerializer, families
+from .schedules import kernel_schedules
 
 MODEL_BASES = {
     "config": ProviderConfigBase,
@@ -32,6 +33,14 @@ def check_families(app_configs=None, **kwargs):
     problems: list[checks.CheckMessage] = []
     for family in families():
         problems += family_problems(family)
+    known = _registered_tasks()
+    for owner, schedule in kernel_schedules():
+        if schedule.task not in known:
+            problems.append(
+                checks.Error(
+                    f"{owner}: schedule {schedule.name!r} runs unknown task {schedule.task!r}", id="integrations.E010"
+                )
+            )
     return problems
 
 
@@ -62,7 +71,12 @@ def _model_problems(family: Family) -> list[checks.CheckMessage]:
             continue
         if not issubclass(model, MODEL_BASES[kind]):
             problems.append(
-                _error(family, f"{label} is not a {MODEL_BASES[kind].__name__}", 2, f"subclass {MODEL_BASES[kind].__name__}")
+                _error(
+                    family,
+                    f"{label} is not a {MODEL_BASES[kind].__name__}",
+                    2,
+                    f"subclass {MODEL_BASES[kind].__name__}",
+                )
             )
         elif kind == "config" and model.family_name != family.name:
             problems.append(

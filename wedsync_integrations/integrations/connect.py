@@ -113,8 +113,9 @@ def callback(request: HttpRequest) -> HttpResponse:
         use_unsaved(config, token)  # the ledger lookup below calls the vendor with the new token
         accounts = provider.connected_account(token, _callback_params(request))
     except IntegrationError as exc:
-        logger.warning("connect.failed provider=%s config=%s: %s", provider.name, config.pk, provider.redact(exc.message))
-        messages.error(request, f"Connecting to {provider.label} failed; nothing was changed: {provider.redact(exc.message)}")
+        reason = provider.redact(exc.message)
+        logger.warning("connect.failed provider=%s config=%s: %s", provider.name, config.pk, reason)
+        messages.error(request, f"Connecting to {provider.label} failed; nothing was changed: {reason}")
         return HttpResponseRedirect(change_page(config))
     accounts = accounts if isinstance(accounts, list) else [accounts]
     if not accounts:
@@ -218,7 +219,8 @@ def _ask_which(request: HttpRequest, config, token: IssuedToken, accounts: list[
 @staff_member_required
 def choose(request: HttpRequest, ref: str) -> HttpResponse:
     entry = request.session.get(CHOICE_KEY)
-    if not entry or entry["ref"] != ref or entry["user"] != request.user.pk or time.time() - entry["at"] > STATE_MAX_AGE:
+    expired = not entry or time.time() - entry["at"] > STATE_MAX_AGE
+    if expired or entry["ref"] != ref or entry["user"] != request.user.pk:
         messages.error(request, "This ledger choice is unknown or expired; nothing was changed. Connect again.")
         return HttpResponseRedirect(reverse("admin:index"))
     config = _config(entry["family"], entry["config"])

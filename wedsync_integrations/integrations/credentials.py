@@ -176,7 +176,8 @@ class OAuth2ClientCredentials(OAuth2Scheme):
 
     def issue(self, provider: Provider, stored: IssuedToken | None) -> IssuedToken:
         client = self.oauth_client(provider)
-        token = self._call(provider, lambda: client.fetch_token(self.token_endpoint(provider), grant_type="client_credentials"))
+        url = self.token_endpoint(provider)
+        token = self._call(provider, lambda: client.fetch_token(url, grant_type="client_credentials"))
         return IssuedToken.from_oauth(token)
 
 
@@ -210,7 +211,11 @@ class OAuth2AuthorizationCode(OAuth2Scheme):
         token = self._call(
             provider,
             lambda: client.fetch_token(
-                self.token_endpoint(provider), grant_type="authorization_code", code=code, redirect_uri=redirect_uri, **extra
+                self.token_endpoint(provider),
+                grant_type="authorization_code",
+                code=code,
+                redirect_uri=redirect_uri,
+                **extra,
             ),
         )
         return IssuedToken.from_oauth(token)
@@ -391,7 +396,8 @@ class CredentialManager:
 
     def _mark_reconnect_needed(self, model) -> None:
         config = self.provider.config
-        model.objects.filter(pk=config.pk).update(credential_status=CredentialStatus.RECONNECT, updated_at=timezone.now())
+        now = timezone.now()
+        model.objects.filter(pk=config.pk).update(credential_status=CredentialStatus.RECONNECT, updated_at=now)
         config.credential_status = CredentialStatus.RECONNECT
 
 

@@ -1,4 +1,5 @@
-"""Installs each family's declared beat schedules (Family.schedules) after `migrate`.
+"""Installs the declared beat schedules after `migrate`: each family's (Family.schedules) and the
+kernel apps' own (declare(), e.g. usage's exchange-rate tasks).
 
 django-celery-beat's DatabaseScheduler reads PeriodicTask rows, which staff edit in admin. A
 schedule is created only when no row of its name exists, so what staff changed (an interval,
@@ -11,26 +12,39 @@ from __future__ import annotations
 import json
 import logging
 
-from .registry import Family, Schedule, families
+from .registry import Schedule, families
 
 logger = logging.getLogger("wedsync.schedules")
 
 PERIODS = (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1))
 
+_kernel: dict[str, tuple[Schedule, ...]] = {}
+
+
+def declare(owner: str, *schedules: Schedule) -> None:
+    """A kernel app's schedules (families declare theirs on the Family)."""
+    _kernel[owner] = schedules
+
+
+def kernel_schedules() -> list[tuple[str, Schedule]]:
+    return [(owner, schedule) for owner, schedules in sorted(_kernel.items()) for schedule in schedules]
+
+
+def declared() -> list[tuple[str, Schedule]]:
+    """(owner, schedule) for every declared schedule, families' and the kernel's."""
+    pairs = [(family.name, schedule) for family in families() for schedule in family.schedules]
+    return pairs + kernel_schedules()
+
 
 def install_missing(using: str = "default") -> list[str]:
     """Create the PeriodicTask of every declared schedule that has none. Returns their names."""
-    created = []
-    for family in families():
-        for schedule in family.schedules:
-            if _install(family, schedule, using):
-                created.append(schedule.name)
+    created = [schedule.name for owner, schedule in declared() if _install(owner, schedule, using)]
     if created:
         logger.info("schedules.installed %s", ", ".join(created))
     return created
 
 
-def _install(family: Family, schedule: Schedule, using: str) -> bool:
+def _install(owner: str, schedule: Schedule, using: str) -> bool:
     from django_celery_beat.models import PeriodicTask
 
     if PeriodicTask.objects.using(using).filter(name=schedule.name).exists():
@@ -40,7 +54,7 @@ def _install(family: Family, schedule: Schedule, using: str) -> bool:
         task=schedule.task,
         args=json.dumps(list(schedule.args)),
         enabled=True,
-        description=schedule.description or f"Declared by the {family.name} family (Family.schedules).",
+        description=schedule.description or f"Declared by {owner} (installed after migrate when absent).",
         **_timing(schedule, using),
     )
     return True

@@ -112,7 +112,7 @@ class AuthorizationServer:
         query = {key: values[0] for key, values in request.query.items()}
         redirect_uri, state = query.get("redirect_uri", ""), query.get("state", "")
         if not redirect_uri or query.get("response_type") != "code" or not query.get("client_id"):
-            return Reply(400, body="invalid authorization request: response_type=code, client_id and redirect_uri are required")
+            return Reply(400, body="invalid request: response_type=code, client_id and redirect_uri are required")
         code = "code-" + secrets.token_urlsafe(16)
         extras = self.redirect_extras(query)
         with self._lock:
@@ -121,7 +121,8 @@ class AuthorizationServer:
                 code_challenge=query.get("code_challenge", ""), issued_at=time.time(), extras=extras,
             )  # fmt: skip
         allow = _with_query(redirect_uri, {"code": code, "state": state, **extras})
-        deny = _with_query(redirect_uri, {"error": "access_denied", "error_description": "The user denied access", "state": state})
+        denied = {"error": "access_denied", "error_description": "The user denied access", "state": state}
+        deny = _with_query(redirect_uri, denied)
         page = f"""<!doctype html><html><head><title>{html.escape(self.name)} — authorise WedSync</title></head>
 <body><h1>{html.escape(self.name)} (sandbox)</h1>
 <p>WedSync Integrations asks to access your books ({html.escape(query.get('scope', ''))}).</p>
@@ -188,7 +189,8 @@ class AuthorizationServer:
     def _issue(self, *, refresh: bool, grant: _Grant | None = None) -> dict:
         access = "at-" + secrets.token_urlsafe(24)
         self._access[access] = time.time() + self.access_lifetime
-        reply = {"access_token": access, "token_type": "bearer", "expires_in": self.access_lifetime, **self.token_extras()}
+        reply = {"access_token": access, "token_type": "bearer", "expires_in": self.access_lifetime}
+        reply.update(self.token_extras())
         if refresh and grant is not None:
             refresh_token = "rt-" + secrets.token_urlsafe(24)
             self._refresh[refresh_token] = grant
@@ -199,8 +201,13 @@ class AuthorizationServer:
     def _state(self, request) -> Reply:
         with self._lock:
             live = sum(1 for expires in self._access.values() if expires > time.time())
-            return Reply(200, json={"counts": dict(self.counts), "live_access_tokens": live,
-                                    "live_refresh_tokens": len(self._refresh), "access_lifetime": self.access_lifetime})  # fmt: skip
+            state = {
+                "counts": dict(self.counts),
+                "live_access_tokens": live,
+                "live_refresh_tokens": len(self._refresh),
+                "access_lifetime": self.access_lifetime,
+            }
+        return Reply(200, json=state)
 
     def _control(self, request) -> Reply:
         data = request.json()

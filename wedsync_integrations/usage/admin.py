@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.db import transaction
 from django.utils import timezone
 
 from wedsync_integrations.calendar import LONDON
 from wedsync_integrations.integrations.admin import ReadOnlyAdmin
 
 from .models import AIUsageRecord, ExchangeRate, UsageRollup, UsageToken
+from .tasks import price_pending
+
+logger = logging.getLogger("wedsync.usage.admin")
 
 
 def usd_gbp_plausible() -> tuple[Decimal, Decimal]:
@@ -28,8 +33,8 @@ class ExchangeRateForm(forms.ModelForm):
         model = ExchangeRate
         fields = ["date", "base", "quote", "rate", "source"]
         help_texts = {
-            "rate": "GBP per 1 USD, e.g. 0.790000. Records keep the rate they were ingested with: "
-            "changing a rate affects records ingested from now on.",
+            "rate": "GBP per 1 USD, e.g. 0.790000. Priced records keep the rate they were priced with; "
+            "records still waiting for a rate (GBP pending) are priced as soon as this is saved.",
             "date": "Ingest uses the latest rate on or before each record's Europe/London date.",
         }
 
@@ -79,6 +84,34 @@ class ExchangeRateAdmin(admin.ModelAdmin):
     date_hierarchy = "date"
     ordering = ["-date"]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(_price_pending_soon)
+        waiting = AIUsageRecord.objects.filter(cost_gbp__isnull=True).count()
+        if waiting:
+            self.message_user(request, f"{waiting} AI usage record(s) waiting for a rate are being priced now.")
+
+
+def _price_pending_soon() -> None:
+    """Price waiting usage in a worker; if the broker is down beat's five-minute run does it."""
+    try:
+        price_pending.delay()
+    except Exception:
+        logger.warning("usage.price_pending_not_queued: beat's safety-net run will price the waiting usage")
+
+
+class GbpPendingFilter(admin.SimpleListFilter):
+    title = "GBP cost"
+    parameter_name = "gbp"
+
+    def lookups(self, request, model_admin):
+        return [("pending", "waiting for an exchange rate"), ("priced", "priced")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("pending", "priced"):
+            return queryset.filter(cost_gbp__isnull=self.value() == "pending")
+        return queryset
+
 
 class RecentValuesFilter(admin.SimpleListFilter):
     """Choices from the last 90 days of rollups: Django's default would run SELECT DISTINCT over
@@ -125,7 +158,7 @@ class AIUsageRecordAdmin(ReadOnlyAdmin):
         "cost_gbp",
         "wedding_date",
     ]
-    list_filter = ["outcome", ProviderFilter, FeatureFilter, "organisation"]
+    list_filter = ["outcome", GbpPendingFilter, ProviderFilter, FeatureFilter, "organisation"]
     search_fields = ["=request_id"]
     list_select_related = ["organisation"]
     show_full_result_count = False  # no COUNT(*) over millions of rows on every page
@@ -147,6 +180,7 @@ class UsageRollupAdmin(ReadOnlyAdmin):
         "requests",
         "errors",
         "cost_gbp",
+        "unpriced_requests",
         "latency_p50_ms",
         "latency_p95_ms",
         "weddings_assisted",

@@ -41,9 +41,13 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict] = field(default_factory=list)
+    gbp_pending: int = 0  # accepted records with no USD→GBP rate yet: priced when one arrives
 
     def as_reply(self) -> dict:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+        reply = {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+        if self.gbp_pending:
+            reply["gbp_pending"] = self.gbp_pending
+        return reply
 
 
 def max_future() -> timedelta:
@@ -82,16 +86,6 @@ class RateTable:
 
 def gbp(cost_usd: Decimal, rate: Decimal) -> Decimal:
     return (cost_usd * rate).quantize(MONEY_PLACES, rounding=ROUND_HALF_UP)
-
-
-def no_rate_error(day: date) -> dict[str, list[str]]:
-    return {
-        "cost_usd": [
-            f"No USD→GBP exchange rate exists on or before {day.isoformat()} (the request's London date), "
-            "so the GBP cost cannot be computed. Staff must add a rate in admin (AI usage › Exchange rates); "
-            "then resend this record."
-        ]
-    }
 
 
 class WeddingIndex:
@@ -146,6 +140,8 @@ def ingest_batch(organisation: Organisation, records: list, *, now: datetime | N
         rows = _build_rows(organisation, new, batch_id, result)
         if rows:
             result.accepted = _store(organisation, rows, batch_id)
+            if any(row.cost_gbp is None for row in rows):
+                result.gbp_pending = AIUsageRecord.objects.filter(ingest_batch=batch_id, cost_gbp__isnull=True).count()
             # A concurrent resend may have stored some of these first: they are duplicates too.
             result.duplicates += len(rows) - result.accepted
 
@@ -173,19 +169,19 @@ def _build_rows(
     weddings = WeddingIndex(organisation, {clean["wedding_date"] for _, clean in new if clean["wedding_date"]})
     rows: list[AIUsageRecord] = []
     oldest_rate_age = 0
-    for (index, clean), day in zip(new, days, strict=True):
+    for (_, clean), day in zip(new, days, strict=True):
         found = rates.on_or_before(day)
-        if found is None:
-            result.rejected.append({"index": index, "errors": no_rate_error(day)})
-            continue
-        rate_day, rate = found
-        oldest_rate_age = max(oldest_rate_age, (day - rate_day).days)
+        # No rate yet (a fresh install, a late rate feed): the record is stored with its GBP cost
+        # pending, never refused, and usage/pricing.py prices it when a rate arrives.
+        if found is not None:
+            oldest_rate_age = max(oldest_rate_age, (day - found[0]).days)
+        rate = found[1] if found is not None else None
         occurred_at = clean["occurred_at"].astimezone(UTC)
         values = {
             **clean,
             "occurred_at": occurred_at,
             "hour": utc_hour(occurred_at),
-            "cost_gbp": gbp(clean["cost_usd"], rate),
+            "cost_gbp": gbp(clean["cost_usd"], rate) if rate is not None else None,
             "usd_gbp_rate": rate,
             "wedding_id": weddings.find(clean["wedding_date"], clean["venue_region"]),
         }

@@ -72,8 +72,10 @@ class AIUsageRecord(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField()
     cost_usd = models.DecimalField(max_digits=14, decimal_places=6)
-    cost_gbp = models.DecimalField(max_digits=14, decimal_places=6)
-    usd_gbp_rate = models.DecimalField(max_digits=12, decimal_places=6)
+    # Both empty while no USD→GBP rate exists on or before the record's London date: the record
+    # is stored all the same ("GBP pending") and priced when a rate arrives (usage/pricing.py).
+    cost_gbp = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    usd_gbp_rate = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
     error_type = models.CharField(max_length=64, blank=True)
     error_message = models.CharField(max_length=500, blank=True, help_text="first 500 characters")
@@ -109,6 +111,8 @@ class AIUsageRecord(models.Model):
                 ],
                 name="usage_rollup_source",
             ),
+            # the few records waiting for an exchange rate, found without scanning the rest
+            models.Index(fields=["occurred_at"], condition=models.Q(cost_gbp__isnull=True), name="usage_gbp_pending"),
         ]
 
     def __str__(self) -> str:
@@ -159,7 +163,12 @@ class UsageRollup(models.Model):
     prompt_tokens = models.PositiveBigIntegerField()
     completion_tokens = models.PositiveBigIntegerField()
     cost_usd = models.DecimalField(max_digits=16, decimal_places=6)
-    cost_gbp = models.DecimalField(max_digits=16, decimal_places=6)
+    cost_gbp = models.DecimalField(
+        max_digits=16, decimal_places=6, help_text="GBP cost of the priced requests (see unpriced_requests)"
+    )
+    unpriced_requests = models.PositiveIntegerField(
+        default=0, help_text="requests whose GBP cost still awaits an exchange rate: cost_gbp is then incomplete"
+    )
     latency_sum_ms = models.PositiveBigIntegerField()
     latency_min_ms = models.PositiveIntegerField(
         null=True, blank=True, help_text="fastest request (with count, sum and max: a summary); null if unknown"
@@ -188,6 +197,12 @@ class UsageRollup(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def gbp_known(self) -> bool:
+        """Whether cost_gbp is the whole hour's cost (no request still waits for a rate). An
+        exporter must withhold GBP figures until it is: a pending cost is never sent as zero."""
+        return self.unpriced_requests == 0
 
 
 class RollupWedding(models.Model):

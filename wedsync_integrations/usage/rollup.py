@@ -336,7 +336,8 @@ grouped AS MATERIALIZED (
         SUM(r.prompt_tokens) AS prompt_tokens,
         SUM(r.completion_tokens) AS completion_tokens,
         SUM(r.cost_usd) AS cost_usd,
-        SUM(r.cost_gbp) AS cost_gbp,
+        COALESCE(SUM(r.cost_gbp), 0) AS cost_gbp,
+        COUNT(*) FILTER (WHERE r.cost_gbp IS NULL) AS unpriced_requests,
         SUM(r.latency_ms) AS latency_sum_ms,
         MIN(r.latency_ms) AS latency_min_ms,
         MAX(r.latency_ms) AS latency_max_ms,
@@ -353,10 +354,10 @@ grouped AS MATERIALIZED (
 rollups AS (
     INSERT INTO {_ROLLUP} (
         organisation_id, hour, feature, provider, model, requests, errors, prompt_tokens, completion_tokens,
-        cost_usd, cost_gbp, latency_sum_ms, latency_min_ms, latency_max_ms, latency_p50_ms, latency_p95_ms,
-        weddings_assisted, wedding_requests, quality_sum, quality_count, computed_at)
+        cost_usd, cost_gbp, unpriced_requests, latency_sum_ms, latency_min_ms, latency_max_ms, latency_p50_ms,
+        latency_p95_ms, weddings_assisted, wedding_requests, quality_sum, quality_count, computed_at)
     SELECT organisation_id, hour, feature, provider, model, requests, errors, prompt_tokens, completion_tokens,
-        cost_usd, cost_gbp, latency_sum_ms, latency_min_ms, latency_max_ms, pct[1], pct[2],
+        cost_usd, cost_gbp, unpriced_requests, latency_sum_ms, latency_min_ms, latency_max_ms, pct[1], pct[2],
         COALESCE(cardinality(wedding_keys), 0), wedding_requests, quality_sum, quality_count, %(now)s
     FROM grouped
     RETURNING 1
@@ -431,7 +432,8 @@ def compute_rollups_python(rows) -> tuple[list[UsageRollup], list[RollupWedding]
                 prompt_tokens=sum(row[6] for row in members),
                 completion_tokens=sum(row[7] for row in members),
                 cost_usd=sum((row[8] for row in members), Decimal(0)),
-                cost_gbp=sum((row[9] for row in members), Decimal(0)),
+                cost_gbp=sum((row[9] for row in members if row[9] is not None), Decimal(0)),
+                unpriced_requests=sum(1 for row in members if row[9] is None),
                 latency_sum_ms=sum(latencies),
                 latency_min_ms=latencies[0],
                 latency_max_ms=latencies[-1],
