@@ -3,8 +3,8 @@
 - config_stopped  → high: a vendor rejected credentials or a URL; that integration is stopped.
 - delivery_dead   → high: an outbox item gave up; it waits in the retry queue for a replay.
 - delivery_failed → medium, once the same item has failed FAILING_DELIVERY_ATTEMPTS times.
-- rates_missing   → medium, platform-wide: AI usage has waited too long for a USD→GBP rate (its
-                    GBP cost is withheld from every export); resolved by rates_caught_up.
+- attention_needed / attention_cleared → the notice as an alert (one per key), resolved when over:
+  families' own conditions (usage waiting for an exchange rate, a VAT threshold, a failed gate).
 
 For the alerts family itself the failing channel is excluded from the alert's routing (Slack
 being down is reported by email, SMS and PagerDuty, never by Slack), and the dedup key keeps
@@ -16,14 +16,11 @@ from __future__ import annotations
 from django.dispatch import receiver
 
 from wedsync_integrations.integrations import signals
-from wedsync_integrations.usage.pricing import rates_caught_up, rates_missing
 
 from . import conf
 from .family import FAMILY
 from .lifecycle import raise_alert, resolve
 from .models import ActionSource, Alert, AlertStatus, Delivery, DeliveryStatus, Severity
-
-RATES_MISSING_KEY = "usage:exchange-rate-missing"
 
 
 def _is_alerts(family) -> bool:
@@ -104,33 +101,24 @@ def on_delivery_failed(sender, item, error, attempts, **kwargs):
     )
 
 
-@receiver(rates_missing, dispatch_uid="alerts.rates_missing")
-def on_rates_missing(sender, count, waited, first_day, last_day, **kwargs):
-    hours = int(waited.total_seconds() // 3600)
+@receiver(signals.attention_needed, dispatch_uid="alerts.attention_needed")
+def on_attention_needed(sender, notice: signals.Notice, **kwargs):
     raise_alert(
-        organisation=None,
-        source="usage",
-        kind="exchange_rate_missing",
-        dedup_key=RATES_MISSING_KEY,
-        title="AI usage is waiting for a USD→GBP exchange rate",
-        description=(
-            f"{count} AI usage record(s) dated {first_day:%d %b %Y} to {last_day:%d %b %Y} have no exchange rate "
-            f"on or before their date; the oldest has waited {hours} h. Their GBP cost is withheld from every export."
-        ),
-        severity=Severity.MEDIUM,
-        impact="GBP cost figures (monitoring, BI, accounting) stay incomplete until a rate is added.",
-        recovery_actions=[
-            "Add the USD→GBP rate in admin (AI usage › Exchange rates), or",
-            "run `manage.py exchange_rates import FILE.csv` with the Bank of England XUDLUSS series, or",
-            "set EXCHANGE_RATE_FEED_URL so the rates are fetched every hour.",
-        ],
-        details={"pending_records": count, "first_day": first_day.isoformat(), "last_day": last_day.isoformat()},
+        organisation=notice.organisation,
+        source=str(getattr(sender, "name", sender)),
+        kind=notice.key.partition(":")[0] or "notice",
+        dedup_key=notice.key,
+        title=notice.title,
+        description=notice.description,
+        severity=notice.severity,
+        impact=notice.impact,
+        recovery_actions=list(notice.recovery_actions),
+        details=notice.details,
     )
 
 
-@receiver(rates_caught_up, dispatch_uid="alerts.rates_caught_up")
-def on_rates_caught_up(sender, **kwargs):
-    for alert in Alert.objects.filter(
-        dedup_key=RATES_MISSING_KEY, status__in=[AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED]
-    ):
-        resolve(alert.pk, by="system:exchange-rates", via=ActionSource.AUTO)
+@receiver(signals.attention_cleared, dispatch_uid="alerts.attention_cleared")
+def on_attention_cleared(sender, key: str, organisation=None, **kwargs):
+    open_alerts = Alert.objects.filter(dedup_key=key, status__in=[AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED])
+    for alert in open_alerts.filter(organisation=organisation):
+        resolve(alert.pk, by=f"system:{getattr(sender, 'name', sender)}", via=ActionSource.AUTO)

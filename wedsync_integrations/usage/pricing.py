@@ -9,8 +9,8 @@ transaction. The rollup engine then recomputes those hours and the exporters res
 (monitoring/exporter.py): GBP figures that were withheld go out once they are known. A pending GBP
 figure is never exported as zero (UsageRollup.unpriced_requests tells every reader).
 
-Records waiting longer than USAGE_RATE_PENDING_ALERT_AFTER raise one alert (signal
-`rates_missing`, received by the alerts family), resolved once none waits.
+Records waiting longer than USAGE_RATE_PENDING_ALERT_AFTER raise one alert (the kernel's
+attention signal, which the alerts family receives), resolved once none waits.
 
 Rate files use the Bank of England database's CSV shape: a `DATE` column ("02 Jan 2026" or
 2026-01-02) and the series XUDLUSS, "US $ into Sterling" = US dollars per £1, so the USD→GBP rate
@@ -30,17 +30,16 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.dispatch import Signal
 from django.utils import timezone
+
+from wedsync_integrations.integrations.signals import Notice, attention_over, need_attention
 
 from .ingest import RateTable, gbp, london_date
 from .models import AIUsageRecord, ExchangeRate, RollupDirtyHour
 
 logger = logging.getLogger("wedsync.usage.pricing")
 
-# sent when records have waited too long for a rate: count, oldest (datetime); and when none waits
-rates_missing = Signal()
-rates_caught_up = Signal()
+RATES_MISSING_KEY = "usage:exchange-rate-missing"
 
 BATCH = 2000
 RATE_PLACES = Decimal("0.000001")
@@ -202,20 +201,38 @@ def fetch_feed() -> ImportResult | None:
 
 # -- waiting too long ----------------------------------------------------------------------------------
 def check_waiting(*, now: datetime | None = None) -> dict:
-    """Signal `rates_missing` when records have waited longer than the configured time (the
-    alert's dedup key makes it one alert), `rates_caught_up` once none waits."""
+    """Ask for attention when records have waited longer than the configured time (one alert,
+    counted again on each check), and say it is over once none waits."""
     now = now or timezone.now()
     pending = AIUsageRecord.objects.filter(cost_gbp__isnull=True)
     oldest = pending.order_by("ingested_at").values_list("ingested_at", flat=True).first()
     if oldest is None:
-        rates_caught_up.send_robust(sender=AIUsageRecord)
+        attention_over("usage", RATES_MISSING_KEY)
         return {"pending": 0}
     waited = now - oldest
     limit = timedelta(seconds=settings.USAGE_RATE_PENDING_ALERT_AFTER)
     count = pending.count()
     if waited >= limit:
         days = sorted({london_date(at) for at in pending.values_list("occurred_at", flat=True)[:1000]})
-        rates_missing.send_robust(
-            sender=AIUsageRecord, count=count, waited=waited, first_day=days[0], last_day=days[-1]
-        )
+        need_attention("usage", _rates_missing(count, waited, days[0], days[-1]))
     return {"pending": count, "waited_seconds": int(waited.total_seconds())}
+
+
+def _rates_missing(count: int, waited: timedelta, first_day: date, last_day: date) -> Notice:
+    return Notice(
+        key=RATES_MISSING_KEY,
+        title="AI usage is waiting for a USD→GBP exchange rate",
+        description=(
+            f"{count} AI usage record(s) dated {first_day:%d %b %Y} to {last_day:%d %b %Y} have no exchange rate "
+            f"on or before their date; the oldest has waited {int(waited.total_seconds() // 3600)} h. Their GBP "
+            "cost is withheld from every export."
+        ),
+        severity="medium",
+        impact="GBP cost figures (monitoring, BI, accounting) stay incomplete until a rate is added.",
+        recovery_actions=(
+            "Add the USD→GBP rate in admin (AI usage › Exchange rates), or",
+            "run `manage.py exchange_rates import FILE.csv` with the Bank of England XUDLUSS series, or",
+            "set EXCHANGE_RATE_FEED_URL so the rates are fetched every hour.",
+        ),
+        details={"pending_records": count, "first_day": first_day.isoformat(), "last_day": last_day.isoformat()},
+    )

@@ -1,0 +1,38 @@
+"""Datadog under the kernel's provider contract (tests/contract.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from monitoring.providers.datadog import SITES
+from tests.contract import ProviderContract
+from wedsync_integrations.integrations import outbox
+
+from .conftest import DD_KEY
+
+pytestmark = pytest.mark.django_db
+API = SITES["US1"]
+
+
+class TestDatadogContract(ProviderContract):
+    family, provider = "monitoring", "datadog"
+    write_url = f"{API}/api/v2/series"
+
+    def make(self, organisation, make_config):
+        return make_config("monitoring", organisation, "datadog", secrets={"api_key": DD_KEY})
+
+    def enqueue(self, config):
+        point = {"timestamp": int(time.time()) - 60, "value": 40}
+        series = [{"metric": "wedsync.ai.requests", "type": 1, "interval": 3600, "points": [point], "tags": ["org:acme"]}]
+        return outbox.enqueue(config, operation="series", payload={"series": series})
+
+    def mock_success(self, rsps):
+        rsps.post(self.write_url, status=202, json={"errors": []})
+
+    def mock_health(self, rsps, ok):
+        if ok:
+            rsps.get(f"{API}/api/v1/validate", json={"valid": True})
+        else:
+            rsps.get(f"{API}/api/v1/validate", status=403, json={"errors": [f"Forbidden: {DD_KEY}"]})
