@@ -25,7 +25,8 @@ class TestDatadogContract(ProviderContract):
 
     def enqueue(self, config):
         point = {"timestamp": int(time.time()) - 60, "value": 40}
-        series = [{"metric": "wedsync.ai.requests", "type": 1, "interval": 3600, "points": [point], "tags": ["org:acme"]}]
+        requests = {"metric": "wedsync.ai.requests", "type": 1, "interval": 3600, "points": [point], "tags": ["org:a"]}
+        series = [requests]
         return outbox.enqueue(config, operation="series", payload={"series": series})
 
     def mock_success(self, rsps):
