@@ -3,7 +3,7 @@
 - Configs (kernel admin): one per organisation and source, signing secrets write-only.
 - Inbound events: filters by source, status, priority and organisation; a "reprocess" action
   (audited) that runs the selected events through their handlers again, now.
-- Rejected attempts and export confirmations: read-only evidence.
+- Rejected attempts: read-only evidence.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from wedsync_integrations.integrations.admin import ReadOnlyAdmin, pretty_json, 
 
 from . import processing
 from .family import FAMILY
-from .models import EventStatus, ExportConfirmation, InboundEvent, RejectedAttempt
+from .models import EventStatus, InboundEvent, RejectedAttempt
 
 register_family_admin(FAMILY)
 
@@ -112,12 +112,3 @@ class RejectedAttemptAdmin(ReadOnlyAdmin):
     search_fields = ["client_ip", "organisation__slug", "body_sha256", "correlation_id"]
     list_select_related = ["organisation"]
     date_hierarchy = "at"
-
-
-@admin.register(ExportConfirmation)
-class ExportConfirmationAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "source", "organisation", "entity_type", "entity_id", "operation",
-                    "matched_family", "matched_item_id"]  # fmt: skip
-    list_filter = ["source", "entity_type", "operation", "matched_family"]
-    search_fields = ["entity_id", "organisation__slug", "vendor_account"]
-    list_select_related = ["organisation"]

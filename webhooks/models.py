@@ -1,5 +1,6 @@
 """The webhooks family: kernel models (configs hold each source's signing secret per organisation),
-the durable inbox of verified events, the log of rejected attempts, and accounting confirmations."""
+the durable inbox of verified events and the log of rejected attempts. What an event means belongs
+to the family that handles it (accounting confirmations live in the accounting app)."""
 
 from __future__ import annotations
 
@@ -145,41 +146,3 @@ class RejectedAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.reason} from {self.client_ip or '?'} @ {self.at:%Y-%m-%d %H:%M:%S}"
-
-
-# -- accounting confirmations ----------------------------------------------------------------------
-class ExportConfirmation(models.Model):
-    """An accounting system told us an entity was created/changed: the evidence that an export landed.
-
-    The accounting exporter family arrives later. Until then each confirmation is recorded here
-    durably; when an accounting family is registered, confirmations are matched to the outbox item
-    whose delivery result names the same vendor entity (see webhooks.handlers.accounting).
-    """
-
-    source = models.CharField(max_length=20, choices=Source.choices)
-    organisation = models.ForeignKey("tenants.Organisation", on_delete=models.CASCADE, related_name="+")
-    # SET_NULL: confirmations are evidence and outlive the purge of old inbound events
-    inbound_event = models.ForeignKey(
-        InboundEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="confirmations"
-    )
-    vendor_account = models.CharField(max_length=64, blank=True, help_text="realmId / tenantId / account_id")
-    entity_type = models.CharField(max_length=64)
-    entity_id = models.CharField(max_length=128)
-    operation = models.CharField(max_length=32)
-    occurred_at = models.DateTimeField(null=True, blank=True)
-    matched_family = models.CharField(max_length=40, blank=True)
-    matched_item_id = models.BigIntegerField(null=True, blank=True)
-    matched_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["inbound_event", "entity_type", "entity_id", "operation"], name="webhooks_confirmation_once"
-            )
-        ]
-        indexes = [models.Index(fields=["organisation", "source", "entity_type", "entity_id"])]
-
-    def __str__(self) -> str:
-        return f"{self.source} {self.entity_type} {self.entity_id} {self.operation}"

@@ -1,7 +1,6 @@
 """Celery tasks: process one event, sweep up events a dead worker or a lost publish left behind,
-match accounting confirmations that arrived before their export, purge old history. Every task is
-idempotent (acks_late: a worker that dies mid-task leaves the message to be redelivered, and the
-claim in processing.process makes a second run harmless)."""
+purge old history. Every task is idempotent (acks_late: a worker that dies mid-task leaves the
+message to be redelivered, and the claim in processing.process makes a second run harmless)."""
 
 from __future__ import annotations
 
@@ -32,14 +31,6 @@ def sweep(limit: int = 500) -> int:
     due = processing.due_event_ids(now, limit=limit)
     processing.mark_queued([event_id for event_id, _ in due], now)
     return sum(inbox.publish(event_id, priority) for event_id, priority in due)
-
-
-@shared_task(name="webhooks.match_confirmations", ignore_result=True)
-def match_confirmations(limit: int = 1000) -> int:
-    """Link accounting confirmations to exports recorded after them (beat, hourly by default)."""
-    from .handlers.accounting import match_unmatched
-
-    return match_unmatched(limit)
 
 
 @shared_task(name="webhooks.purge", ignore_result=True)

@@ -6,6 +6,7 @@ DATABASE_URL (PostgreSQL), CELERY_BROKER_URL (Redis or RabbitMQ), CACHE_URL (Red
 DJANGO_ENV=production turns every deploy safeguard on and refuses to start without real secrets.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -89,6 +90,7 @@ INSTALLED_APPS = [
     "webhooks",
     "monitoring",
     "alerts",
+    "accounting",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +245,9 @@ OUTBOUND_CONNECT_TIMEOUT = env.float("OUTBOUND_CONNECT_TIMEOUT", default=5.0)
 OUTBOUND_READ_TIMEOUT = env.float("OUTBOUND_READ_TIMEOUT", default=20.0)
 CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
 CIRCUIT_RESET_SECONDS = env.int("CIRCUIT_RESET_SECONDS", default=60)
+# A call held back by a vendor's per-tenant rate limit (integrations/ratelimit.py) waits this long
+# for its turn, then goes back on the retry queue with the wait as its Retry-After.
+OUTBOUND_RATE_LIMIT_MAX_WAIT_SECONDS = env.float("OUTBOUND_RATE_LIMIT_MAX_WAIT_SECONDS", default=10.0)
 HEALTH_CACHE_SECONDS = 300
 
 # --- inbound webhooks (webhooks app) ----------------------------------------------------------
@@ -293,6 +298,37 @@ EXCHANGE_RATE_FEED_URL = env.str("EXCHANGE_RATE_FEED_URL", default="")
 MONITORING_SCRAPE_TOKEN = env.str("MONITORING_SCRAPE_TOKEN", default="")
 # An hour is exported once it ended this long ago (and its rollup is clean).
 MONITORING_EXPORT_GRACE_SECONDS = env.int("MONITORING_EXPORT_GRACE_SECONDS", default=60)
+
+# --- accounting exports (accounting app) ----------------------------------------------------------
+# A month (Europe/London) is exported once it has been over this many days: late usage has landed.
+ACCOUNTING_MONTH_CLOSE_DAYS = env.int("ACCOUNTING_MONTH_CLOSE_DAYS", default=2)
+# UK standard rate, in percent; VAT is worked out per line, half-up to the penny (docs/vendors/uk-vat.md).
+ACCOUNTING_STANDARD_VAT_PERCENT = Decimal(env.str("ACCOUNTING_STANDARD_VAT_PERCENT", default="20"))
+# VAT registration threshold (since 1 April 2024) and the percentages of it that warn an
+# unregistered organisation (rolling 12 months of taxable turnover, read from its ledger).
+ACCOUNTING_VAT_THRESHOLD_GBP = Decimal(env.str("ACCOUNTING_VAT_THRESHOLD_GBP", default="90000"))
+ACCOUNTING_VAT_THRESHOLD_WARN_PERCENTS = env.list("ACCOUNTING_VAT_THRESHOLD_WARN_PERCENTS", cast=int, default=[80, 100])
+# What the ledger mappings are matched by when staff have not chosen them (product rules): the
+# supplier (a contact/vendor of this name) and the expense account or category.
+ACCOUNTING_SUPPLIER_NAME = env.str("ACCOUNTING_SUPPLIER_NAME", default="WedSync AI Services")
+ACCOUNTING_EXPENSE_CATEGORY = env.str("ACCOUNTING_EXPENSE_CATEGORY", default="Software and Technology")
+ACCOUNTING_BILL_DUE_DAYS = env.int("ACCOUNTING_BILL_DUE_DAYS", default=14)
+# An export neither confirmed by the vendor (webhook or read-back) nor delivered after this long alerts.
+ACCOUNTING_UNCONFIRMED_ALERT_HOURS = env.int("ACCOUNTING_UNCONFIRMED_ALERT_HOURS", default=24)
+# The nightly reconciliation reads back documents of this many recent months (and every unconfirmed one).
+ACCOUNTING_RECONCILE_MONTHS = env.int("ACCOUNTING_RECONCILE_MONTHS", default=3)
+# Live ledger choices (tax codes, accounts, suppliers) shown in admin are cached this long.
+ACCOUNTING_LEDGER_CHOICES_CACHE_SECONDS = env.int("ACCOUNTING_LEDGER_CHOICES_CACHE_SECONDS", default=300)
+ACCOUNTING_QUICKBOOKS_MINOR_VERSION = env.int("ACCOUNTING_QUICKBOOKS_MINOR_VERSION", default=75)
+# Per-tenant limits the vendors set (docs/vendors/*.md), enforced client-side across all workers.
+ACCOUNTING_QUICKBOOKS_REQUESTS_PER_MINUTE = env.int("ACCOUNTING_QUICKBOOKS_REQUESTS_PER_MINUTE", default=500)
+ACCOUNTING_QUICKBOOKS_CONCURRENT = env.int("ACCOUNTING_QUICKBOOKS_CONCURRENT", default=10)
+ACCOUNTING_XERO_REQUESTS_PER_MINUTE = env.int("ACCOUNTING_XERO_REQUESTS_PER_MINUTE", default=60)
+ACCOUNTING_XERO_CONCURRENT = env.int("ACCOUNTING_XERO_CONCURRENT", default=5)
+ACCOUNTING_XERO_APP_REQUESTS_PER_MINUTE = env.int("ACCOUNTING_XERO_APP_REQUESTS_PER_MINUTE", default=10000)
+# Xero keeps an Idempotency-Key's answer about 6 minutes: a retry later than this looks the
+# document up (contact + number) before creating it again.
+ACCOUNTING_XERO_IDEMPOTENCY_WINDOW_SECONDS = env.int("ACCOUNTING_XERO_IDEMPOTENCY_WINDOW_SECONDS", default=300)
 
 # --- sandbox ----------------------------------------------------------------------------------
 SANDBOX_URL = env.str("SANDBOX_URL", default="")

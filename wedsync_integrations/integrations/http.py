@@ -33,6 +33,7 @@ from requests.adapters import HTTPAdapter
 
 from wedsync_integrations.core.metrics import VENDOR_CALLS
 
+from . import ratelimit
 from .breaker import CircuitBreaker
 from .errors import CircuitOpenError, PayloadTooLarge, PermanentError, RetryableError
 from .secrets import redact
@@ -46,6 +47,8 @@ USER_AGENT = "WedSync-Integrations/1.0"
 RETRYABLE_STATUSES = frozenset({408, 425, 429, *range(500, 600)})
 AUTH_STATUSES = frozenset({401, 403})
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
+# how long a tenant's scope is blocked after a 429 that names no Retry-After
+DEFAULT_429_BLOCK_SECONDS = 10.0
 BODY_KEPT = 2000  # characters of a vendor's error body kept with the error (IntegrationError keeps as many)
 
 _sessions: dict[tuple[str, bool], requests.Session] = {}
@@ -131,6 +134,9 @@ class VendorClient:
     # a CredentialManager (credentials.py) when the vendor issued the token: it is put on every
     # request, and a 401 renews it once and retries the request once
     credentials: Any = None
+    # the vendor's limits on this tenant (and app), shared by every process (ratelimit.py): each
+    # send waits for its turn, and a 429 blocks the first scope (the tenant's) for its Retry-After
+    rate_limits: tuple[ratelimit.RateLimit, ...] = ()
 
     def __post_init__(self):
         self.session = pooled_session(f"{self.family}:{self.provider}", guarded=self.guarded)
@@ -189,6 +195,14 @@ class VendorClient:
         return self._send(method, url, where, {**headers, **self.credentials.scheme.headers(token)}, kwargs)
 
     def _send(self, method: str, url: str, where: str, headers: dict, kwargs: dict) -> requests.Response:
+        lease = ratelimit.acquire(self.rate_limits, lease_seconds=sum(self.timeout) + 5) if self.rate_limits else None
+        try:
+            return self._send_now(method, url, where, headers, kwargs)
+        finally:
+            if lease is not None:
+                lease.release()
+
+    def _send_now(self, method: str, url: str, where: str, headers: dict, kwargs: dict) -> requests.Response:
         started = time.monotonic()
         try:
             response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
@@ -228,7 +242,10 @@ class VendorClient:
             summary += f": {body.strip()[:300]}"
         if status in RETRYABLE_STATUSES:
             self._failed()
-            raise RetryableError(summary, status=status, retry_after=parse_retry_after(response), response_body=body)
+            retry_after = parse_retry_after(response)
+            if status == 429 and self.rate_limits:
+                ratelimit.block(self.rate_limits[0], retry_after or DEFAULT_429_BLOCK_SECONDS)
+            raise RetryableError(summary, status=status, retry_after=retry_after, response_body=body)
         # The vendor answered: it is reachable, so the circuit stays closed.
         self._succeeded()
         if status == 413:

@@ -20,7 +20,10 @@ What it plays (RFC 6749, RFC 7636):
                                  within `reuse_grace` seconds, Xero's 30 minutes), client_credentials
 - access tokens expire after `access_lifetime` seconds; API routes ask `authorised(request)`
 - control: POST <prefix>/__oauth {"access_lifetime": s, "revoke_all": true} and
-           GET <prefix>/__oauth (counts: token requests by grant, reuse refusals, live tokens)
+           GET <prefix>/__oauth (counts: token requests by grant, reuse refusals, live tokens);
+           POST <prefix>/__oauth {"issue_refresh_token": {"client_id": "…"}} answers a refresh token
+           as if that client had been granted consent (a vendor's "OAuth playground": the demo's
+           headless connection)
 Client authentication: HTTP Basic, form fields, or (FreshBooks) a JSON body, as declared.
 """
 
@@ -220,6 +223,13 @@ class AuthorizationServer:
                 self._access.clear()
                 self._spent.update(dict.fromkeys(self._refresh, 0.0))
                 self._refresh.clear()
+            playground = data.get("issue_refresh_token")
+            if playground:
+                grant = _Grant(client_id=str(playground.get("client_id", "")), redirect_uri="", scope="",
+                               code_challenge="", issued_at=time.time())  # fmt: skip
+                issued = self._issue(refresh=True, grant=grant)
+                self._access.pop(issued["access_token"], None)  # only the refresh token is handed out
+                return Reply(200, json={"refresh_token": issued["refresh_token"]})
         return self._state(request)
 
 

@@ -1,0 +1,170 @@
+"""The monthly cost report: an organisation's AI usage for one London month, in GBP.
+
+Read from the hourly rollups (usage/models.py), whose GBP cost is the exact sum of the records'
+six-decimal costs, so the report's total is the records' total to the last decimal; a test sums
+the records independently. Figures: the net GBP cost and the USD it came from, requests, a
+breakdown by AI provider and by use case (feature), usage hours (hours with any request), cost
+per usage hour, the organisation's vendor type, and the USD→GBP rates the records were priced at
+(from the records themselves: the rollups keep no rates).
+
+A report is *final* only when no request of the month still waits for an exchange rate (its GBP
+cost would be incomplete: never exported as zero) and no hour of the month is being rolled up.
+
+`build_reports` reads many organisations in a fixed number of queries (the month-end run and
+the benchmark); `build_report` is the one-organisation form.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, Max, Min, Sum
+
+from wedsync_integrations.tenants.models import Organisation
+from wedsync_integrations.usage.models import AIUsageRecord, RollupDirtyHour, UsageRollup
+
+from .months import Month
+from .vat import half_up
+
+ZERO = Decimal(0)
+
+
+@dataclass
+class Figures:
+    requests: int = 0
+    unpriced_requests: int = 0
+    cost_usd: Decimal = ZERO
+    cost_gbp: Decimal = ZERO
+
+    def add(self, requests: int, unpriced: int, usd: Decimal, gbp: Decimal) -> None:
+        self.requests += requests
+        self.unpriced_requests += unpriced
+        self.cost_usd += usd
+        self.cost_gbp += gbp
+
+    def as_json(self) -> dict:
+        return {
+            "requests": self.requests,
+            "unpriced_requests": self.unpriced_requests,
+            "cost_usd": str(self.cost_usd),
+            "cost_gbp": str(self.cost_gbp),
+            "cost_gbp_rounded": str(half_up(self.cost_gbp)),
+        }
+
+
+@dataclass
+class MonthlyCostReport:
+    organisation_id: int
+    organisation_name: str
+    vendor_type: str
+    month: Month
+    total: Figures = field(default_factory=Figures)
+    by_provider: dict[str, Figures] = field(default_factory=lambda: defaultdict(Figures))
+    by_use_case: dict[str, Figures] = field(default_factory=lambda: defaultdict(Figures))
+    usage_hours: int = 0
+    dirty_hours: int = 0
+    exchange_rates: list[dict] = field(default_factory=list)
+
+    # -- what the exports ask ---------------------------------------------------------------------
+    @property
+    def has_usage(self) -> bool:
+        return self.total.requests > 0
+
+    @property
+    def is_final(self) -> bool:
+        return not self.total.unpriced_requests and not self.dirty_hours
+
+    @property
+    def cost_gbp(self) -> Decimal:
+        """The exact (unrounded) GBP cost: the sum of the records' costs."""
+        return self.total.cost_gbp
+
+    @property
+    def cost_per_hour(self) -> Decimal:
+        return half_up(self.total.cost_gbp / self.usage_hours) if self.usage_hours else ZERO
+
+    def exact_by_provider(self) -> dict[str, Decimal]:
+        return {name: figures.cost_gbp for name, figures in sorted(self.by_provider.items())}
+
+    def not_final_reason(self) -> str:
+        reasons = []
+        if self.total.unpriced_requests:
+            reasons.append(
+                f"{self.total.unpriced_requests} request(s) of {self.month.title} still wait for a USD→GBP "
+                "exchange rate, so the month's GBP cost is incomplete (a pending cost is never exported as 0)"
+            )
+        if self.dirty_hours:
+            reasons.append(f"{self.dirty_hours} hour(s) of {self.month.title} are still being rolled up")
+        return "; ".join(reasons)
+
+    def as_json(self) -> dict:
+        return {
+            "organisation": self.organisation_name,
+            "vendor_type": self.vendor_type,
+            "month": self.month.label,
+            "requests": self.total.requests,
+            "unpriced_requests": self.total.unpriced_requests,
+            "cost_usd": str(self.total.cost_usd),
+            "cost_gbp": str(self.total.cost_gbp),
+            "cost_gbp_rounded": str(half_up(self.total.cost_gbp)),
+            "usage_hours": self.usage_hours,
+            "cost_per_hour_gbp": str(self.cost_per_hour),
+            "by_provider": {name: f.as_json() for name, f in sorted(self.by_provider.items())},
+            "by_use_case": {name: f.as_json() for name, f in sorted(self.by_use_case.items())},
+            "exchange_rates": self.exchange_rates,
+            "dirty_hours": self.dirty_hours,
+        }
+
+
+def build_report(organisation: Organisation, month: Month) -> MonthlyCostReport:
+    return build_reports([organisation], month)[organisation.pk]
+
+
+def build_reports(organisations: list[Organisation], month: Month) -> dict[int, MonthlyCostReport]:
+    """The month's report of every organisation given, in four queries whatever their number."""
+    reports = {
+        org.pk: MonthlyCostReport(org.pk, org.name, org.get_vendor_type_display(), month) for org in organisations
+    }
+    ids = list(reports)
+    span = {"hour__gte": month.start, "hour__lt": month.end}
+    in_scope = {"organisation_id__in": ids} if len(ids) < 1000 else {}
+    rows = (
+        UsageRollup.objects.filter(**span, **in_scope)
+        .values_list("organisation_id", "provider", "feature")
+        .annotate(Sum("requests"), Sum("unpriced_requests"), Sum("cost_usd"), Sum("cost_gbp"))
+        .order_by()
+    )
+    for org_id, provider, feature, requests, unpriced, usd, gbp in rows:
+        report = reports.get(org_id)
+        if report is None:
+            continue
+        report.total.add(requests, unpriced, usd, gbp)
+        report.by_provider[provider].add(requests, unpriced, usd, gbp)
+        report.by_use_case[feature].add(requests, unpriced, usd, gbp)
+    hours = (
+        UsageRollup.objects.filter(**span, **in_scope, requests__gt=0)
+        .values_list("organisation_id")
+        .annotate(Count("hour", distinct=True))
+        .order_by()
+    )
+    for org_id, count in hours:
+        if org_id in reports:
+            reports[org_id].usage_hours = count
+    dirty = RollupDirtyHour.objects.filter(**span, **in_scope).values_list("organisation_id").annotate(Count("id"))
+    for org_id, count in dirty.order_by():
+        if org_id in reports:
+            reports[org_id].dirty_hours = count
+    rates = (
+        AIUsageRecord.objects.filter(**span, **in_scope, usd_gbp_rate__isnull=False)
+        .values_list("organisation_id", "usd_gbp_rate")
+        .annotate(Count("id"), Min("occurred_at"), Max("occurred_at"))
+        .order_by("organisation_id", "usd_gbp_rate")
+    )
+    for org_id, rate, count, first, last in rates:
+        if org_id in reports:
+            reports[org_id].exchange_rates.append(
+                {"usd_gbp": str(rate), "requests": count, "first": first.isoformat(), "last": last.isoformat()}
+            )
+    return reports
