@@ -31,7 +31,7 @@ from wedsync_integrations.integrations.tasks import syncable_configs
 from .family import FAMILY
 from .models import MonthlyExport
 from .months import rolling_twelve_months
-from .vat import OVERSEAS_PROVIDER, half_up
+from .vat import OVERSEAS_PROVIDER, PENNY, half_up
 
 logger = logging.getLogger("wedsync.accounting.threshold")
 
@@ -73,7 +73,8 @@ def judge(provider, ledger_turnover: Decimal, first, last, now: datetime) -> Non
     organisation = provider.organisation
     overseas = MonthlyExport.objects.filter(
         organisation=organisation, supply=OVERSEAS_PROVIDER, month__gte=first, month__lte=last
-    ).aggregate(total=Sum("net_gbp"))["total"] or Decimal("0.00")
+    ).aggregate(total=Sum("net_gbp"))["total"] or Decimal(0)
+    overseas = overseas.quantize(PENNY)  # SQLite's SUM drops a decimal's places
     turnover = ledger_turnover + overseas
     threshold = settings.ACCOUNTING_VAT_THRESHOLD_GBP
     percent = half_up(turnover * 100 / threshold)

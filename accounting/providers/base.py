@@ -238,6 +238,8 @@ class AccountingProvider(Provider):
                 return self._delivered(export, found, found_existing=True)
         if not export.document:
             self.freeze(export, Document.from_json(payload["document"]), now)
+        elif export.first_attempt_at is None:
+            MonthlyExport.objects.filter(pk=export.pk, first_attempt_at__isnull=True).update(first_attempt_at=now)
         created = self.create(export.document)
         return self._delivered(export, created)
 

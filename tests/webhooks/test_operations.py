@@ -88,11 +88,11 @@ def test_checks_catch_a_bad_dispatch_setting_and_a_private_public_url(settings):
 
 
 def test_beat_runs_the_sweeper_every_ten_seconds_and_the_other_housekeeping():
-    """Without the sweeper, events of CRM and accounting sources are stored but never processed."""
+    """Without the sweeper, events of CRM and accounting sources are stored but never processed.
+    (Matching accounting confirmations is the accounting family's schedule now.)"""
     entries = {task.task: task for task in PeriodicTask.objects.filter(task__startswith="webhooks.")}
     schedules = {name: (t.enabled, t.interval.every, t.interval.period) for name, t in entries.items()}
     assert schedules == {
         "webhooks.sweep": (True, 10, "seconds"),
-        "webhooks.match_confirmations": (True, 1, "hours"),
         "webhooks.purge": (True, 1, "days"),
     }

@@ -1,25 +1,24 @@
 """On the real services (PostgreSQL, Redis, a Celery worker): concurrent duplicate deliveries are
-stored once, the rate limit holds across threads, and a real worker processes events and picks
-up one a dead worker left behind. Run by CI's second pass (WEDSYNC_SERVICES=1)."""
+stored once and the rate limit holds across threads. (A real worker processing accounting
+webhooks, and one a dead worker left behind: tests/accounting/test_services.py, which uses the
+webhook_worker fixture below.) Run by CI's second pass (WEDSYNC_SERVICES=1)."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
-from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test import Client
-from django.utils import timezone
 
 from tests.services.conftest import SERVICES, Worker, database_url, services_skip_reason
-from webhooks import processing, ratelimit, tasks
-from webhooks.models import EventStatus, ExportConfirmation, InboundEvent
+from webhooks import ratelimit
+from webhooks.models import InboundEvent
 
 from . import vendors
-from .cases import QBO_VERIFIER, WHSEC
+from .cases import WHSEC
 
 pytestmark = [
     pytest.mark.services,
@@ -111,32 +110,3 @@ def _wait_for(predicate, timeout: float = 60.0):
             return True
         time.sleep(0.2)
     return False
-
-
-@pytest.mark.worker
-def test_a_real_worker_processes_events_and_recovers_one_a_dead_worker_left(
-    webhook_worker, organisation, webhook_config, settings
-):
-    settings.WEBHOOK_DISPATCH = "immediate"
-    webhook_config("quickbooks", organisation, QBO_VERIFIER)
-    body = vendors.as_json([{"specversion": "1.0", "id": "evt-w1", "type": "qbo.bill.created.v1",
-                             "intuitentityid": "501", "intuitaccountid": "9130355"}])  # fmt: skip
-    response = Client().post(f"{vendors.API}/quickbooks/acme/", data=body, content_type="application/json",
-                             headers={"intuit-signature": vendors.b64_body_hmac(QBO_VERIFIER, body)})  # fmt: skip
-    assert response.status_code == 200
-    assert _wait_for(lambda: ExportConfirmation.objects.filter(entity_id="501").exists()), webhook_worker.log()
-    assert InboundEvent.objects.get(external_id="evt-w1").status == EventStatus.PROCESSED
-
-    # an event a worker claimed and then died with: its lease runs out, the sweeper re-publishes it
-    body = vendors.as_json([{"specversion": "1.0", "id": "evt-w2", "type": "qbo.bill.created.v1",
-                             "intuitentityid": "502", "intuitaccountid": "9130355"}])  # fmt: skip
-    settings.WEBHOOK_DISPATCH = "sweeper"  # stored, nothing published
-    Client().post(f"{vendors.API}/quickbooks/acme/", data=body, content_type="application/json",
-                  headers={"intuit-signature": vendors.b64_body_hmac(QBO_VERIFIER, body)})  # fmt: skip
-    event = InboundEvent.objects.get(external_id="evt-w2")
-    assert processing.claim(event.pk, timezone.now())  # a worker took it ... and died
-    InboundEvent.objects.filter(pk=event.pk).update(leased_until=timezone.now() - timedelta(seconds=1))
-    assert tasks.sweep() == 1
-    assert _wait_for(lambda: ExportConfirmation.objects.filter(entity_id="502").exists()), webhook_worker.log()
-    event.refresh_from_db()
-    assert event.status == EventStatus.PROCESSED and event.attempts == 2
