@@ -24,7 +24,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from wedsync_integrations.integrations import audit, health, outbox
 from wedsync_integrations.integrations.admin import (
@@ -287,15 +287,15 @@ class MonthlyExportAdmin(ReadOnlyAdmin):
 
     @admin.display(description="lines (net, VAT, gross)")
     def lines_table(self, obj):
-        rows = "".join(
-            format_html("<tr><td>{}</td><td>{}</td><td>£{}</td><td>£{}</td><td>£{}</td></tr>", line["description"],
-                        line["requests"], line["net"], line["vat"], line["gross"])  # fmt: skip
-            for line in obj.lines
-        )
-        total = format_html("<tr><th colspan=2>total</th><th>£{}</th><th>£{}</th><th>£{}</th></tr>", obj.net_gbp,
-                            obj.vat_gbp, obj.gross_gbp)  # fmt: skip
-        head = "<tr><th>line</th><th>requests</th><th>net</th><th>VAT</th><th>gross</th></tr>"
-        return format_html("<table>{}{}{}</table>", format_html(head), format_html(rows), total)
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>£{}</td><td>£{}</td><td>£{}</td></tr>",
+            ((line["description"], line["requests"], line["net"], line["vat"], line["gross"]) for line in obj.lines),
+        )  # fmt: skip
+        return format_html(
+            "<table><tr><th>line</th><th>requests</th><th>net</th><th>VAT</th><th>gross</th></tr>{}"
+            "<tr><th colspan=2>total</th><th>£{}</th><th>£{}</th><th>£{}</th></tr></table>",
+            rows, obj.net_gbp, obj.vat_gbp, obj.gross_gbp,
+        )  # fmt: skip
 
     @admin.display(description="monthly cost report")
     def report_pretty(self, obj):

@@ -95,10 +95,21 @@ class _MinuteLimit:
         return 0.0
 
 
+def _plain(value):
+    """What a fake ledger shows: Decimals as JSON numbers (as the vendors answer), no private keys."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
 def _ledger_control(state: dict, limits: _MinuteLimit, request, documents: dict) -> Reply:
     if request.method == "GET":
         with _lock:
-            return Reply(200, json={"documents": list(documents.values())})
+            return Reply(200, json={"documents": _plain(list(documents.values()))})
     data = _json(request)
     with _lock:
         tenant = str(data.get("tenant", ""))
@@ -421,17 +432,6 @@ def _xero_reply(tenant: str, body: dict) -> Reply:
     return Reply(200, json=_plain(body), headers={"X-MinLimit-Remaining": str(remaining)})
 
 
-def _plain(value):
-    """Decimals as JSON numbers (Xero answers numbers)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not k.startswith("__")}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
 @route("GET", "/xero/connections")
 def xero_connections(request):
     if not XERO_AUTH.authorised(request):
@@ -659,7 +659,7 @@ FRESHBOOKS_CATEGORIES = [
     {"categoryid": 2003175, "category": "Advertising", "parentid": None, "vis_state": 0},
     {"categoryid": 2003176, "category": "Old category", "parentid": None, "vis_state": 1},
 ]
-FRESHBOOKS_STAFF = [
+FRESHBOOKS_STAFF_MEMBERS = [
     {"id": FRESHBOOKS_STAFF, "fname": "Poppy", "lname": "Stem", "email": FRESHBOOKS_EMAIL, "vis_state": 0},
     {"id": 2, "fname": "Ivy", "lname": "Petal", "email": "ivy@petalandstem.example", "vis_state": 0},
 ]
@@ -718,7 +718,7 @@ def freshbooks_categories(request):
 
 @route("GET", r"/freshbooks/accounting/account/(?P<account>\w+)/users/staffs")
 def freshbooks_staff(request):
-    return _fb_gate(request) or _fb_list("staff", FRESHBOOKS_STAFF)
+    return _fb_gate(request) or _fb_list("staff", FRESHBOOKS_STAFF_MEMBERS)
 
 
 @route("GET", r"/freshbooks/accounting/account/(?P<account>\w+)/taxes/taxes")
@@ -777,7 +777,7 @@ def freshbooks_create(request):
     problems = []
     if expense.get("categoryid") not in {c["categoryid"] for c in FRESHBOOKS_CATEGORIES if not c["vis_state"]}:
         problems.append(("categoryid", "Expense category not found."))
-    if expense.get("staffid") not in {s["id"] for s in FRESHBOOKS_STAFF}:
+    if expense.get("staffid") not in {s["id"] for s in FRESHBOOKS_STAFF_MEMBERS}:
         problems.append(("staffid", "Staff not found."))
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(expense.get("date", ""))):
         problems.append(("date", "date is required (YYYY-MM-DD)"))
