@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -73,10 +73,12 @@ class Command(BaseCommand):
                                                      "--port", str(sandbox_port)], env))  # fmt: skip
             self._wait(sandbox_url + "/__sandbox/health", processes)
             self._apply_demo_integrations(sandbox_url)
+            self._connect_demo_ledgers(sandbox_url)
             processes.append(self._start("web", self._gunicorn(port), env))
             processes.append(self._start("worker", self._celery("worker", "-c", "2", "-l", "INFO"), env))
             processes.append(self._start("beat", self._celery("beat", "-l", "INFO"), env))
             self._wait(web_url + "/healthz", processes)
+            self._export_last_month()
             self._banner(web_url, sandbox_url, password, token)
             if smoke:
                 self._smoke(web_url, sandbox_url, token, smoke, processes)
@@ -143,13 +145,67 @@ class Command(BaseCommand):
         return issue_token(organisation, created_by="run_demo") if organisation else ""
 
     def _apply_demo_integrations(self, sandbox_url: str) -> None:
+        from django.utils import timezone
+
+        from wedsync_integrations.calendar import LONDON
         from wedsync_integrations.integrations import config_io
 
-        text = DEMO_CONFIG.read_text().replace("${SANDBOX_URL}", sandbox_url)
+        # accounting exports start with last month, the newest one the demo's 30 days of usage cover
+        today = timezone.localdate(timezone=LONDON)
+        last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+        text = DEMO_CONFIG.read_text().replace("${SANDBOX_URL}", sandbox_url).replace("${DEMO_FIRST_MONTH}", last_month)
         report = config_io.apply(json.loads(text), actor="cli:run_demo")
         self.stdout.write(f"Demo integrations pointed at the sandbox: {report.lines()[-1]}")
         for note in report.notes:  # e.g. a configuration stopped by an earlier run: it sends nothing until resumed
             self.stdout.write(self.style.WARNING(f"  note: {note}"))
+
+    def _connect_demo_ledgers(self, sandbox_url: str) -> None:
+        """Connect the demo's ledgers headlessly: each accounting configuration gets a refresh token
+        the sandbox's authorization server issues (its OAuth playground), as `integrations apply`
+        would set one from a vendor's playground; the service renews it at its first call. The
+        sandbox forgets its tokens when it stops, so every start connects again."""
+        from wedsync_integrations.integrations import config_io
+        from wedsync_integrations.integrations.models import ConfigStatus, CredentialStatus
+        from wedsync_integrations.integrations.outbox import resume_config
+        from wedsync_integrations.integrations.registry import get_family
+
+        family = get_family("accounting")
+        organisations: dict[str, list] = {}
+        connected: list[int] = []
+        for config in family.config_model.objects.select_related("organisation").order_by("organisation__slug"):
+            if not config.settings.get("base_url", "").startswith(sandbox_url):
+                continue  # not a demo ledger: leave it alone
+            playground = {"issue_refresh_token": {"client_id": config.secrets.get("client_id", "")}}
+            token = json.loads(self._post(f"{sandbox_url}/{config.provider}/__oauth", playground))["refresh_token"]
+            integration = {"family": family.name, "provider": config.provider, "secrets": {"refresh_token": token}}
+            organisations.setdefault(config.organisation.slug, []).append(integration)
+            connected.append(config.pk)
+        if not organisations:
+            return
+        slugs = [{"slug": slug, "integrations": items} for slug, items in organisations.items()]
+        config_io.apply({"organisations": slugs}, actor="cli:run_demo")
+        # one stopped for want of a connection (the previous sandbox's grant) carries on, as a
+        # "Connect" in admin would have it
+        lost = family.config_model.objects.filter(
+            status=ConfigStatus.STOPPED, credential_status=CredentialStatus.RECONNECT, pk__in=connected
+        )
+        for config in lost:
+            resume_config(config)
+        self.stdout.write(f"Demo ledgers connected to the sandbox: {len(connected)}")
+
+    @staticmethod
+    def _post(url: str, body: dict) -> bytes:
+        request = urllib.request.Request(  # noqa: S310 (the local sandbox)
+            url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+            return reply.read()
+
+    def _export_last_month(self) -> None:
+        """Beat exports closed months each morning; the demo asks the worker for it once at start."""
+        from wedsync_integrations.integrations.tasks import sync_family
+
+        sync_family.delay("accounting")
 
     # -- processes -------------------------------------------------------------------------------
     def _gunicorn(self, port: int) -> list[str]:
@@ -296,6 +352,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  Metrics:        {web_url}/metrics")
         self.stdout.write(f"  API schema:     {web_url}/api/schema/")
         self.stdout.write(f"  Vendor sandbox: {sandbox_url}/__sandbox/requests  (what the vendors received)")
+        self.stdout.write(
+            f"  Ledgers:        {sandbox_url}/quickbooks/__ledger  {sandbox_url}/xero/__ledger  "
+            f"{sandbox_url}/freshbooks/__ledger  (last month's AI costs, once the worker has exported them)"
+        )
         if token:
             # a real record, so the example shows the wire format; sending it twice shows the dedupe
             body = json.dumps({"records": [self._example_record(f"try-{uuid.uuid4().hex[:12]}")]})
