@@ -31,15 +31,18 @@ from wedsync_integrations.integrations import outbox
 from wedsync_integrations.integrations.models import RetryState, SyncOutcome
 from wedsync_integrations.integrations.registry import SyncResult
 from wedsync_integrations.integrations.signals import Notice, attention_over, need_attention
+from wedsync_integrations.integrations.tasks import syncable_configs
 from wedsync_integrations.usage.models import RollupDirtyHour
 
 from .documents import Document, Outcome, Plan, document_for, plan_month, reference_for
 from .family import FAMILY
 from .models import ExportState, MonthlyExport
 from .months import Month, closed_months
-from .report import build_report
+from .report import build_report, build_reports
 
 logger = logging.getLogger("wedsync.accounting")
+
+QUEUE_CHUNK = 200  # configurations queued per transaction by the daily run
 
 
 def export_months(config, *, now: datetime | None = None, progress=None, only: Month | None = None) -> SyncResult:
@@ -64,6 +67,96 @@ def export_months(config, *, now: datetime | None = None, progress=None, only: M
     result.failed = counts.get(RetryState.PENDING, 0) + counts.get(RetryState.DEAD, 0)
     result.detail["queue_depth"] = outbox.queue_depth(FAMILY, config.organisation_id, config.provider)
     return result
+
+
+def month_end(now: datetime | None = None, *, drain: bool = True) -> dict[str, int]:
+    """The daily run over every usable configuration (beat: accounting.month_end). Same plans and
+    documents as export_months, but each month's reports are read for all organisations at once
+    (report.build_reports: five queries whatever their number), so month-end for thousands of
+    organisations costs little more than summing their usage. Configurations are then queued in
+    chunks, each chunk in one transaction under row locks on its configurations, and the queues are
+    drained by one task per (organisation, provider)."""
+    now = now or timezone.now()
+    configs = list(
+        syncable_configs(FAMILY).select_related("organisation").defer("secrets", "credential")  # planning needs neither
+        .order_by("organisation_id", "provider")
+    )  # fmt: skip
+    providers = [config.get_provider() for config in configs]
+    wanted = {config.pk: closed_months(p.first_month(), now) for config, p in zip(configs, providers, strict=True)}
+    months = sorted({month for span in wanted.values() for month in span})
+    if months:
+        _roll_up_all(months, now)
+    reports = {month: build_reports(_organisations_for(configs, wanted, month), month) for month in months}
+    exported = _exported(configs, months)
+    plans = {config.pk: _plans(provider, wanted[config.pk], reports, exported)
+             for config, provider in zip(configs, providers, strict=True)}  # fmt: skip
+    to_queue = [(config, provider) for config, provider in zip(configs, providers, strict=True)
+                if any(plan.outcome == Outcome.EXPORT for plan in plans[config.pk])]  # fmt: skip
+    for start in range(0, len(to_queue), QUEUE_CHUNK):
+        plans.update(_queue_chunk(to_queue[start : start + QUEUE_CHUNK], wanted, reports, now))
+    counts = {"configurations": len(configs), "queued": 0, "held": 0}
+    for config, provider in zip(configs, providers, strict=True):
+        counts["queued"] += sum(plan.outcome == Outcome.EXPORT for plan in plans[config.pk])
+        counts["held"] += _record(provider, plans[config.pk], now)
+    if drain:
+        from wedsync_integrations.integrations.tasks import drain_family
+
+        drain_family.delay(FAMILY.name)
+    logger.info("accounting.month_end %s", counts)
+    return counts
+
+
+def _roll_up_all(months: list[Month], now: datetime) -> None:
+    from wedsync_integrations.usage import rollup
+
+    if RollupDirtyHour.objects.filter(hour__gte=months[0].start, hour__lt=months[-1].end).exists():
+        rollup.update_rollups(now=now)
+
+
+def _organisations_for(configs, wanted, month: Month) -> list:
+    unique = {config.organisation_id: config.organisation for config in configs if month in wanted[config.pk]}
+    return list(unique.values())
+
+
+def _exported(configs, months: list[Month]) -> dict:
+    """(organisation, provider, month) -> its exports, oldest first, in one query."""
+    found: dict = {}
+    if not months:
+        return found
+    rows = MonthlyExport.objects.filter(
+        organisation_id__in={config.organisation_id for config in configs},
+        month__gte=months[0].first_day, month__lte=months[-1].first_day,
+    ).order_by("month", "sequence")  # fmt: skip
+    for export in rows:
+        found.setdefault((export.organisation_id, export.provider, export.month), []).append(export)
+    return found
+
+
+def _plans(provider, span: list[Month], reports: dict, exported: dict) -> list[Plan]:
+    treatment, supply = provider.treatment(), provider.supply()
+    key = (provider.organisation.pk, provider.name)
+    return [
+        plan_month(reports[month][key[0]], exported.get((*key, month.first_day), []), treatment=treatment,
+                   supply=supply)
+        for month in span
+    ]  # fmt: skip
+
+
+def _queue_chunk(chunk: list, wanted: dict, reports: dict, now: datetime) -> dict[int, list[Plan]]:
+    """Queue the documents of some configurations in one transaction under their row locks,
+    planned again from their exports as they are now (a manual run may have queued some
+    meanwhile), with the reports already read."""
+    configs = [config for config, _ in chunk]
+    with transaction.atomic():
+        list(FAMILY.config_model.objects.select_for_update().filter(pk__in=[c.pk for c in configs]).values_list("pk"))
+        exported = _exported(configs, sorted({m for c in configs for m in wanted[c.pk]}))
+        planned = {}
+        for config, provider in chunk:
+            planned[config.pk] = _plans(provider, wanted[config.pk], reports, exported)
+            for plan in planned[config.pk]:
+                if plan.outcome == Outcome.EXPORT:
+                    queue_document(config, provider, plan, now)
+    return planned
 
 
 def bring_rollups_up_to_date(organisation, months: list[Month], now: datetime) -> None:
@@ -110,8 +203,10 @@ def queue_document(config, provider, plan: Plan, now: datetime) -> MonthlyExport
     """The export row and its outbox item for one planned document (inside the caller's transaction)."""
     organisation = config.organisation
     totals = plan.totals
-    previous = MonthlyExport.objects.filter(organisation=organisation, provider=provider.name,
-                                            month=plan.month.first_day, sequence=0).first()  # fmt: skip
+    previous = None
+    if plan.sequence:  # an adjustment names the month's own document
+        previous = MonthlyExport.objects.filter(organisation=organisation, provider=provider.name,
+                                                month=plan.month.first_day, sequence=0).first()  # fmt: skip
     export = MonthlyExport.objects.create(
         organisation=organisation, provider=provider.name, config=config, month=plan.month.first_day,
         sequence=plan.sequence, reference=reference_for(organisation.pk, plan.month, plan.sequence),

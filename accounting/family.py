@@ -11,11 +11,12 @@ FAMILY = Family(
     retry="accounting.AccountingRetryItem",
     # Month-end is a daily job: a month is exported once it has been closed
     # ACCOUNTING_MONTH_CLOSE_DAYS days, and late usage for an exported month goes out as an
-    # adjustment the next morning. Times are Europe/London, away from the 01:00-02:00 DST hour.
+    # adjustment the next morning. It reads every organisation's month at once
+    # (exporter.month_end) rather than fanning out one sync per configuration; `manage.py sync
+    # accounting` and admin's "export now" run the same plans for one configuration.
+    # Times are Europe/London, away from the 01:00-02:00 DST hour.
     schedules=(
-        Schedule(
-            "accounting: export closed months", "integrations.sync_family", crontab="15 6 * * *", args=("accounting",)
-        ),
+        Schedule("accounting: export closed months", "accounting.month_end", crontab="15 6 * * *"),
         Schedule(
             "accounting: drain retry queue", "integrations.drain_family", timedelta(minutes=5), args=("accounting",)
         ),

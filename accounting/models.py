@@ -37,7 +37,7 @@ class AccountingRetryItem(RetryItemBase):
 
 
 class Treatment(models.TextChoices):
-    """The UK VAT treatment of a document (docs/vendors/uk-vat.md, the contract's §4.3 table)."""
+    """The UK VAT treatment of a document (the treatments table in docs/vendors/uk-vat.md)."""
 
     STANDARD = "standard", "Standard-rated input VAT (20 %)"
     REVERSE_CHARGE = "reverse_charge", "Reverse charge (overseas supplier)"

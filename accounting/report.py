@@ -4,26 +4,30 @@ Read from the hourly rollups (usage/models.py), whose GBP cost is the exact sum 
 six-decimal costs, so the report's total is the records' total to the last decimal; a test sums
 the records independently. Figures: the net GBP cost and the USD it came from, requests, a
 breakdown by AI provider and by use case (feature), usage hours (hours with any request), cost
-per usage hour, the organisation's vendor type, and the USD→GBP rates the records were priced at
-(from the records themselves: the rollups keep no rates).
+per usage hour, the organisation's vendor type, and the USD→GBP rates in force during the month
+(each record is priced at the rate of its London day, the latest on or before it: ingest and the
+pricing of pending records apply the same rule, usage/pricing.py). The rates are read from the
+rate table, not from every record of the month: the records are summed through their rollups,
+and a report never reads raw usage.
 
 A report is *final* only when no request of the month still waits for an exchange rate (its GBP
 cost would be incomplete: never exported as zero) and no hour of the month is being rolled up.
 
-`build_reports` reads many organisations in a fixed number of queries (the month-end run and
-the benchmark); `build_report` is the one-organisation form.
+`build_reports` reads many organisations in four queries whatever their number (the daily
+month-end run); `build_report` is the one-organisation form.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Sum
 
 from wedsync_integrations.tenants.models import Organisation
-from wedsync_integrations.usage.models import AIUsageRecord, RollupDirtyHour, UsageRollup
+from wedsync_integrations.usage.models import ExchangeRate, RollupDirtyHour, UsageRollup
 
 from .months import Month
 from .vat import half_up
@@ -118,12 +122,27 @@ class MonthlyCostReport:
         }
 
 
+def rates_in_force(month: Month) -> list[dict]:
+    """The USD→GBP rates that applied on the month's London days: the latest on or before the
+    1st, then each one dated within the month, with the days it covered."""
+    rates = ExchangeRate.objects.filter(base="USD", quote="GBP")
+    within = list(rates.filter(date__gt=month.first_day, date__lte=month.last_day).order_by("date"))
+    opening = rates.filter(date__lte=month.first_day).order_by("-date").first()
+    chosen = ([opening] if opening else []) + within
+    found = []
+    for index, rate in enumerate(chosen):
+        until = chosen[index + 1].date - timedelta(days=1) if index + 1 < len(chosen) else month.last_day
+        found.append({"usd_gbp": str(rate.rate), "from": max(rate.date, month.first_day).isoformat(),
+                      "to": until.isoformat(), "source": rate.source})  # fmt: skip
+    return found
+
+
 def build_report(organisation: Organisation, month: Month) -> MonthlyCostReport:
     return build_reports([organisation], month)[organisation.pk]
 
 
 def build_reports(organisations: list[Organisation], month: Month) -> dict[int, MonthlyCostReport]:
-    """The month's report of every organisation given, in four queries whatever their number."""
+    """The month's report of every organisation given, in five queries whatever their number."""
     reports = {
         org.pk: MonthlyCostReport(org.pk, org.name, org.get_vendor_type_display(), month) for org in organisations
     }
@@ -143,8 +162,9 @@ def build_reports(organisations: list[Organisation], month: Month) -> dict[int, 
         report.total.add(requests, unpriced, usd, gbp)
         report.by_provider[provider].add(requests, unpriced, usd, gbp)
         report.by_use_case[feature].add(requests, unpriced, usd, gbp)
+    # every rollup row has at least one request: the distinct hours are the usage hours
     hours = (
-        UsageRollup.objects.filter(**span, **in_scope, requests__gt=0)
+        UsageRollup.objects.filter(**span, **in_scope)
         .values_list("organisation_id")
         .annotate(Count("hour", distinct=True))
         .order_by()
@@ -156,15 +176,7 @@ def build_reports(organisations: list[Organisation], month: Month) -> dict[int, 
     for org_id, count in dirty.order_by():
         if org_id in reports:
             reports[org_id].dirty_hours = count
-    rates = (
-        AIUsageRecord.objects.filter(**span, **in_scope, usd_gbp_rate__isnull=False)
-        .values_list("organisation_id", "usd_gbp_rate")
-        .annotate(Count("id"), Min("occurred_at"), Max("occurred_at"))
-        .order_by("organisation_id", "usd_gbp_rate")
-    )
-    for org_id, rate, count, first, last in rates:
-        if org_id in reports:
-            reports[org_id].exchange_rates.append(
-                {"usd_gbp": str(rate), "requests": count, "first": first.isoformat(), "last": last.isoformat()}
-            )
+    rates = rates_in_force(month)
+    for report in reports.values():
+        report.exchange_rates = rates
     return reports

@@ -1,9 +1,17 @@
-"""Celery tasks of the accounting family (the month-end export itself runs through the kernel's
-integrations.sync_family / drain_family fan-out). Each is idempotent."""
+"""Celery tasks of the accounting family. Each is idempotent: a month is queued once (row lock and
+a unique export per organisation, provider, month and sequence), whatever runs it."""
 
 from __future__ import annotations
 
 from celery import shared_task
+
+
+@shared_task(name="accounting.month_end", ignore_result=True)
+def month_end() -> dict[str, int]:
+    """Queue every closed month not yet exported, for every configuration, then drain (beat, daily)."""
+    from .exporter import month_end as run
+
+    return run()
 
 
 @shared_task(name="accounting.reconcile", ignore_result=True)

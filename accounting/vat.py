@@ -1,6 +1,6 @@
 """UK VAT on the documents, to the penny (docs/vendors/uk-vat.md).
 
-Rules, from HMRC VAT Notice 700 (rounding) and the contract's §4 table:
+Rules, from HMRC VAT Notice 700 (rounding) and the treatments table in docs/vendors/uk-vat.md:
 - The treatment follows the organisation: VAT registered and supplied by WedSync AI Services (a UK
   VAT-registered supplier charging 20 %) -> standard-rated input VAT; registered and billed
   directly by an overseas AI provider -> reverse charge (the organisation self-accounts a notional

@@ -6,7 +6,7 @@ the sandbox end-to-end tests send)."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -190,3 +190,33 @@ def test_manage_py_sync_accounting_exports_per_organisation_and_provider(ledger_
         assert "acme · xero: ok: queued 1" in out.getvalue()
         call_command("sync", "accounting", stdout=io.StringIO())
     assert sorted(MonthlyExport.objects.values_list("provider", flat=True)) == ["quickbooks", "xero"]
+
+
+def test_the_daily_month_end_reads_every_organisation_at_once_and_queues_each_month_once(
+    ledger_config, add_usage, organisation, make_organisation, make_config, django_assert_max_num_queries
+):
+    from tests.kernel.credential_providers import fresh_credential
+
+    from .conftest import CLIENT, freshbooks_settings
+
+    ledger_config("quickbooks")
+    ledger_config("xero")
+    other = make_organisation()
+    make_config("accounting", other, "freshbooks", settings=freshbooks_settings(first_month="2026-10"),
+                secrets=dict(CLIENT), credential=fresh_credential())  # fmt: skip
+    add_usage(organisation, [(NOV, "openai", "email_template", "1", "0.79")])
+    add_usage(other, [(OCT, "openai", "email_template", "1", "1.00"), (NOV, "google", "email_template", "1", None)])
+
+    counts = exporter.month_end(now=NOW, drain=False)
+
+    assert counts == {"configurations": 3, "queued": 3, "held": 1}
+    assert sorted(MonthlyExport.objects.values_list("organisation_id", "provider", "month")) == sorted([
+        (organisation.pk, "quickbooks", date(2026, 11, 1)), (organisation.pk, "xero", date(2026, 11, 1)),
+        (other.pk, "freshbooks", date(2026, 10, 1)),
+    ])  # fmt: skip
+    assert logs(detail__reason="hold") == [
+        "November 2026 held: 1 request(s) of November 2026 still wait for a USD→GBP exchange rate, so the "
+        "month's GBP cost is incomplete (a pending cost is never exported as 0)"
+    ]
+    with django_assert_max_num_queries(25):  # nothing to queue: the reads, whatever the number of organisations
+        assert exporter.month_end(now=NOW, drain=False)["queued"] == 0

@@ -13,7 +13,7 @@ from django.db.models import Sum
 
 from accounting.months import Month, closed_months, rolling_twelve_months
 from accounting.report import build_report, build_reports
-from wedsync_integrations.usage.models import AIUsageRecord
+from wedsync_integrations.usage.models import AIUsageRecord, ExchangeRate
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -70,9 +70,20 @@ def test_the_report_has_every_figure_the_product_promises(add_usage, organisatio
     }
     assert report.usage_hours == 3 and report.cost_per_hour == D("0.95")  # 2.844 / 3 = 0.948
     assert report.vendor_type == "Photographer"
-    assert report.exchange_rates == [{"usd_gbp": "0.790000", "requests": 4, "first": "2026-05-31T23:30:00+00:00",
-                                      "last": "2026-06-10T12:15:00+00:00"}]  # fmt: skip
     assert report.is_final and report.as_json()["cost_gbp_rounded"] == "2.84"
+
+
+def test_the_report_lists_the_usd_gbp_rates_in_force_on_the_months_days(organisation):
+    for day, rate in ((date(2026, 5, 28), "0.791000"), (date(2026, 6, 1), "0.792000"), (date(2026, 6, 15), "0.788000"),
+                      (date(2026, 7, 1), "0.800000")):  # fmt: skip
+        ExchangeRate.objects.create(date=day, rate=D(rate), source="BoE XUDLUSS")
+    assert build_report(organisation, Month(2026, 6)).exchange_rates == [
+        {"usd_gbp": "0.792000", "from": "2026-06-01", "to": "2026-06-14", "source": "BoE XUDLUSS"},
+        {"usd_gbp": "0.788000", "from": "2026-06-15", "to": "2026-06-30", "source": "BoE XUDLUSS"},
+    ]
+    assert build_report(organisation, Month(2026, 5)).exchange_rates == [
+        {"usd_gbp": "0.791000", "from": "2026-05-28", "to": "2026-05-31", "source": "BoE XUDLUSS"},
+    ]
 
 
 def test_a_month_with_usage_waiting_for_an_exchange_rate_is_not_final(add_usage, organisation):

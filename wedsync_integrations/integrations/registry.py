@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.apps import apps
@@ -185,8 +186,14 @@ class Provider:
         self.config = config
         self.organisation = config.organisation
         self.settings: dict = dict(config.settings or {})
+
+    @cached_property
+    def secrets(self) -> SecretBag:
+        """Read on first use, so work that needs only settings (planning thousands of documents from
+        configurations loaded with their secrets deferred) never decrypts them."""
+        secrets = self.config.secrets
         # a config built in memory holds a plain dict until it is read back from the database
-        self.secrets = config.secrets if isinstance(config.secrets, SecretBag) else SecretBag(config.secrets or {})
+        return secrets if isinstance(secrets, SecretBag) else SecretBag(secrets or {})
 
     # -- helpers for vendor modules ------------------------------------------------------------
     def base_url(self) -> str:

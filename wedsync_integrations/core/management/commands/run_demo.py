@@ -203,9 +203,9 @@ class Command(BaseCommand):
 
     def _export_last_month(self) -> None:
         """Beat exports closed months each morning; the demo asks the worker for it once at start."""
-        from wedsync_integrations.integrations.tasks import sync_family
+        from wedsync_integrations.celery import app
 
-        sync_family.delay("accounting")
+        app.send_task("accounting.month_end")
 
     # -- processes -------------------------------------------------------------------------------
     def _gunicorn(self, port: int) -> list[str]:
