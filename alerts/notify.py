@@ -11,6 +11,7 @@ import hashlib
 import logging
 from urllib.parse import urlsplit
 
+from celery import current_app
 from django.db import transaction
 from django.db.models import Q
 
@@ -28,6 +29,7 @@ logger = logging.getLogger("wedsync.alerts")
 ESCALATION_CHANNELS = (Channel.SLACK, Channel.EMAIL, Channel.SMS)
 STATE_CHANGE_CHANNELS = (Channel.SLACK, Channel.PAGERDUTY, Channel.WEBHOOK)
 Pair = tuple[int, str]
+DELIVER_TASK = "alerts.deliver_channel"
 
 
 def delivering_organisation(alert: Alert) -> Organisation | None:
@@ -145,13 +147,12 @@ def payloads_for(alert: Alert, purpose: str, provider, *, at) -> list[dict]:
 
 
 def dispatch_pairs(pairs: list[Pair]) -> None:
-    """Hand each (organisation, provider) to a worker; one slow channel never delays another."""
-    from .tasks import deliver_channel
-
+    """Hand each (organisation, provider) to a worker; one slow channel never delays another.
+    The task is named, not imported (tasks.py registers it), so notify never imports the tasks."""
     queue = conf.get("TASK_QUEUE") or None
     for organisation_id, provider in pairs:
         try:
-            deliver_channel.apply_async(args=(organisation_id, provider), queue=queue)
+            current_app.signature(DELIVER_TASK, args=(organisation_id, provider)).apply_async(queue=queue)
         except Exception:  # broker down: the items are safe in the outbox; beat's drain sends them
             logger.exception("alerts.dispatch_failed org=%s provider=%s", organisation_id, provider)
 
