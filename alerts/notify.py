@@ -1,15 +1,14 @@
 """Turning an alert event into outbox items, one per channel (and per recipient for SMS).
 
 Each channel is its own (organisation, provider) pair in the kernel outbox, so a Slack outage
-queues Slack's items and never delays the SMS or the page. Items are written in the caller's
+queues Slack's items and never delays the SMS or the page. Each channel builds its own stored
+bodies (AlertChannel.build_payloads); this module decides who hears what, and when. Items are written in the caller's
 transaction and handed to the worker only after it commits (the worker must see the rows).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from urllib.parse import urlsplit
 
 from celery import current_app
 from django.db import transaction
@@ -18,11 +17,9 @@ from django.db.models import Q
 from wedsync_integrations.integrations import outbox
 from wedsync_integrations.tenants.models import Organisation
 
-from . import conf, render
+from . import conf
 from .family import FAMILY
 from .models import Alert, AlertConfig, Channel, Purpose
-from .providers.email import message_domain
-from .providers.sms import status_callback_url
 
 logger = logging.getLogger("wedsync.alerts")
 
@@ -59,7 +56,7 @@ def notify(
             continue
         config = configs[channel]
         provider = config.get_provider()
-        for index, payload in enumerate(payloads_for(alert, purpose, provider, at=at)):
+        for index, payload in enumerate(provider.build_payloads(alert, purpose, at=at)):
             key = f"alert:{alert.pk}:{purpose}:{sequence}:{channel}:{index}"
             payload.update(alert_id=alert.pk, notification_key=key)
             outbox.enqueue(config, operation=purpose, payload=payload, dedupe_key=key)
@@ -100,50 +97,6 @@ def channels_for(alert: Alert, purpose: str, configs: dict[str, AlertConfig]) ->
         if config is not None and purpose in config.provider_class().purposes and channel not in result:
             result.append(channel)
     return result
-
-
-def payloads_for(alert: Alert, purpose: str, provider, *, at) -> list[dict]:
-    """The stored bodies for one channel (several for SMS: one message per number)."""
-    channel = provider.name
-    escalation = purpose == Purpose.ESCALATE
-    if channel == Channel.SLACK:
-        return [{"message": render.slack_message(alert, purpose), "recipient": "Slack channel"}]
-    if channel == Channel.EMAIL:
-        to = list(provider.settings.get("management_recipients") or []) if escalation else []
-        to = to or list(provider.settings.get("recipients") or [])
-        rendered = render.email_message(alert, purpose)
-        domain = message_domain()
-        # The first notification is the thread every later message replies to, even when it goes
-        # out on a later occurrence (an alert muted until its maintenance window closed).
-        sequence = {
-            Purpose.ESCALATE: alert.escalation_level,
-            Purpose.REPEAT: alert.occurrence_count,
-            Purpose.WORSE: alert.occurrence_count,
-        }.get(purpose, 1)
-        return [
-            {
-                **rendered,
-                "to": to,
-                "recipient": ", ".join(to),
-                "message_id": f"<{alert.ref}.{purpose}.{sequence}@{domain}>",
-                "thread_id": f"<{alert.ref}.{Purpose.NOTIFY}.1@{domain}>",
-            }
-        ]
-    if channel == Channel.SMS:
-        numbers = list(provider.settings.get("management_numbers") or []) if escalation else []
-        numbers = numbers or list(provider.settings.get("to_numbers") or [])
-        body = render.sms_body(alert, purpose, provider.max_segments())
-        callback = status_callback_url(provider.organisation)
-        return [{"to": number, "recipient": number, "body": body, "status_callback": callback} for number in numbers]
-    if channel == Channel.PAGERDUTY:
-        return [{"event": render.pagerduty_event(alert, purpose), "recipient": "PagerDuty service"}]
-    if channel == Channel.WEBHOOK:
-        event = render.webhook_event(alert, purpose, at)
-        seed = f"{alert.pk}:{purpose}:{alert.version}:{alert.occurrence_count}:{alert.escalation_level}"
-        webhook_id = "msg_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
-        host = urlsplit(provider.settings["url"]).hostname or ""
-        return [{"event": event, "webhook_id": webhook_id, "recipient": host}]
-    raise ValueError(f"unknown alert channel {channel!r}")
 
 
 def dispatch_pairs(pairs: list[Pair]) -> None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from wedsync_integrations.integrations.errors import IntegrationError, PermanentError
 from wedsync_integrations.integrations.registry import HealthResult, OutboundURLField, StrictSerializer
 
-from .. import conf
+from .. import conf, render
 from ..family import FAMILY
 from ..models import Alert, Purpose
 from .base import AlertChannel, Sent
@@ -56,6 +56,9 @@ class Slack(AlertChannel):
     label = "Slack (incoming webhook)"
     settings_serializer = SlackSettings
     secrets_serializer = SlackSecrets
+
+    def build_payloads(self, alert: Alert, purpose: str, *, at) -> list[dict]:
+        return [{"message": render.slack_message(alert, purpose), "recipient": "Slack channel"}]
 
     def send(self, alert: Alert, purpose: str, payload: dict, previous) -> Sent:
         message = payload["message"]

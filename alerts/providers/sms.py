@@ -29,9 +29,9 @@ from rest_framework import serializers
 from wedsync_integrations.integrations.errors import IntegrationError, PermanentError, RetryableError
 from wedsync_integrations.integrations.registry import BaseSettings, HealthResult, StrictSerializer
 
-from .. import conf
+from .. import conf, render
 from ..family import FAMILY
-from ..models import Alert, Delivery, DeliveryStatus
+from ..models import Alert, Delivery, DeliveryStatus, Purpose
 from .base import AlertChannel, AmbiguousSendError, Sent
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -101,6 +101,15 @@ class Sms(AlertChannel):
 
     def max_segments(self) -> int:
         return int(self.settings.get("max_segments") or conf.get("SMS_MAX_SEGMENTS"))
+
+    def build_payloads(self, alert: Alert, purpose: str, *, at) -> list[dict]:
+        """One message per number (management's for an escalation, when set)."""
+        escalation = purpose == Purpose.ESCALATE
+        numbers = list(self.settings.get("management_numbers") or []) if escalation else []
+        numbers = numbers or list(self.settings.get("to_numbers") or [])
+        body = render.sms_body(alert, purpose, self.max_segments())
+        callback = status_callback_url(self.organisation)
+        return [{"to": number, "recipient": number, "body": body, "status_callback": callback} for number in numbers]
 
     def _messages_path(self) -> str:
         return f"/{API_VERSION}/Accounts/{self.secret('account_sid')}/Messages.json"

@@ -15,8 +15,10 @@ Two exceptions stop the configuration instead (the item is kept until staff resu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
@@ -24,6 +26,7 @@ from wedsync_integrations.integrations.errors import PermanentError, RetryableEr
 from wedsync_integrations.integrations.registry import HealthResult, OutboundURLField, StrictSerializer
 from wedsync_integrations.integrations.signing import InvalidSecret, standard_webhooks_headers, whsec_key
 
+from .. import render
 from ..family import FAMILY
 from ..models import Alert, Severity
 from .base import AlertChannel, Sent
@@ -70,6 +73,14 @@ class Webhook(AlertChannel):
     def subscribes_to(self, severity: str) -> bool:
         wanted = self.settings.get("severities") or Severity.values
         return severity in wanted
+
+    def build_payloads(self, alert: Alert, purpose: str, *, at) -> list[dict]:
+        """The Standard Webhooks event; its webhook-id is the same on every retry of this message."""
+        event = render.webhook_event(alert, purpose, at)
+        seed = f"{alert.pk}:{purpose}:{alert.version}:{alert.occurrence_count}:{alert.escalation_level}"
+        webhook_id = "msg_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+        host = urlsplit(self.settings["url"]).hostname or ""
+        return [{"event": event, "webhook_id": webhook_id, "recipient": host}]
 
     def send(self, alert: Alert, purpose: str, payload: dict, previous) -> Sent:
         url = self.settings["url"]
