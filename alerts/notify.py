@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from wedsync_integrations.integrations import outbox
 from wedsync_integrations.tenants.models import Organisation
 
-from . import conf
 from .family import FAMILY
 from .models import Alert, AlertConfig, Channel, Purpose
 
@@ -34,7 +34,7 @@ def delivering_organisation(alert: Alert) -> Organisation | None:
     alert the platform organisation's (ALERTS_PLATFORM_ORGANISATION)."""
     if alert.organisation_id:
         return alert.organisation
-    return Organisation.objects.filter(slug=conf.get("PLATFORM_ORGANISATION")).first()
+    return Organisation.objects.filter(slug=settings.ALERTS_PLATFORM_ORGANISATION).first()
 
 
 def notify(
@@ -102,7 +102,7 @@ def channels_for(alert: Alert, purpose: str, configs: dict[str, AlertConfig]) ->
 def dispatch_pairs(pairs: list[Pair]) -> None:
     """Hand each (organisation, provider) to a worker; one slow channel never delays another.
     The task is named, not imported (tasks.py registers it), so notify never imports the tasks."""
-    queue = conf.get("TASK_QUEUE") or None
+    queue = settings.ALERTS_TASK_QUEUE or None
     for organisation_id, provider in pairs:
         try:
             current_app.signature(DELIVER_TASK, args=(organisation_id, provider)).apply_async(queue=queue)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from wedsync_integrations.integrations.errors import IntegrationError, PermanentError
 from wedsync_integrations.integrations.registry import HealthResult, OutboundURLField, StrictSerializer
 
-from .. import conf, render
+from .. import render
 from ..family import FAMILY
 from ..models import Alert, Purpose
 from .base import AlertChannel, Sent
@@ -89,8 +89,8 @@ class Slack(AlertChannel):
         url = alert.slack_response_url
         if not url or not response_url_is_trusted(url) or alert.slack_response_url_at is None:
             return None
-        too_old = timezone.now() - alert.slack_response_url_at > conf.get("SLACK_RESPONSE_URL_MAX_AGE")
-        if too_old or alert.slack_response_url_uses >= conf.get("SLACK_RESPONSE_URL_MAX_USES"):
+        too_old = timezone.now() - alert.slack_response_url_at > settings.ALERTS_SLACK_RESPONSE_URL_MAX_AGE
+        if too_old or alert.slack_response_url_uses >= settings.ALERTS_SLACK_RESPONSE_URL_MAX_USES:
             return None
         client = self.client(base_url=url, guarded=True)
         Alert.objects.filter(pk=alert.pk).update(slack_response_url_uses=alert.slack_response_url_uses + 1)

@@ -29,7 +29,7 @@ from rest_framework import serializers
 from wedsync_integrations.integrations.errors import IntegrationError, PermanentError, RetryableError
 from wedsync_integrations.integrations.registry import BaseSettings, HealthResult, StrictSerializer
 
-from .. import conf, render
+from .. import render
 from ..family import FAMILY
 from ..models import Alert, Delivery, DeliveryStatus, Purpose
 from .base import AlertChannel, AmbiguousSendError, Sent
@@ -71,7 +71,7 @@ def status_callback_url(organisation) -> str:
     public host Twilio signs (settings.PUBLIC_BASE_URL)."""
     from django.urls import NoReverseMatch, reverse
 
-    slug = organisation.slug if organisation is not None else conf.get("PLATFORM_ORGANISATION")
+    slug = organisation.slug if organisation is not None else settings.ALERTS_PLATFORM_ORGANISATION
     try:
         path = reverse("webhooks:organisation", kwargs={"source": "twilio", "org_slug": slug})
     except NoReverseMatch:
@@ -100,7 +100,7 @@ class Sms(AlertChannel):
     default_base_url = "https://api.twilio.com"
 
     def max_segments(self) -> int:
-        return int(self.settings.get("max_segments") or conf.get("SMS_MAX_SEGMENTS"))
+        return int(self.settings.get("max_segments") or settings.ALERTS_SMS_MAX_SEGMENTS)
 
     def build_payloads(self, alert: Alert, purpose: str, *, at) -> list[dict]:
         """One message per number (management's for an escalation, when set)."""
