@@ -9,6 +9,7 @@ import pytest
 from alerts.lifecycle import raise_alert
 from tests.alerts.conftest import PD_ROUTING_KEY, SLACK_WEBHOOK, TWILIO_SID, WEBHOOK_URL, channel_settings
 from tests.contract import ProviderContract
+from tests.fixtures import load
 from wedsync_integrations.integrations.registry import get_family
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ class TestSlackContract(_Channel):
     write_url = SLACK_WEBHOOK
 
     def mock_success(self, rsps):
-        rsps.post(SLACK_WEBHOOK, body="ok")
+        rsps.post(SLACK_WEBHOOK, body=load("alerts", "slack", "incoming_webhook_ok"))
 
     def mock_health(self, rsps, ok):
         pass  # Slack offers no read-only check: the URL is checked against the outbound guard
@@ -56,12 +57,13 @@ class TestSmsContract(_Channel):
     write_url = f"{TWILIO}/Messages.json"
 
     def mock_success(self, rsps):
-        rsps.post(self.write_url, status=201, json={"sid": "SM" + "1" * 32, "status": "queued", "num_segments": "1"})
+        rsps.post(self.write_url, status=201, json=load("alerts", "twilio", "message_created"))
         # after a timeout the channel first asks Twilio whether the message went out (it did not)
         rsps.get(self.write_url, json={"messages": [], "next_page_uri": None})
 
     def mock_health(self, rsps, ok):
-        rsps.get(f"{TWILIO}.json", status=200 if ok else 401, json={"status": "active"} if ok else {"code": 20003})
+        reply = load("alerts", "twilio", "account_active" if ok else "authentication_error")
+        rsps.get(f"{TWILIO}.json", status=200 if ok else 401, json=reply)
 
 
 class TestPagerDutyContract(_Channel):
@@ -69,7 +71,7 @@ class TestPagerDutyContract(_Channel):
     write_url = "https://events.pagerduty.com/v2/enqueue"
 
     def mock_success(self, rsps):
-        rsps.post(self.write_url, status=202, json={"status": "success", "message": "Event processed"})
+        rsps.post(self.write_url, status=202, json=load("alerts", "pagerduty", "event_accepted"))
 
     def mock_health(self, rsps, ok):
         pass  # the Events API has no side-effect-free check: the routing key must be set

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tests.contract import ProviderContract
+from tests.fixtures import load
 from wedsync_integrations.integrations import outbox
 
 from .conftest import NR_KEY, SCRAPE_TOKEN
@@ -31,10 +32,11 @@ class TestNewRelicContract(ProviderContract):
         return outbox.enqueue(config, operation="series", payload=[block])
 
     def mock_success(self, rsps):
-        rsps.post(METRIC_API, status=202, json={"requestId": "f0e1d2c3-0000-4000-8000-000000000000"})
+        rsps.post(METRIC_API, status=202, json=load("monitoring", "newrelic", "metric_accepted"))
 
     def mock_health(self, rsps, ok):
-        rsps.post(METRIC_API, status=202 if ok else 403, json={"requestId": "x"} if ok else {"error": NR_KEY})
+        reply = load("monitoring", "newrelic", "metric_accepted" if ok else "forbidden")
+        rsps.post(METRIC_API, status=202 if ok else 403, json=reply)
 
 
 class TestPushgatewayContract(ProviderContract):
@@ -54,4 +56,4 @@ class TestPushgatewayContract(ProviderContract):
         rsps.put(self.write_url, status=200, body="")
 
     def mock_health(self, rsps, ok):
-        rsps.get(f"{GATEWAY}/-/healthy", status=200 if ok else 503, body="OK" if ok else "not ready")
+        rsps.get(f"{GATEWAY}/-/healthy", status=200 if ok else 503, body=load("monitoring", "pushgateway", "healthy"))

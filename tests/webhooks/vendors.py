@@ -60,3 +60,7 @@ def form(fields: dict | list) -> bytes:
 
 def as_json(value) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def parse_form(body: bytes) -> list[tuple[str, str]]:
+    return parse_qsl(body.decode(), keep_blank_values=True)
