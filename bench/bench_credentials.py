@@ -241,7 +241,8 @@ def _report(result: dict, lifetime: float) -> bool:
     rows, verdicts = [], []
     baseline = result["baseline"]
     base_rate = baseline["exports"] / baseline["seconds"]
-    rows.append(("baseline (static key)", f"{baseline['exports']:,} exports in {baseline['seconds']:.1f}s = {base_rate:,.0f}/s"))
+    rate_text = f"{baseline['exports']:,} exports in {baseline['seconds']:.1f}s = {base_rate:,.0f}/s"
+    rows.append(("baseline (static key)", rate_text))
     for name in ("one_config", "four_configs"):
         run = result[name]
         rate = run["exports"] / run["seconds"]
@@ -252,7 +253,8 @@ def _report(result: dict, lifetime: float) -> bool:
             f"{name} ({run['configs']} config(s), {THREADS} threads)",
             f"{run['exports']:,} exports = {rate:,.0f}/s ({rate / base_rate:.0%} of baseline); token requests "
             f"{run['token_requests']} for {expiries:.1f} expiries × {run['configs']} config(s) (allowed {allowed}); "
-            f"reused refresh tokens {run['reuse_refused']}; 401s {run['api_refused']}; failed exports {run['failures']}",
+            f"reused refresh tokens {run['reuse_refused']}; 401s {run['api_refused']}; "
+            f"failed exports {run['failures']}",
         ))  # fmt: skip
         verdicts.append((f"{name}: ≤ one token round trip per expiry per configuration",
                          run["token_requests"] <= allowed))  # fmt: skip
