@@ -17,3 +17,6 @@ class HalfAuditEntry(AuditEntryBase):
 
 class HalfRetryItem(models.Model):
     payload = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"half-wired item {self.pk}"
