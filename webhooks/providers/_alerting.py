@@ -77,7 +77,9 @@ def _validate_alert_secret(value: str) -> str:
 class AlertNotificationSource(InboundSource):
     settings_serializer = AlertSourceSettings
     secrets_serializer = AlertSourceSecrets
-    default_dedupe_fields: ClassVar[tuple[str, ...]] = ()
+    # Body fields whose values name one notification; a tuple entry lists alternative names for
+    # one field (the first present wins), for vendors whose templates spell it differently.
+    default_dedupe_fields: ClassVar[tuple[str | tuple[str, ...], ...]] = ()
 
     @classmethod
     def scheme_for(cls, settings: dict) -> VerificationScheme:
@@ -103,7 +105,12 @@ class AlertNotificationSource(InboundSource):
         if settings.get("auth") == AUTH_STANDARD:
             return request.header("webhook-id")
         fields = settings.get("dedupe_fields") or cls.default_dedupe_fields
-        values = [body.get(name) for name in fields]
+        values = [_first_present(body, field) for field in fields]
         if values and all(isinstance(v, (str, int)) and not isinstance(v, bool) and str(v) for v in values):
             return ":".join(str(v) for v in values)
         return body_digest(request.body)
+
+
+def _first_present(body: dict, field: str | tuple[str, ...]):
+    names = (field,) if isinstance(field, str) else field
+    return next((body[name] for name in names if body.get(name) not in (None, "")), None)
