@@ -14,7 +14,7 @@ Each handler runs in its own database transaction; once it has succeeded for an 
 of that event (because a later handler failed) does not run it again.
 "*" as an event type matches every event of that source.
 
-Event types per source (derived in webhooks/providers/<source>.py, exactly per the contracts):
+Event types per source (derived in webhooks/providers/<source>.py, as docs/vendors/*.md describe):
 
 | source     | event_type                                                   | dedupe (event id)                       |
 |------------|--------------------------------------------------------------|-----------------------------------------|

@@ -10,6 +10,8 @@ Event type: always "alert" (the vendor's own transition/state stays in the paylo
 Dedupe: the signed webhook-id under Standard Webhooks; otherwise the body fields named in
 settings.dedupe_fields (vendor defaults below), falling back to a digest of the whole body, so an
 identical redelivery is acknowledged and not processed twice.
+
+Vendor facts: docs/vendors/datadog.md and docs/vendors/newrelic.md.
 """
 
 from __future__ import annotations
