@@ -151,7 +151,7 @@ def pagerduty_incident(event) -> str:
 
 def _alert_for_incident(data: dict) -> Alert | None:
     """Match on incident_key (= our dedup_key for Events-API incidents); fall back to the
-    incident id recorded earlier, since the key's presence is not guaranteed (contract §7.2)."""
+    incident id recorded earlier, since the key's presence is not guaranteed (docs/vendors/pagerduty.md)."""
     key = _text(data.get("incident_key"), 255)
     if key.startswith("wedsync:"):
         scope, _, ref = key.removeprefix("wedsync:").rpartition(":")

@@ -1,6 +1,6 @@
 """Email: Django's mail backend (SMTP in production), HTML + text, an explicit timeout.
 
-Contract: contracts/crm-and-alerts.md §8. Email is not HTTP, so this channel does not use the
+Contract: docs/vendors/email.md. Email is not HTTP, so this channel does not use the
 kernel's VendorClient; it maps SMTP failures onto the same error vocabulary instead:
 recipients refused and 5xx replies are permanent (resending the same message cannot help),
 4xx replies, disconnects, timeouts and connection errors are retryable. A bad SMTP login stops

@@ -1,6 +1,6 @@
 """PagerDuty Events API v2: trigger, acknowledge and resolve with a stable dedup_key.
 
-Contract: contracts/crm-and-alerts.md §7.1. The credential is the body's `routing_key`, so the
+Contract: docs/vendors/pagerduty.md ("Events API v2"). The credential is the body's `routing_key`, so the
 outbox stores the event without it and it is added here, at send time. The dedup_key
 (`wedsync:{org}:{alert}`) makes our own retries idempotent on PagerDuty's side. 202 is success;
 400 means our event is invalid (permanent); 429 and 5xx are retried by the kernel.

@@ -1,6 +1,6 @@
 """Slack: an app's incoming webhook with Block Kit, updated through interactions' response_url.
 
-Contract: contracts/crm-and-alerts.md §5. The webhook URL is the credential (kept encrypted,
+Contract: docs/vendors/slack.md. The webhook URL is the credential (kept encrypted,
 never stored in the outbox, redacted from every message). Incoming webhooks return no message
 `ts`, so a posted message can only be changed through the `response_url` of an interaction on
 it (usable 5 times within 30 minutes): when someone presses a button we keep that URL and use

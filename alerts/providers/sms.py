@@ -1,6 +1,6 @@
 """SMS through Twilio's Messages API (form-encoded, HTTP Basic AccountSid:AuthToken).
 
-Contract: contracts/crm-and-alerts.md §6. Texts are trimmed to a bounded number of segments
+Contract: docs/vendors/twilio.md. Texts are trimmed to a bounded number of segments
 (GSM-7/UCS-2 aware, see sms_text.py) when rendered, and on a wedding day to one GSM-7 segment
 (render.sms_body); numbers are validated as E.164.
 

@@ -1,12 +1,12 @@
 """Outbound webhooks signed per Standard Webhooks (https://www.standardwebhooks.com/).
 
-Contract: contracts/crm-and-alerts.md §9. The tenant's URL must pass the kernel's SSRF guard
+Contract: docs/vendors/standard-webhooks.md. The tenant's URL must pass the kernel's SSRF guard
 (https; no private, loopback or link-local address unless allow-listed) when it is saved and
 again on every request; redirects are never followed (a 3xx is a failed delivery, per the
 spec). `webhook-id` is fixed when the event is queued and identical on every retry (the
 receiver's idempotency key); `webhook-timestamp` and the signature are computed per attempt.
 
-What the receiver answers (contract §9): 2xx is success; 410 Gone disables the endpoint, as the
+What the receiver answers (docs/vendors/standard-webhooks.md): 2xx is success; 410 Gone disables the endpoint, as the
 spec asks; every other answer, 3xx and 4xx included, is a failed attempt that is retried with
 backoff, because a receiver being redeployed or misconfigured for a while must not lose alerts.
 Two exceptions stop the configuration instead (the item is kept until staff resume it): 401/403

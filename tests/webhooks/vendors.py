@@ -1,5 +1,5 @@
 """How each vendor signs a request, written independently of webhooks.verification (plain hmac
-and hashlib, straight from the contracts), so the tests prove the endpoint against the vendors'
+and hashlib, straight from docs/vendors/), so the tests prove the endpoint against the vendors'
 formats rather than against itself."""
 
 from __future__ import annotations
