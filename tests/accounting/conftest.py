@@ -5,22 +5,20 @@ the vendors' recorded example payloads in fixtures/<vendor>/."""
 from __future__ import annotations
 
 import itertools
-import json
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import requests
 
 from accounting import sandbox as ledgers
+from tests.fixtures import load
 from tests.kernel.credential_providers import fresh_credential
 from tests.webhooks.conftest import eager_celery, post, webhook_config  # noqa: F401  (signed webhooks in)
 from wedsync_integrations.usage import rollup
 from wedsync_integrations.usage.models import AIUsageRecord, RollupDirtyHour
 
-FIXTURES = Path(__file__).parent / "fixtures"
 CLIENT = {"client_id": "wedsync-client-id-0001", "client_secret": "wedsync-client-secret-s3cr3t-0001"}
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # November 2026 closed on 3 December (London)
 _ids = itertools.count(1)
@@ -28,7 +26,7 @@ _ids = itertools.count(1)
 
 def fixture(vendor: str, name: str):
     """A recorded vendor payload (tests/accounting/fixtures/<vendor>/<name>.json)."""
-    return json.loads((FIXTURES / vendor / f"{name}.json").read_text())
+    return load("accounting", vendor, name)
 
 
 @pytest.fixture

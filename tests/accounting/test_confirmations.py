@@ -171,7 +171,7 @@ def test_the_freshbooks_verification_handshake_is_not_an_entity(organisation):
 def test_the_rows_the_webhooks_app_recorded_are_copied_into_accounting(organisation):
     """Migration accounting 0002 copies webhooks' confirmations before webhooks 0008 drops their table."""
     executor = MigrationExecutor(connection)
-    before = [("accounting", "0001_initial"), ("webhooks", "0007_vendor_credentials")]
+    before = [("accounting", "0001_initial"), ("webhooks", "0008_choices_from_the_registry")]
     executor.migrate(before)
     old_apps = executor.loader.project_state(before).apps
     event = old_apps.get_model("webhooks", "InboundEvent").objects.create(

@@ -1,7 +1,7 @@
 """CRM "new client" / "booking" events → queue that organisation's syncs.
 
 Per the product rules a CRM "new client" triggers the organisation's AI metrics sync. The handler
-never trusts the event body (Tave's postback is only a hint, contract §1): it only says "this
+never trusts the event body (Tave's postback is only a hint, docs/vendors/inbound-signatures.md): it only says "this
 organisation changed", and queues the kernel task integrations.sync_config for each enabled,
 usable config of the families in WEBHOOK_CRM_SYNC_FAMILIES (monitoring, and crm once that family
 exists), found through the kernel registry. A burst of events for one organisation (an import of
@@ -23,7 +23,7 @@ from ..registry import handles
 
 logger = logging.getLogger("wedsync.webhooks.crm")
 
-# Which inbound events mean "a new client or a booking" (contract names; HoneyBook's come from
+# Which inbound events mean "a new client or a booking" (Tave's documented names; HoneyBook's come from
 # the customer's Zapier zap, so they are our convention, as are the generic ones).
 CRM_TRIGGERS: dict[str, tuple[str, ...]] = {
     "tave": ("contact.created", "job.created", "order.booked"),

@@ -13,7 +13,7 @@ def remove_schedule(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("webhooks", "0007_vendor_credentials"),
+        ("webhooks", "0008_choices_from_the_registry"),
         ("accounting", "0002_confirmations_from_webhooks"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
