@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from django.conf import settings
 
@@ -54,7 +55,7 @@ class Plan:
 
     @property
     def totals(self) -> Totals:
-        return Totals.of(self.lines)
+        return Totals.of(self.lines)  # plans are built line by line: not cached
 
 
 def reference_for(organisation_id: int, month: Month, sequence: int) -> str:
@@ -133,7 +134,7 @@ class Document:
     url: str
     original_reference: str = ""
 
-    @property
+    @cached_property
     def totals(self) -> Totals:
         return Totals.of(list(self.lines))
 

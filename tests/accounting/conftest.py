@@ -157,3 +157,31 @@ def queue_frozen(config, mappings: dict, *, lines=None):
     MonthlyExport.objects.filter(pk=export.pk).update(document=provider.frozen_request(document, mappings))
     export.refresh_from_db()
     return export, item
+
+
+class Notices(list):
+    """What the family told staff (kernel signal attention_needed), with `.cleared`: the keys of
+    the conditions it said are over (attention_cleared)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cleared: list[str] = []
+
+
+@pytest.fixture
+def notices():
+    from wedsync_integrations.integrations.signals import attention_cleared, attention_needed
+
+    seen = Notices()
+
+    def raised(sender, notice, **kwargs):
+        seen.append(notice)
+
+    def cleared(sender, key, organisation=None, **kwargs):
+        seen.cleared.append(key)
+
+    attention_needed.connect(raised, dispatch_uid="tests.accounting.notices")
+    attention_cleared.connect(cleared, dispatch_uid="tests.accounting.notices.cleared")
+    yield seen
+    attention_needed.disconnect(dispatch_uid="tests.accounting.notices")
+    attention_cleared.disconnect(dispatch_uid="tests.accounting.notices.cleared")

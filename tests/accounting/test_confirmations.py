@@ -21,7 +21,6 @@ from tests.webhooks.conftest import (  # noqa: F401  (events published as they a
     _publish_as_events_arrive,
 )
 from webhooks.models import InboundEvent
-from wedsync_integrations.integrations.signals import attention_needed
 
 from .conftest import queue_frozen
 
@@ -33,17 +32,6 @@ MAPPINGS = {"vendor_id": "56", "expense_account_id": "78", "ap_account_id": "33"
 def _public(settings):
     settings.PUBLIC_BASE_URL = PUBLIC
 
-
-@pytest.fixture
-def notices():
-    seen = []
-
-    def receiver(sender, notice, **kwargs):
-        seen.append(notice)
-
-    attention_needed.connect(receiver, dispatch_uid="test-confirmation-notices")
-    yield seen
-    attention_needed.disconnect(dispatch_uid="test-confirmation-notices")
 
 
 def sent_export(ledger_config, provider="quickbooks", entity_type="Bill", entity_id="145") -> MonthlyExport:

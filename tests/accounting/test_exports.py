@@ -19,7 +19,6 @@ from accounting.family import FAMILY
 from accounting.models import MonthlyExport, Treatment
 from accounting.months import Month
 from wedsync_integrations.integrations.models import SyncOutcome
-from wedsync_integrations.integrations.signals import attention_needed
 from wedsync_integrations.usage import pricing
 from wedsync_integrations.usage.models import AIUsageRecord, ExchangeRate
 
@@ -36,17 +35,6 @@ def _no_delivery(monkeypatch):
     """Queue only: what was queued is what these tests look at."""
     monkeypatch.setattr(exporter.outbox, "drain_pair", lambda *args, **kwargs: {})
 
-
-@pytest.fixture
-def notices():
-    seen = []
-
-    def receiver(sender, notice, **kwargs):
-        seen.append(notice)
-
-    attention_needed.connect(receiver, dispatch_uid="test-accounting-notices")
-    yield seen
-    attention_needed.disconnect(dispatch_uid="test-accounting-notices")
 
 
 def logs(**filters):

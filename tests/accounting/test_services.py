@@ -5,7 +5,6 @@ month-end runs racing for one configuration queue its month once. Run by CI's se
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +17,7 @@ from accounting.models import ExportConfirmation, MonthlyExport
 from tests.services.conftest import SERVICES
 from tests.webhooks import vendors
 from tests.webhooks.cases import QBO_VERIFIER
-from tests.webhooks.test_services import _wait_for, webhook_worker  # noqa: F401  (a worker on its own queue)
+from tests.webhooks.test_services import _in_threads, _wait_for, webhook_worker  # noqa: F401  (a worker)
 from webhooks import processing, tasks
 from webhooks.models import EventStatus, InboundEvent
 
@@ -67,21 +66,14 @@ def test_two_runs_racing_for_one_configuration_queue_the_month_once(ledger_confi
     monkeypatch.setattr(exporter.outbox, "drain_pair", lambda *args, **kwargs: {})
     config = ledger_config("xero")
     add_usage(organisation, [(datetime(2026, 11, 14, 10, tzinfo=UTC), "openai", "email_template", "1", "0.79")])
-    barrier, errors = threading.Barrier(4), []
+    errors = []
 
-    def run():
+    def run(_):
         try:
-            barrier.wait()
             exporter.export_months(type(config).objects.get(pk=config.pk), now=NOW)
         except Exception as exc:  # noqa: BLE001  (collected for the assertion)
             errors.append(exc)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    _in_threads(4, run)
     assert not errors
     assert MonthlyExport.objects.count() == 1 and config.family().retry_model.objects.count() == 1
