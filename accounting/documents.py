@@ -179,23 +179,26 @@ class Document:
         )
 
 
-def document_for(export: MonthlyExport, plan: Plan, *, supply: str, today: date, url: str, original: str) -> Document:
+def document_for(
+    plan: Plan, *, export_id: int, reference: str, treatment: str, supply: str, today: date, url: str, original: str
+) -> Document:
     # The month's own document is dated its last day (its VAT period); an adjustment is dated when
     # it is made, because the month's period may be closed (locked) in the ledger by then.
     day = plan.month.last_day if plan.sequence == 0 else today
     supplier = settings.ACCOUNTING_SUPPLIER_NAME if supply == "wedsync" else _overseas_suppliers(plan)
-    memo = f"WedSync AI usage {plan.month.title} ({export.reference})"
+    memo = f"WedSync AI usage {plan.month.title} ({reference})"
     if plan.sequence:
-        memo = f"WedSync AI usage {plan.month.title}, adjustment {plan.sequence} to {original} ({export.reference})"
-    if plan.totals.notional_vat:
-        memo += (f"; reverse charge: account for VAT of £{plan.totals.notional_vat} in Box 1 and Box 4, "
-                 f"net £{plan.totals.net} in Box 6 and Box 7")  # fmt: skip
+        memo = f"WedSync AI usage {plan.month.title}, adjustment {plan.sequence} to {original} ({reference})"
+    totals = plan.totals
+    if totals.notional_vat:
+        memo += (f"; reverse charge: account for VAT of £{totals.notional_vat} in Box 1 and Box 4, "
+                 f"net £{totals.net} in Box 6 and Box 7")  # fmt: skip
     return Document(
-        export_id=export.pk,
-        reference=export.reference,
+        export_id=export_id,
+        reference=reference,
         month=plan.month,
         sequence=plan.sequence,
-        treatment=Treatment(export.treatment),
+        treatment=Treatment(treatment),
         supply=supply,
         date=day,
         due_date=day + timedelta(days=settings.ACCOUNTING_BILL_DUE_DAYS),

@@ -43,6 +43,10 @@ from .report import build_report, build_reports
 logger = logging.getLogger("wedsync.accounting")
 
 QUEUE_CHUNK = 200  # configurations queued per transaction by the daily run
+# what planning and queueing read of a configuration: never its secrets or tokens (decrypting
+# thousands of them would cost more than the month's reports)
+PLANNING_FIELDS = ("pk", "provider", "settings", "organisation__id", "organisation__slug", "organisation__name",
+                   "organisation__vendor_type", "organisation__vat_registered")  # fmt: skip
 
 
 def export_months(config, *, now: datetime | None = None, progress=None, only: Month | None = None) -> SyncResult:
@@ -78,7 +82,7 @@ def month_end(now: datetime | None = None, *, drain: bool = True) -> dict[str, i
     drained by one task per (organisation, provider)."""
     now = now or timezone.now()
     configs = list(
-        syncable_configs(FAMILY).select_related("organisation").defer("secrets", "credential")  # planning needs neither
+        syncable_configs(FAMILY).select_related("organisation").only(*PLANNING_FIELDS)
         .order_by("organisation_id", "provider")
     )  # fmt: skip
     providers = [config.get_provider() for config in configs]
@@ -216,8 +220,8 @@ def queue_document(config, provider, plan: Plan, now: datetime) -> MonthlyExport
         lines=[line.as_json() for line in plan.lines], report=plan.report.as_json(), created_at=now,
     )  # fmt: skip
     document = document_for(
-        export, plan, supply=provider.supply(), today=timezone.localdate(now), url=admin_url(export),
-        original=previous.reference if previous else "",
+        plan, export_id=export.pk, reference=export.reference, treatment=export.treatment, supply=export.supply,
+        today=timezone.localdate(now), url=admin_url(export), original=previous.reference if previous else "",
     )  # fmt: skip
     export.amount_sent_gbp = provider.amount_sent(document)
     item = outbox.enqueue(
@@ -242,14 +246,12 @@ def preview(provider, month: Month, now: datetime) -> tuple[Plan, Document | Non
     (plan,) = plan_months(provider, [month])
     if plan.outcome != Outcome.EXPORT:
         return plan, None
-    draft = MonthlyExport(
-        pk=0, organisation=provider.organisation, provider=provider.name, month=month.first_day,
-        sequence=plan.sequence, reference=reference_for(provider.organisation.pk, month, plan.sequence),
-        treatment=provider.treatment(),
-    )  # fmt: skip
     original = reference_for(provider.organisation.pk, month, 0) if plan.sequence else ""
-    document = document_for(draft, plan, supply=provider.supply(), today=timezone.localdate(now),
-                            url="(a link to this export in admin)", original=original)  # fmt: skip
+    document = document_for(
+        plan, export_id=0, reference=reference_for(provider.organisation.pk, month, plan.sequence),
+        treatment=provider.treatment(), supply=provider.supply(), today=timezone.localdate(now),
+        url="(a link to this export in admin)", original=original,
+    )  # fmt: skip
     return plan, document
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.utils import timezone
@@ -51,7 +52,7 @@ class Month:
     def label(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 
-    @property
+    @cached_property
     def title(self) -> str:
         return self.first_day.strftime("%B %Y")
 

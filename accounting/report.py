@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db import connection
+from django.db.models import Count
 
 from wedsync_integrations.tenants.models import Organisation
 from wedsync_integrations.usage.models import ExchangeRate, RollupDirtyHour, UsageRollup
@@ -33,6 +34,7 @@ from .months import Month
 from .vat import half_up
 
 ZERO = Decimal(0)
+MICRO = Decimal("0.000001")
 
 
 @dataclass
@@ -122,6 +124,50 @@ class MonthlyCostReport:
         }
 
 
+def _in_month(month: Month, organisation_ids: list[int] | None) -> tuple[str, list]:
+    """The WHERE clause (and its parameters) of a month's rollups, for some organisations or all."""
+    adapt = connection.ops.adapt_datetimefield_value  # as the ORM sends datetimes (SQLite: naive UTC text)
+    params: list = [adapt(month.start), adapt(month.end)]
+    where = "hour >= %s AND hour < %s"
+    if organisation_ids is not None:
+        where += f" AND organisation_id IN ({', '.join(['%s'] * len(organisation_ids))})"
+        params += organisation_ids
+    return where, params
+
+
+def _sums(month: Month, organisation_ids: list[int] | None) -> list[tuple]:
+    """(organisation, AI provider, use case, requests, unpriced requests, USD, GBP) for the month:
+    one pass over its rollups. Plain SQL: the ORM's per-row conversion cost a third of the report."""
+    where, params = _in_month(month, organisation_ids)
+    sums = "SUM(requests), SUM(unpriced_requests), SUM(cost_usd), SUM(cost_gbp)"
+    table = UsageRollup._meta.db_table
+    sql = f"SELECT organisation_id, provider, feature, {sums} FROM {table} WHERE {where} GROUP BY 1, 2, 3"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _usage_hours(month: Month, organisation_ids: list[int] | None) -> list[tuple[int, int]]:
+    """(organisation, hours with usage): every rollup row has at least one request, so these are
+    its distinct hours. Grouped by (hour, organisation) first, the order of the rollups' unique
+    index, so PostgreSQL counts them in one index-only pass instead of sorting them by organisation."""
+    where, params = _in_month(month, organisation_ids)
+    table = UsageRollup._meta.db_table
+    pairs = f"SELECT hour, organisation_id FROM {table} WHERE {where} GROUP BY hour, organisation_id"  # noqa: S608
+    sql = f"SELECT organisation_id, COUNT(*) FROM ({pairs}) AS hours GROUP BY organisation_id"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _money(value) -> Decimal:
+    """A sum of six-decimal costs as the exact Decimal: PostgreSQL answers one; SQLite, which keeps
+    decimals as floating point, answers a float, whose error is far below the sixth decimal."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(repr(value or 0)).quantize(MICRO)
+
+
 def rates_in_force(month: Month) -> list[dict]:
     """The USD→GBP rates that applied on the month's London days: the latest on or before the
     1st, then each one dated within the month, with the days it covered."""
@@ -149,27 +195,17 @@ def build_reports(organisations: list[Organisation], month: Month) -> dict[int, 
     ids = list(reports)
     span = {"hour__gte": month.start, "hour__lt": month.end}
     in_scope = {"organisation_id__in": ids} if len(ids) < 1000 else {}
-    rows = (
-        UsageRollup.objects.filter(**span, **in_scope)
-        .values_list("organisation_id", "provider", "feature")
-        .annotate(Sum("requests"), Sum("unpriced_requests"), Sum("cost_usd"), Sum("cost_gbp"))
-        .order_by()
-    )
-    for org_id, provider, feature, requests, unpriced, usd, gbp in rows:
+    for org_id, provider, feature, requests, unpriced, usd, gbp in _sums(month, ids if in_scope else None):
         report = reports.get(org_id)
         if report is None:
             continue
-        report.total.add(requests, unpriced, usd, gbp)
+        usd, gbp = _money(usd), _money(gbp)
         report.by_provider[provider].add(requests, unpriced, usd, gbp)
         report.by_use_case[feature].add(requests, unpriced, usd, gbp)
-    # every rollup row has at least one request: the distinct hours are the usage hours
-    hours = (
-        UsageRollup.objects.filter(**span, **in_scope)
-        .values_list("organisation_id")
-        .annotate(Count("hour", distinct=True))
-        .order_by()
-    )
-    for org_id, count in hours:
+    for report in reports.values():
+        for figures in report.by_provider.values():
+            report.total.add(figures.requests, figures.unpriced_requests, figures.cost_usd, figures.cost_gbp)
+    for org_id, count in _usage_hours(month, ids if in_scope else None):
         if org_id in reports:
             reports[org_id].usage_hours = count
     dirty = RollupDirtyHour.objects.filter(**span, **in_scope).values_list("organisation_id").annotate(Count("id"))
