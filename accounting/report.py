@@ -20,6 +20,7 @@ month-end run); `build_report` is the one-organisation form.
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -124,6 +125,25 @@ class MonthlyCostReport:
         }
 
 
+def _read_passes(month: Month, organisation_ids: list[int] | None) -> tuple[list, list]:
+    """The sums and the usage hours. For every organisation at once on PostgreSQL, the two passes
+    run side by side, each on its own connection (as the rollup engine splits a backlog): month-end
+    then waits for the longer one only. A caller's open transaction must see its own rows, and
+    SQLite serves one reader well, so otherwise they run one after the other."""
+    if organisation_ids is not None or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return _sums(month, organisation_ids), _usage_hours(month, organisation_ids)
+
+    def in_own_connection():
+        try:
+            return _usage_hours(month, organisation_ids)
+        finally:
+            connection.close()  # this thread's connection, not the caller's
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report") as pool:
+        hours = pool.submit(in_own_connection)
+        return _sums(month, organisation_ids), hours.result()
+
+
 def _in_month(month: Month, organisation_ids: list[int] | None) -> tuple[str, list]:
     """The WHERE clause (and its parameters) of a month's rollups, for some organisations or all."""
     adapt = connection.ops.adapt_datetimefield_value  # as the ORM sends datetimes (SQLite: naive UTC text)
@@ -195,7 +215,8 @@ def build_reports(organisations: list[Organisation], month: Month) -> dict[int, 
     ids = list(reports)
     span = {"hour__gte": month.start, "hour__lt": month.end}
     in_scope = {"organisation_id__in": ids} if len(ids) < 1000 else {}
-    for org_id, provider, feature, requests, unpriced, usd, gbp in _sums(month, ids if in_scope else None):
+    sums, hours = _read_passes(month, ids if in_scope else None)
+    for org_id, provider, feature, requests, unpriced, usd, gbp in sums:
         report = reports.get(org_id)
         if report is None:
             continue
@@ -205,7 +226,7 @@ def build_reports(organisations: list[Organisation], month: Month) -> dict[int, 
     for report in reports.values():
         for figures in report.by_provider.values():
             report.total.add(figures.requests, figures.unpriced_requests, figures.cost_usd, figures.cost_gbp)
-    for org_id, count in _usage_hours(month, ids if in_scope else None):
+    for org_id, count in hours:
         if org_id in reports:
             reports[org_id].usage_hours = count
     dirty = RollupDirtyHour.objects.filter(**span, **in_scope).values_list("organisation_id").annotate(Count("id"))
