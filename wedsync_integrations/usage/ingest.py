@@ -26,7 +26,7 @@ from wedsync_integrations.core.metrics import USAGE_RECORDS
 from wedsync_integrations.tenants.models import Organisation, Wedding
 
 from .models import AIUsageRecord, ExchangeRate, RollupDirtyHour
-from .validation import MONEY_PLACES, RecordInvalid, clean_record
+from .validation import MONEY_PLACES, TOO_MUCH_MONEY, RecordInvalid, clean_record, fits_money_column
 
 logger = logging.getLogger("wedsync.usage.ingest")
 
@@ -179,13 +179,17 @@ def _build_rows(
             result.rejected.append({"index": index, "errors": no_rate_error(day)})
             continue
         rate_day, rate = found
+        cost_gbp = gbp(clean["cost_usd"], rate)
+        if not fits_money_column(cost_gbp):  # a large cost at a staff rate above 1
+            result.rejected.append({"index": index, "errors": {"cost_usd": [f"In GBP: {TOO_MUCH_MONEY}"]}})
+            continue
         oldest_rate_age = max(oldest_rate_age, (day - rate_day).days)
         occurred_at = clean["occurred_at"].astimezone(UTC)
         values = {
             **clean,
             "occurred_at": occurred_at,
             "hour": utc_hour(occurred_at),
-            "cost_gbp": gbp(clean["cost_usd"], rate),
+            "cost_gbp": cost_gbp,
             "usd_gbp_rate": rate,
             "wedding_id": weddings.find(clean["wedding_date"], clean["venue_region"]),
         }
