@@ -25,7 +25,6 @@ window closes (at most 1/LEASE_SPREAD of the remainder per process).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -33,15 +32,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from redis.exceptions import RedisError
 
 from wedsync_integrations import calendar
-
-logger = logging.getLogger("wedsync.webhooks")
+from wedsync_integrations.core.tolerant_cache import CACHE_ERRORS, warn_unavailable
 
 WINDOW_SECONDS = 60
-UNAVAILABLE_WARNING_EVERY_SECONDS = 60.0
-_last_unavailable_warning = float("-inf")  # monotonic time of this process's last warning
 
 
 @dataclass(frozen=True)
@@ -71,8 +66,8 @@ def hit(source: str, organisation_id: int | None, limit: int, *, now: float | No
         return Decision(allowed=local.allowed, limit=limit, count=local.count, retry_after=retry_after)
     try:
         count, granted = _take(f"wsi:wh:rl:{scope}:{window}", limit, ttl=WINDOW_SECONDS + 5)
-    except (RedisError, OSError) as exc:
-        _warn_unavailable(exc)
+    except CACHE_ERRORS as exc:
+        warn_unavailable("webhooks.rate_limit_unavailable", exc, "requests are let through")
         return Decision(allowed=True, limit=limit, count=0, retry_after=0)
     _keep_local(scope, window, limit, count, granted)
     return Decision(allowed=granted > 0, limit=limit, count=count, retry_after=retry_after)
@@ -143,14 +138,6 @@ def lease_size(limit: int, used: int) -> int:
     if remaining <= 0:
         return 0
     return max(1, min(LEASE_MAX, remaining // LEASE_SPREAD))
-
-
-def _warn_unavailable(exc: Exception) -> None:
-    global _last_unavailable_warning
-    now = time.monotonic()
-    if now - _last_unavailable_warning >= UNAVAILABLE_WARNING_EVERY_SECONDS:
-        _last_unavailable_warning = now
-        logger.warning("webhooks.rate_limit_unavailable error=%s: requests are let through", type(exc).__name__)
 
 
 # -- the shared count -----------------------------------------------------------------------------------

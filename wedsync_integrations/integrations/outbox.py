@@ -27,12 +27,12 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from wedsync_integrations.core.observability import correlation_scope
+from wedsync_integrations.core.tolerant_cache import TolerantCache
 
 from . import signals
 from .errors import IntegrationError, PermanentError, RetryableError
@@ -44,6 +44,9 @@ logger = logging.getLogger("wedsync.outbox")
 
 LEASE_SECONDS = 120
 DRAIN_LOCK_SECONDS = 300
+# Without the cache no drain can know it is alone, so none starts: the items wait, due, for the
+# next drain after the cache is back (an admin "replay now" reports them as not yet sent).
+_drain_locks = TolerantCache("outbox.drain_lock_unavailable", "no pair is drained until the cache is back")
 
 
 @dataclass
@@ -269,7 +272,7 @@ def drain_pair(
     family = get_family(family) if isinstance(family, str) else family
     lock_key = f"wsi:drain:{family.name}:{organisation_id}:{provider}"
     counts = {"succeeded": 0, "pending": 0, "dead": 0, "skipped": 0}
-    if not cache.add(lock_key, 1, timeout=DRAIN_LOCK_SECONDS):
+    if not _drain_locks.add(lock_key, 1, DRAIN_LOCK_SECONDS, when_unavailable=False):
         counts["skipped"] = 1
         return counts
     try:
@@ -287,7 +290,7 @@ def drain_pair(
             if outcome.state not in (RetryState.SUCCEEDED, RetryState.DEAD):
                 break
     finally:
-        cache.delete(lock_key)
+        _drain_locks.delete(lock_key)
     return counts
 
 

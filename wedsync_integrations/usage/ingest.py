@@ -16,13 +16,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from wedsync_integrations.calendar import LONDON
 from wedsync_integrations.core.metrics import USAGE_RECORDS
+from wedsync_integrations.core.tolerant_cache import TolerantCache
 from wedsync_integrations.tenants.models import Organisation, Wedding
 
 from .models import AIUsageRecord, ExchangeRate, RollupDirtyHour
@@ -34,6 +34,7 @@ logger = logging.getLogger("wedsync.usage.ingest")
 # means someone forgot; the warning is logged at most hourly, not on every batch.
 STALE_RATE_DAYS = 35
 STALE_RATE_WARNING_KEY = "wsi:usage:stale-rate-warned"
+_warned = TolerantCache("usage.warning_marker_unavailable", "stale-rate warnings are logged on every batch")
 
 
 @dataclass
@@ -194,7 +195,7 @@ def _build_rows(
             "wedding_id": weddings.find(clean["wedding_date"], clean["venue_region"]),
         }
         rows.append(AIUsageRecord(organisation=organisation, ingest_batch=batch_id, **values))
-    if oldest_rate_age > STALE_RATE_DAYS and cache.add(STALE_RATE_WARNING_KEY, 1, timeout=3600):
+    if oldest_rate_age > STALE_RATE_DAYS and _warned.add(STALE_RATE_WARNING_KEY, 1, 3600, when_unavailable=True):
         logger.warning(
             "usage.stale_rate org=%s days=%d: the USD→GBP rate used is over a month old; add current rates in admin",
             organisation.slug,
