@@ -378,6 +378,41 @@ def test_freshbooks_delivery_before_verification_is_refused(post, organisation, 
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize(
+    "altered",
+    [
+        # json.dumps(dict(fields)) keeps a repeated field's last value, so a value inserted before
+        # the genuine one leaves the signed message, and the signature, unchanged
+        "name=expense.create&object_id=77&account_id=aBcD1&business_id=456&identity_id=789&user_id=666&user_id=1",
+        "name=expense.create&object_id=77&account_id=aBcD1&business_id=456&identity_id=789&user_id=1&user_id=1",
+    ],
+    ids=["value-inserted", "value-repeated"],
+)
+def test_freshbooks_a_repeated_form_field_is_refused_before_verification(post, organisation, webhook_config, altered):
+    """Issue 14, item 4: the stored payload kept every value, the signature covered only one."""
+    webhook_config("freshbooks", organisation, FB_VERIFIER)
+    signed = "name=expense.create&object_id=77&account_id=aBcD1&business_id=456&identity_id=789&user_id=1"
+    headers = {"X-FreshBooks-Hmac-SHA256": vendors.freshbooks_signature(FB_VERIFIER, signed)}
+
+    response = post("freshbooks", "acme", altered.encode(), headers, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 401
+    assert "repeated" in response.json()["detail"]
+    assert not InboundEvent.objects.exists()
+    assert RejectedAttempt.objects.get().reason == RejectReason.BAD_SIGNATURE
+
+
+def test_freshbooks_a_verification_handshake_with_a_repeated_field_is_refused(post, organisation, webhook_config):
+    config = webhook_config("freshbooks", organisation, None, settings={"pending_callback_id": "2001"})
+    handshake = _verification() + "&verifier=attacker-chosen-code"
+
+    response = post("freshbooks", "acme", handshake.encode(), {}, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 401
+    config.refresh_from_db()
+    assert not config.secrets.get("signing_secret")
+
+
 # -- Twilio signs the public URL, not whatever Host says -----------------------------------------------------
 def test_twilio_signature_is_checked_against_public_base_url_not_the_host_header(
     post, organisation, webhook_config, settings
