@@ -1,7 +1,7 @@
 """The inbound request pipeline, in the order the issue fixes:
 
-    body size (413) → source and organisation (404) → rate limit (429 + Retry-After)
-    → signature and timestamp (401, logged as a rejected attempt) → parse (400, logged)
+    body size (413; a chunked body the server cannot end: 411) → source and organisation (404)
+    → rate limit (429 + Retry-After) → signature and timestamp (401, logged as a rejected attempt) → parse (400, logged)
     → dedupe + store → publish for processing → the vendor's 2xx
 
 The raw body is read once, before anything parses it, and every scheme verifies those bytes.
@@ -73,9 +73,12 @@ def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> H
     throttled = _throttle(source, target)
     if throttled is not None:
         return throttled
-    body = _read_body(request)
-    if body is None:
+    try:
+        body = _read_body(request)
+    except BodyTooLarge:
         return _too_large(source)
+    except LengthRequired:
+        return _length_required(source)
 
     inbound = InboundRequest(
         body=body,
@@ -114,14 +117,44 @@ def _throttle(source: str, target: Target) -> HttpResponse | None:
     return response
 
 
-def _read_body(request: HttpRequest) -> bytes | None:
-    """The raw bytes, read before anything parses them; None when over the limit (a chunked
-    upload has no Content-Length to judge beforehand)."""
+class BodyTooLarge(Exception):
+    """Over WEBHOOK_MAX_BODY_BYTES (413)."""
+
+
+class LengthRequired(Exception):
+    """A chunked body this server cannot tell the end of (411)."""
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    """The raw bytes, read before anything parses them, at most WEBHOOK_MAX_BODY_BYTES."""
+    if _is_chunked(request):
+        return _read_chunked(request)
     try:
         body = request.body
     except RequestDataTooBig:
-        return None
-    return body if len(body) <= settings.WEBHOOK_MAX_BODY_BYTES else None
+        raise BodyTooLarge
+    if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
+        raise BodyTooLarge
+    return body
+
+
+def _is_chunked(request: HttpRequest) -> bool:
+    return "CONTENT_LENGTH" not in request.META and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+
+def _read_chunked(request: HttpRequest) -> bytes:
+    """Django reads a body without Content-Length as empty (its stream stops at the declared
+    length, 0), so a genuine chunked delivery failed its signature and was logged as a forgery.
+    A server that de-chunks the body and ends the stream says so with wsgi.input_terminated
+    (gunicorn does): read it to its end, one byte past the cap at most. Any other server (the
+    development server) cannot be read safely without a length: 411, as the usage API answers."""
+    if not request.META.get("wsgi.input_terminated"):
+        raise LengthRequired
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    body = request.META["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise BodyTooLarge
+    return body
 
 
 def _accept(source_cls, target: Target, parsed: Parsed, request, client_ip, body: bytes) -> HttpResponse:
@@ -308,6 +341,12 @@ def _kept_headers(environ) -> dict:
 def _not_found(source: str) -> HttpResponse:
     metrics.REQUESTS.labels(source if source_class(source) else "unknown", "not_found").inc()
     return JsonResponse({"error": "not_found", "detail": "no such webhook endpoint"}, status=404)
+
+
+def _length_required(source: str) -> HttpResponse:
+    metrics.REQUESTS.labels(source, "length_required").inc()
+    detail = "send a Content-Length header: this server cannot read a chunked request body"
+    return JsonResponse({"error": "length_required", "detail": detail}, status=411)
 
 
 def _too_large(source: str) -> HttpResponse:
