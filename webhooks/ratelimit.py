@@ -6,8 +6,11 @@ is WEBHOOK_RATE_LIMIT_PER_MINUTE (100), WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE (300)
 (calendar.season), and a config may override either. Over the limit: 429 with Retry-After =
 seconds until the window ends.
 
-It runs before signature checking on purpose: a flood of forged requests is stopped before it
-costs an HMAC and a rejected-attempt row each.
+It runs after signature checking, on verified requests only: forged ones must not spend a
+tenant's budget (130 unsigned requests once used an organisation's 100/min, and its genuine
+PagerDuty delivery got a 429). Verification is a cheap HMAC; what a forgery costs beyond it is a
+rejected-attempt row, so forgeries are counted on a budget of their own per client address
+(WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE), past which they are refused (429) without one.
 
 If the shared cache cannot be reached, requests are let through (and a warning logged, at most
 once a minute per process): the limit guards against floods, while refusing every vendor during a
@@ -56,11 +59,19 @@ def limit_for(config_settings: dict | None, at=None) -> int:
 
 
 def hit(source: str, organisation_id: int | None, limit: int, *, now: float | None = None) -> Decision:
-    """Count one request against (source, organisation) and say whether it is allowed."""
+    """Count one verified request against (source, organisation) and say whether it is allowed."""
+    return _hit(f"{source}:{organisation_id or 'platform'}", limit, now)
+
+
+def hit_forged(client_ip: str | None, *, now: float | None = None) -> Decision:
+    """Count one request that failed verification against its client address's own budget."""
+    return _hit(f"forged:{client_ip or 'unknown'}", settings.WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE, now)
+
+
+def _hit(scope: str, limit: int, now: float | None) -> Decision:
     now = time.time() if now is None else now
     window = int(now // WINDOW_SECONDS)
     retry_after = max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
-    scope = f"{source}:{organisation_id or 'platform'}"
     local = _spend_local(scope, window, limit)
     if local is not None:
         return Decision(allowed=local.allowed, limit=limit, count=local.count, retry_after=retry_after)

@@ -259,6 +259,9 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # Per source and organisation; a config's settings may override either figure.
 WEBHOOK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_RATE_LIMIT_PER_MINUTE", default=100)
 WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE", default=300)
+# Requests failing verification, per client address and minute, whatever source or organisation:
+# each costs a rejected-attempt row, so past this they are refused (429) without one.
+WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE", default=30)
 # Celery queues for processing inbound events ("" = the default queue). Give
 # WEBHOOK_PRIORITY_QUEUE its own worker so wedding-day events never wait behind a backlog.
 WEBHOOK_TASK_QUEUE = env.str("WEBHOOK_TASK_QUEUE", default="")

@@ -25,7 +25,7 @@ from webhooks.models import (
 from wedsync_integrations.core.tolerant_cache import forget_warnings
 
 from . import vendors
-from .cases import CASES, FB_VERIFIER, PUBLIC, SLACK_SECRET, TWILIO_TOKEN, WHSEC, XERO_KEY
+from .cases import CASES, FB_VERIFIER, PD_SECRET, PUBLIC, SLACK_SECRET, TWILIO_TOKEN, WHSEC, XERO_KEY
 from .conftest import OTHER_WHSEC
 
 pytestmark = pytest.mark.django_db
@@ -91,14 +91,65 @@ def test_an_oversized_body_is_refused_with_413_before_any_other_check(post, orga
     assert post("generic", "acme", small, {}).status_code == 401
 
 
-def test_the_rate_limit_applies_before_signatures_so_a_forged_flood_costs_nothing(post, organisation, webhook_config):
+# -- issue 14, item 8: forged requests never spend the tenant's budget ------------------------------------
+def _from(address: str) -> dict:
+    return {"X-Forwarded-For": address}  # with one trusted proxy, the client address
+
+
+@pytest.fixture
+def behind_one_proxy(settings):
+    settings.WEBHOOK_TRUSTED_PROXY_COUNT = 1
+
+
+def test_a_flood_of_forged_requests_never_costs_a_genuine_delivery_its_place(
+    post, organisation, webhook_config, behind_one_proxy
+):
+    """130 unsigned requests used to spend the organisation's 100/min, and its genuine PagerDuty
+    delivery got a 429."""
+    webhook_config("pagerduty", organisation, PD_SECRET, settings={"rate_limit_per_minute": 100,
+                                                                   "peak_rate_limit_per_minute": 100})  # fmt: skip
+    attackers = [f"198.51.100.{n}" for n in range(1, 14)]  # 10 forged requests from each
+    forged = [post("pagerduty", "acme", b'{"event": {}}', _from(attackers[n % 13])).status_code for n in range(130)]
+    genuine = next(case for case in CASES if case.source == "pagerduty").build("acme", 1)
+
+    response = post("pagerduty", "acme", genuine.body, {**genuine.headers, **_from("203.0.113.7")})
+
+    assert set(forged) == {401}
+    assert response.status_code == 202
+    assert InboundEvent.objects.count() == 1
+
+
+def test_forged_requests_are_counted_per_source_address_and_refused_past_its_budget(
+    post, organisation, webhook_config, behind_one_proxy, settings
+):
+    settings.WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE = 3
+    webhook_config("generic", organisation, WHSEC)
+    body, _ = generic_request()
+
+    flood = [post("generic", "acme", body, {"webhook-id": "x", **_from("198.51.100.1")}) for _ in range(5)]
+    elsewhere = post("generic", "acme", body, {"webhook-id": "x", **_from("198.51.100.2")})
+    genuine_body, genuine_headers = generic_request(msg_id="msg_genuine")
+    genuine = post("generic", "acme", genuine_body, {**genuine_headers, **_from("198.51.100.1")})
+
+    assert [r.status_code for r in flood] == [401, 401, 401, 429, 429]
+    assert 1 <= int(flood[-1]["Retry-After"]) <= 60
+    assert elsewhere.status_code == 401  # another address has a budget of its own
+    assert genuine.status_code == 200  # verified: the address's forgeries do not count against it
+    # past the budget a forgery costs no rejected-attempt row (nor a log line)
+    assert RejectedAttempt.objects.count() == 4
+
+
+def test_genuine_requests_still_get_the_tenants_limit(post, organisation, webhook_config):
     webhook_config(
         "generic", organisation, WHSEC, settings={"rate_limit_per_minute": 2, "peak_rate_limit_per_minute": 2}
     )
-    body, _ = generic_request()
-    statuses = [post("generic", "acme", body, {"webhook-id": "x"}).status_code for _ in range(4)]
-    assert statuses == [401, 401, 429, 429]
-    assert RejectedAttempt.objects.count() == 2  # the throttled ones were not even verified
+    statuses = []
+    for n in range(3):
+        body, headers = generic_request(msg_id=f"msg_{n}")
+        statuses.append(post("generic", "acme", body, headers).status_code)
+
+    assert statuses == [200, 200, 429]
+    assert InboundEvent.objects.count() == 2
 
 
 def test_a_malformed_but_correctly_signed_body_gets_400_with_a_reason(post, organisation, webhook_config):
