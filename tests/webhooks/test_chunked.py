@@ -11,9 +11,9 @@ import os
 
 import pytest
 import requests
+from django.test import Client
 
 from webhooks.models import InboundEvent, RejectedAttempt
-from wedsync_integrations.wsgi import application
 
 from . import vendors
 from .conftest import WHSEC
@@ -22,21 +22,22 @@ pytestmark = pytest.mark.django_db
 
 
 def _wsgi_post(path: str, body: bytes, headers: dict[str, str], *, input_terminated: bool) -> tuple[int, bytes]:
-    """POST through Django's WSGI handler as gunicorn (or wsgiref) hands over a chunked request:
-    Transfer-Encoding: chunked, no CONTENT_LENGTH, wsgi.input already de-chunked."""
+    """POST through Django's WSGI handling as gunicorn (or wsgiref) hands over a chunked request:
+    Transfer-Encoding: chunked, no CONTENT_LENGTH, wsgi.input already de-chunked. (The test
+    client's handler, so the test's database connection survives the request.)"""
     environ = {
-        "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "203.0.113.9", "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
-        "CONTENT_TYPE": "application/json", "HTTP_TRANSFER_ENCODING": "chunked",
-    }  # fmt: skip
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "REMOTE_ADDR": "203.0.113.9",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_TYPE": "application/json",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        **{"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()},
+    }
     if input_terminated:
         environ["wsgi.input_terminated"] = True
-    environ.update({"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()})
-    status = []
-    chunks = application(environ, lambda line, _headers, *_: status.append(int(line.split()[0])))
-    return status[0], b"".join(chunks)
+    response = Client().request(**environ)
+    return response.status_code, response.content
 
 
 @pytest.fixture
