@@ -37,6 +37,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
 from wedsync_integrations import calendar
+from wedsync_integrations.core.redis_scripts import lua_script
 from wedsync_integrations.core.tolerant_cache import CACHE_ERRORS, warn_unavailable
 
 WINDOW_SECONDS = 60
@@ -181,17 +182,7 @@ local count = redis.call('INCRBY', KEYS[1], grant)
 if count == grant then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
 return {count, grant}
 """
-_scripts: dict[int, object] = {}
-
-
 def _redis_take(backend: RedisCache, key: str, limit: int, ttl: int) -> tuple[int, int]:
-    full_key = backend.make_and_validate_key(key)
-    script = _scripts.get(id(backend))
-    if script is None:
-        # Django builds a new redis.Redis (copying ~170 response callbacks) on every cache call,
-        # and a pipeline copies them again: on this path that was a third of the request's CPU.
-        # One client per backend is thread-safe and shares Django's connection pool.
-        client = backend._cache.get_client(full_key, write=True)
-        script = _scripts[id(backend)] = client.register_script(_TAKE_LEASE)
-    count, granted = script(keys=[full_key], args=[limit, LEASE_MAX, LEASE_SPREAD, ttl])
+    script = lua_script(backend, _TAKE_LEASE)
+    count, granted = script(keys=[backend.make_and_validate_key(key)], args=[limit, LEASE_MAX, LEASE_SPREAD, ttl])
     return int(count), int(granted)

@@ -251,6 +251,9 @@ OUTBOUND_READ_TIMEOUT = env.float("OUTBOUND_READ_TIMEOUT", default=20.0)
 CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
 CIRCUIT_RESET_SECONDS = env.int("CIRCUIT_RESET_SECONDS", default=60)
 HEALTH_CACHE_SECONDS = 300
+# One drain per (organisation, provider) at a time, under a lease its holder renews every third
+# of this: after a worker dies mid-drain, the next drain takes over within this many seconds.
+OUTBOX_DRAIN_LEASE_SECONDS = env.float("OUTBOX_DRAIN_LEASE_SECONDS", default=10.0)
 
 # --- inbound webhooks (webhooks app) ----------------------------------------------------------
 # The platform Slack app's signing secret, for the global /api/webhooks/ai-integrations/slack/.
