@@ -145,6 +145,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache (circuit breakers, rate limits, health results are shared through it) -------------
 CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+# Keeps one deployment's keys apart from another's on a shared Redis (the drill uses its own).
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
 if CACHES["default"]["BACKEND"].endswith(".RedisCache"):
     # Request paths carry on without the cache (core/tolerant_cache.py), but only once a call has
     # failed: an unanswering Redis must cost a request a second, not the OS's minutes-long connect.
@@ -228,6 +230,8 @@ CELERY_ENABLE_UTC = True
 # A worker that dies mid-task leaves the message unacknowledged, so another worker redoes it:
 # every task is written to be idempotent.
 CELERY_TASK_ACKS_LATE = True
+# The queue tasks go to unless routed elsewhere; a deployment sharing a broker uses its own.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 15 * 60
