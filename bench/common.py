@@ -48,21 +48,27 @@ def bench_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def pg_database(name: str):
-    """A freshly created and migrated PostgreSQL database, dropped afterwards. Yields its URL."""
+def pg_database(name: str, *, admin_url: str = PG_ADMIN_URL, env: dict[str, str] | None = None):
+    """A freshly created and migrated PostgreSQL database on `admin_url`'s server, dropped
+    afterwards. Yields its URL. `env`: the environment to migrate in (default bench_env)."""
     import psycopg
 
-    admin = PG_ADMIN_URL.replace("postgres://", "postgresql://", 1)
+    admin = admin_url.replace("postgres://", "postgresql://", 1)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=bench_env(url), check=True)
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    migrate(bench_env(url) if env is None else {**env, "DATABASE_URL": url})
     try:
         yield url
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`manage.py migrate` on the database env names."""
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
 def run_child(module: str, *args: str, env: dict[str, str]) -> dict:
@@ -90,8 +96,15 @@ class Gunicorn:
     on the same port (the drill's web faults); `base` is its URL."""
 
     def __init__(
-        self, env: dict[str, str], *, workers: int = 2, threads: int = 1, app: str = "wedsync_integrations.wsgi"
+        self,
+        env: dict[str, str],
+        *,
+        workers: int = 2,
+        threads: int = 1,
+        app: str = "wedsync_integrations.wsgi",
+        log_path: Path | None = None,  # its output goes there (default: this process's)
     ):
+        self.log_path = log_path
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = env
@@ -103,7 +116,20 @@ class Gunicorn:
         """Start it (with these environment changes, if any) and wait until /healthz answers."""
         self._multiproc = tempfile.mkdtemp(prefix="wsi-prom-")
         env = {**self.env, **env_overrides, "PROMETHEUS_MULTIPROC_DIR": self._multiproc}
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, start_new_session=True)
+        output = self.log_path.open("ab") if self.log_path else None
+        try:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+                stdout=output,
+                stderr=output,
+                preexec_fn=die_with_parent(),  # no orphan server when the benchmark or drill is killed
+            )
+        finally:
+            if output is not None:
+                output.close()  # the server holds its own copy
         _wait_http(self.base + "/healthz", self.process)
         return self
 
