@@ -14,11 +14,12 @@ import requests
 from bench.common import free_port
 from webhooks.models import EventStatus, InboundEvent
 from webhooks.tasks import sweep
+from wedsync_integrations.core.demo_data import example_record
 from wedsync_integrations.usage.models import AIUsageRecord
 
 from . import tenants
 from .report import Row
-from .traffic import acknowledged, pagerduty_event, post_pagerduty, post_usage, usage_record
+from .traffic import acknowledged, pagerduty_event, post_pagerduty, post_usage
 
 BATCHES = 5
 BATCH = 20
@@ -75,7 +76,7 @@ def _send_usage(base: str, token: str, slug: str, row: Row) -> set[str]:
     session, acked = requests.Session(), set()
     for batch in range(BATCHES):
         ids = [f"{slug}-{batch}-{n}" for n in range(BATCH)]
-        response = post_usage(session, base, token, [usage_record(request_id) for request_id in ids])
+        response = post_usage(session, base, token, [example_record(request_id) for request_id in ids])
         row.requests += 1
         if response.ok and acknowledged(response) == len(ids):
             acked.update(ids)

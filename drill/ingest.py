@@ -10,12 +10,13 @@ from collections.abc import Callable
 
 import requests
 
+from wedsync_integrations.core.demo_data import example_record
 from wedsync_integrations.usage.models import AIUsageRecord
 from wedsync_integrations.usage.validation import WIRE_FIELDS
 
 from . import tenants
 from .report import Row
-from .traffic import UsageLoad, acknowledged, post_usage, usage_record
+from .traffic import UsageLoad, acknowledged, post_usage
 
 LOAD_BEFORE_FAULT_SECONDS = 1.5
 LOAD_AFTER_FAULT_SECONDS = 2.5
@@ -105,8 +106,8 @@ def poison_records(stack) -> list[Row]:
     row = Row("a poison record in each field", requests=len(POISON))
     acknowledged_ids: set[str] = set()
     for field, value in POISON.items():
-        good = [usage_record(f"{field}-good-1"), usage_record(f"{field}-good-2")]
-        poisoned = {**usage_record(f"{field}-poison"), field: value}
+        good = [example_record(f"{field}-good-1"), example_record(f"{field}-good-2")]
+        poisoned = {**example_record(f"{field}-poison"), field: value}
         response = post_usage(session, stack.web.base, token, [good[0], poisoned, good[1]])
         if _rejected_indexes(response) != [1]:
             row.problems.append(f"{field}: HTTP {response.status_code} {response.text[:120]}")

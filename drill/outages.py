@@ -26,7 +26,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.utils import timezone
 
@@ -34,9 +33,10 @@ from alerts.lifecycle import raise_alert
 from monitoring.exporter import last_finished_hour
 from monitoring.metrics import HOUR
 from monitoring.models import MonitoringCursor
+from wedsync_integrations.core.demo_data import example_record
 from wedsync_integrations.integrations.models import RetryState
 from wedsync_integrations.integrations.tasks import drain_pair, sync_config
-from wedsync_integrations.usage.models import UsageRollup
+from wedsync_integrations.usage.ingest import ingest_batch
 
 from . import tenants
 from .report import Row
@@ -88,35 +88,17 @@ def raised_alerts(severity: str) -> Callable[[object, int, str], list[str]]:
 
 
 def exported_hours(config, count: int, run: str) -> list[str]:
-    """`count` finished hours of usage rollups, exported by the family's sync on the worker;
-    each hour's block carries its start in ms (New Relic's `timestamp`), the marker."""
+    """Usage in each of the last `count` finished hours, ingested, then rolled up and exported by
+    the family's sync on the worker; each hour's block carries its start in ms (New Relic's
+    `timestamp`), the marker."""
     last = last_finished_hour(timezone.now())
     hours = [last - HOUR * (count - 1 - n) for n in range(count)]
-    for hour in hours:
-        UsageRollup.objects.create(organisation=config.organisation, hour=hour, **ROLLUP_FIGURES)
+    tenants.ensure_usd_rate()
+    records = [example_record(f"{run}-{n}", at=hour + HOUR / 2) for n, hour in enumerate(hours)]
+    ingest_batch(config.organisation, records)
     MonitoringCursor.objects.create(config=config, last_exported_hour=hours[0] - HOUR)
     sync_config.apply_async(args=[config.family().name, config.pk])
     return [str(int(hour.timestamp() * 1000)) for hour in hours]
-
-
-ROLLUP_FIGURES = dict(
-    feature="email_template",
-    provider="openai",
-    model="gpt-4o-mini",
-    requests=40,
-    errors=2,
-    prompt_tokens=30_000,
-    completion_tokens=8_000,
-    cost_usd=Decimal("1.25"),
-    cost_gbp=Decimal("0.9875"),
-    latency_sum_ms=36_000,
-    latency_min_ms=120,
-    latency_max_ms=4_100,
-    latency_p50_ms=750.0,
-    latency_p95_ms=2_300.5,
-    weddings_assisted=3,
-    wedding_requests=12,
-)
 
 
 OUTAGES = [

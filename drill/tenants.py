@@ -22,15 +22,17 @@ def organisation(slug: str) -> Organisation:
 
 
 def usage_token(org: Organisation) -> str:
-    """A usage token for `org`, with a USD→GBP rate covering the last month."""
-    today = timezone.now().date()
-    ExchangeRate.objects.get_or_create(
-        base="USD",
-        quote="GBP",
-        date=today - timedelta(days=30),
-        defaults={"rate": Decimal("0.790000"), "source": "drill"},
-    )
+    """A usage token for `org` (and the rate its records need)."""
+    ensure_usd_rate()
     return issue_token(org, created_by="drill")
+
+
+def ensure_usd_rate() -> None:
+    """A USD→GBP rate covering the last month, as staff keep one."""
+    since = timezone.now().date() - timedelta(days=30)
+    ExchangeRate.objects.get_or_create(
+        base="USD", quote="GBP", date=since, defaults={"rate": Decimal("0.790000"), "source": "drill"}
+    )
 
 
 def configure(family: str, org: Organisation, provider: str, *, settings: dict, secrets_: dict):

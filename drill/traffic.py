@@ -7,11 +7,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import requests
 from django.utils import timezone
 
+from wedsync_integrations.core.demo_data import example_record
 from wedsync_integrations.integrations.signing import hmac_digest
 
 from .tenants import PD_SECRET
@@ -19,23 +19,6 @@ from .tenants import PD_SECRET
 USAGE_PATH = "/api/v1/usage/"
 WEBHOOKS_PATH = "/api/webhooks/ai-integrations"
 RESEND_PAUSE_SECONDS = 0.1
-
-
-def usage_record(request_id: str, **overrides) -> dict:
-    record = {
-        "request_id": request_id,
-        "occurred_at": (timezone.now() - timedelta(minutes=5)).isoformat(),
-        "feature": "email_template",
-        "provider": "openai",
-        "model": "gpt-4o-mini",
-        "prompt_tokens": 812,
-        "completion_tokens": 240,
-        "latency_ms": 930,
-        "cost_usd": "0.000266",
-        "outcome": "ok",
-    }
-    record.update(overrides)
-    return record
 
 
 def post_usage(session: requests.Session, base: str, token: str, records: list) -> requests.Response:
@@ -123,7 +106,7 @@ class UsageLoad:
 
     def _send_until_answered(self, session: requests.Session, ids: list[str]) -> None:
         deadline = time.monotonic() + self.give_up_after
-        records = [usage_record(request_id) for request_id in ids]
+        records = [example_record(request_id) for request_id in ids]
         first_failure = None
         while time.monotonic() < deadline:
             with self._lock:

@@ -34,6 +34,19 @@ def sandboxed_provider():
     providers_for_tests.unregister()
 
 
+@pytest.fixture
+def sandboxed_config(sandbox, sandboxed_provider, make_config, organisation):
+    """A monitoring config of the sandboxed test vendor, which accepts every item (202)."""
+    sandbox.route("POST", ITEMS, status=202, json={"accepted": True})
+    return make_config(
+        "monitoring",
+        organisation,
+        "sandboxed",
+        settings={"base_url": sandbox.vendor_url("testvendor")},
+        secrets={"api_key": API_KEY},
+    )
+
+
 def test_a_task_round_trips_through_the_broker_and_the_result_backend(start_worker, worker_queue, make_organisation):
     make_organisation(slug="kew-weddings", name="Kew Weddings")
     worker = start_worker()
@@ -45,16 +58,9 @@ def test_a_task_round_trips_through_the_broker_and_the_result_backend(start_work
 
 
 def test_a_failed_delivery_is_replayed_by_the_kernel_drain_task_on_the_worker(
-    start_worker, worker_queue, sandbox, sandboxed_provider, make_config, organisation
+    start_worker, worker_queue, sandbox, sandboxed_config, organisation
 ):
-    sandbox.route("POST", ITEMS, status=202, json={"accepted": True})
-    config = make_config(
-        "monitoring",
-        organisation,
-        "sandboxed",
-        settings={"base_url": sandbox.vendor_url("testvendor")},
-        secrets={"api_key": API_KEY},
-    )
+    config = sandboxed_config
     family = get_family("monitoring")
     item = outbox.enqueue(config, operation="series", payload={"n": 7, "metric": "wedsync.ai.cost_gbp"})
     sandbox.fault("/testvendor", kind="status", status=503)
@@ -106,19 +112,12 @@ def test_a_task_whose_worker_is_killed_mid_run_is_redelivered_to_another_worker(
 
 
 def test_a_worker_killed_mid_drain_is_succeeded_within_seconds_and_nothing_is_lost(
-    start_worker, worker_queue, sandbox, sandboxed_provider, make_config, organisation
+    start_worker, worker_queue, sandbox, sandboxed_config, organisation
 ):
     """Issue 14, item 7: the drain lock outlived a SIGKILLed holder by five minutes, stalling its
     pair. Its lease now lapses within OUTBOX_DRAIN_LEASE_SECONDS (nobody renews it) and the next
     drain takes over: every item delivered, in order, only the one in flight sent twice."""
-    sandbox.route("POST", ITEMS, status=202, json={"accepted": True})
-    config = make_config(
-        "monitoring",
-        organisation,
-        "sandboxed",
-        settings={"base_url": sandbox.vendor_url("testvendor")},
-        secrets={"api_key": API_KEY},
-    )
+    config = sandboxed_config
     family = get_family("monitoring")
     total = 40
     for n in range(total):
