@@ -182,6 +182,8 @@ local count = redis.call('INCRBY', KEYS[1], grant)
 if count == grant then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
 return {count, grant}
 """
+
+
 def _redis_take(backend: RedisCache, key: str, limit: int, ttl: int) -> tuple[int, int]:
     script = lua_script(backend, _TAKE_LEASE)
     count, granted = script(keys=[backend.make_and_validate_key(key)], args=[limit, LEASE_MAX, LEASE_SPREAD, ttl])

@@ -17,9 +17,11 @@ takes over within `seconds`.
 Exclusivity: only the holder renews or releases (compare-and-renew, compare-and-delete on the
 token it took the lease with; one atomic Lua call each on Redis). `held()` answers from the
 holder's own clock and says yes only until the last successful renewal's expiry, minus a margin,
-so a holder that cannot renew (the cache unreachable, the process frozen) stops before the lease
-can pass to anyone else. On caches without atomic compare (the embedded default's file cache,
-used by one worker) renewal reads then touches: good enough there, as the plain add it replaces.
+so a holder that cannot renew (the cache unreachable, the process frozen) takes no further step
+once the lease could pass to someone else; a step already under way (a vendor call) may overlap
+the successor's first, which is why the outbox resends at least once rather than exactly once.
+On caches without atomic compare (the embedded default's file cache, used by one worker)
+renewal reads then touches: good enough there, as the plain add it replaces.
 """
 
 from __future__ import annotations

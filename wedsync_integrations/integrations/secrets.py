@@ -166,7 +166,7 @@ def _character_forms(char: str) -> str:
         "".join(f"%{byte:02x}" for byte in utf8),
         "".join(f"\\u{utf16[i]:02x}{utf16[i + 1]:02x}" for i in range(0, len(utf16), 2)),
     }
-    if char in "/\\\"":
+    if char in '/\\"':
         forms.add("\\" + char)
     if char == " ":
         forms.add("+")  # a form-encoded space
