@@ -178,9 +178,14 @@ def drain_until_delivered(stack, config, vendor: str, markers: list[str], since:
         if outage_over_at and _all_arrived(stack.sandbox, vendor, markers, since) and not _pending(items):
             return time.monotonic() - outage_over_at
         items.filter(state=RetryState.PENDING).update(next_attempt_at=timezone.now())
-        drain_pair.apply_async(args=[family.name, config.organisation_id, config.provider], queue=queue)
+        request_drain(config, queue)
         time.sleep(POLL_SECONDS)
     return None
+
+
+def request_drain(config, queue: str | None = None) -> None:
+    """What beat's drain schedule does: a drain of the configuration's pair, on a worker."""
+    drain_pair.apply_async(args=[config.family().name, config.organisation_id, config.provider], queue=queue)
 
 
 def _pending(items) -> bool:

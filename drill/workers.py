@@ -7,9 +7,8 @@ from __future__ import annotations
 import time
 
 from wedsync_integrations.integrations.models import RetryState
-from wedsync_integrations.integrations.tasks import drain_pair
 
-from .outages import OUTAGES, configure, deliveries, drain_until_delivered, last_seq, outage_row
+from .outages import OUTAGES, configure, deliveries, drain_until_delivered, last_seq, outage_row, request_drain
 from .report import WORKER_RECOVERY_LIMIT_SECONDS, Row
 from .stack import RUN
 
@@ -26,7 +25,7 @@ def worker_killed_mid_drain(stack) -> list[Row]:
     stack.sandbox.fault("/slack", kind="slow", delay=SEND_SECONDS, times=0)
     stack.start_worker("successor")  # ready beforehand: the drill times the takeover, not a start-up
     markers = slack.produce(config, DELIVERIES, RUN)
-    _drain_on(stack.own_queue("first"), config)
+    request_drain(config, stack.own_queue("first"))
     _wait_for_deliveries(stack.sandbox, markers, since, KILL_AFTER)
 
     stack.workers["first"].kill()  # SIGKILL mid-drain: no release, no bookkeeping for the send in flight
@@ -40,10 +39,6 @@ def worker_killed_mid_drain(stack) -> list[Row]:
     )
     row.recovery_limit = WORKER_RECOVERY_LIMIT_SECONDS
     return [row]
-
-
-def _drain_on(queue: str, config) -> None:
-    drain_pair.apply_async(args=[config.family().name, config.organisation_id, config.provider], queue=queue)
 
 
 def _wait_for_deliveries(sandbox, markers: list[str], since: int, count: int, timeout: float = 60) -> None:
@@ -65,7 +60,7 @@ def _takeover(config, *, successor_queue: str) -> float | None:
     next_drain = 0.0
     while time.monotonic() < deadline:
         if time.monotonic() >= next_drain:
-            _drain_on(successor_queue, config)
+            request_drain(config, successor_queue)
             next_drain = time.monotonic() + 0.5
         if succeeded.count() > before:
             return time.monotonic()

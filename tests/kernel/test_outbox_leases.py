@@ -75,7 +75,7 @@ def test_a_worker_dying_mid_send_loses_nothing_and_its_pair_is_taken_over_within
     """Issue 14, item 7: the drain lock outlived its holder by five minutes. A killed worker
     neither records its send nor releases anything; its lease lapses within
     OUTBOX_DRAIN_LEASE_SECONDS because nobody renews it, and the next drain sends the item again."""
-    settings.OUTBOX_DRAIN_LEASE_SECONDS = 1.0
+    settings.OUTBOX_DRAIN_LEASE_SECONDS = 2.0
     real_deliver = fake_provider.deliver
     abandoned = []
 
@@ -97,21 +97,21 @@ def test_a_worker_dying_mid_send_loses_nothing_and_its_pair_is_taken_over_within
     assert item.state == RetryState.PENDING and item.leased_until is not None
 
     assert outbox.drain_pair(family, config.organisation_id, "fake")["skipped"] == 1  # its lease has not lapsed
-    time.sleep(1.2)  # one lease, unrenewed
+    time.sleep(2.3)  # one lease, unrenewed
     assert outbox.drain_pair(family, config.organisation_id, "fake")["succeeded"] == 1
     assert fake_provider.delivered == [("send", {"n": 1}), ("send", {"n": 1})]  # at-least-once
     assert abandoned and not abandoned[0].held()
 
 
 def test_a_drain_longer_than_its_lease_keeps_it_by_renewing(family, config, fake_provider, monkeypatch, settings):
-    settings.OUTBOX_DRAIN_LEASE_SECONDS = 0.6
+    settings.OUTBOX_DRAIN_LEASE_SECONDS = 1.5  # renewed every 0.5 s: a busy machine may delay a renewal 1 s
     outbox.enqueue(config, operation="send", payload={"n": 1})
     outbox.enqueue(config, operation="send", payload={"n": 2})
     nested = []
     real_deliver = fake_provider.deliver
 
     def slow_deliver(self, operation, payload):
-        time.sleep(0.5)  # two sends: well past one lease
+        time.sleep(1.0)  # two sends: past one lease
         nested.append(outbox.drain_pair(family, config.organisation_id, "fake")["skipped"])
         return real_deliver(self, operation, payload)
 
@@ -119,7 +119,7 @@ def test_a_drain_longer_than_its_lease_keeps_it_by_renewing(family, config, fake
     counts = outbox.drain_pair(family, config.organisation_id, "fake")
 
     assert counts["succeeded"] == 2
-    assert nested == [1, 1]  # still held after 0.5 s and after 1.0 s
+    assert nested == [1, 1]  # still held after 1 s and after 2 s
     assert len(fake_provider.delivered) == 2
 
 
@@ -130,7 +130,7 @@ def test_a_drain_that_loses_its_lease_stops_before_the_next_item(family, config,
 
     def deliver_then_lose_the_lease(self, operation, payload):
         cache.delete(_pair_key(family, config))  # it lapsed while the process was frozen
-        time.sleep(0.2)  # the renewer, waking every 10 ms here, finds it gone
+        time.sleep(0.5)  # the renewer, waking every 10 ms here, finds it gone
         return real_deliver(self, operation, payload)
 
     monkeypatch.setattr(fake_provider, "deliver", deliver_then_lose_the_lease)
