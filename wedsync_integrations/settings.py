@@ -136,6 +136,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache (circuit breakers, rate limits, health results are shared through it) -------------
 CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+# Keeps one deployment's keys apart from another's on a shared Redis (the drill uses its own).
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
+if CACHES["default"]["BACKEND"].endswith(".RedisCache"):
+    # Request paths carry on without the cache (core/tolerant_cache.py), but only once a call has
+    # failed: an unanswering Redis must cost a request a second, not the OS's minutes-long connect.
+    _cache_timeout = env.float("CACHE_SOCKET_TIMEOUT_SECONDS", default=1.0)
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("socket_connect_timeout", _cache_timeout)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", _cache_timeout)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -207,6 +216,8 @@ CELERY_ENABLE_UTC = True
 # A worker that dies mid-task leaves the message unacknowledged, so another worker redoes it:
 # every task is written to be idempotent.
 CELERY_TASK_ACKS_LATE = True
+# The queue tasks go to unless routed elsewhere; a deployment sharing a broker uses its own.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 15 * 60
@@ -230,6 +241,9 @@ OUTBOUND_READ_TIMEOUT = env.float("OUTBOUND_READ_TIMEOUT", default=20.0)
 CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
 CIRCUIT_RESET_SECONDS = env.int("CIRCUIT_RESET_SECONDS", default=60)
 HEALTH_CACHE_SECONDS = 300
+# One drain per (organisation, provider) at a time, under a lease its holder renews every third
+# of this: after a worker dies mid-drain, the next drain takes over within this many seconds.
+OUTBOX_DRAIN_LEASE_SECONDS = env.float("OUTBOX_DRAIN_LEASE_SECONDS", default=10.0)
 
 # --- inbound webhooks (webhooks app) ----------------------------------------------------------
 # The platform Slack app's signing secret, for the global /api/webhooks/ai-integrations/slack/.
@@ -238,6 +252,9 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # Per source and organisation; a config's settings may override either figure.
 WEBHOOK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_RATE_LIMIT_PER_MINUTE", default=100)
 WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE", default=300)
+# Requests failing verification, per client address and minute, whatever source or organisation:
+# each costs a rejected-attempt row, so past this they are refused (429) without one.
+WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE", default=30)
 # Celery queues for processing inbound events ("" = the default queue). Give
 # WEBHOOK_PRIORITY_QUEUE its own worker so wedding-day events never wait behind a backlog.
 WEBHOOK_TASK_QUEUE = env.str("WEBHOOK_TASK_QUEUE", default="")

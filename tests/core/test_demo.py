@@ -94,7 +94,7 @@ def test_run_demo_runs_web_worker_beat_and_sandbox_end_to_end(tmp_path):
 
 def test_the_banners_usage_example_is_a_valid_wire_record():
     """The record the banner tells a new user to send is one the ingest API accepts."""
-    record = run_demo.Command._example_record("try-0123456789ab")
+    record = demo_data.example_record("try-0123456789ab")
     clean = validation.clean_record(record, now=datetime.now(UTC), max_future=timedelta(seconds=0))
     assert clean["request_id"] == "try-0123456789ab"
     assert clean["cost_usd"] == Decimal("0.000266")

@@ -14,7 +14,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
@@ -22,6 +22,15 @@ from django.utils import timezone
 from wedsync_integrations import calendar
 from wedsync_integrations.tenants.models import Organisation, Wedding
 from wedsync_integrations.usage.models import AIUsageRecord, ExchangeRate
+
+
+def example_record(request_id: str, at: datetime | None = None) -> dict:
+    """One usage record in the wire format, stamped `at` (default now): the demo banner's example,
+    its smoke check, and the drill's load."""
+    at = (at or timezone.now()).astimezone(UTC).replace(microsecond=0)
+    return {"request_id": request_id, "occurred_at": at.isoformat().replace("+00:00", "Z"),
+            "feature": "email_template", "provider": "openai", "model": "gpt-4o-mini", "prompt_tokens": 812,
+            "completion_tokens": 240, "latency_ms": 930, "cost_usd": "0.000266", "outcome": "ok"}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -54,12 +54,15 @@ class ProviderConfigForm(forms.ModelForm):
     Leaving a box blank keeps the stored secret; ticking "clear" removes it."""
 
     family: Family  # set by the admin
+    editable: bool = True  # False for staff who may only view: every field is read-only then
 
     class Meta:
         fields = ["organisation", "provider", "enabled", "settings"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if not self.editable:
+            return  # the admin shows the row's fields read-only; there is nothing to set up or to write
         self.fields["provider"] = forms.ChoiceField(
             choices=[(name, cls.label or name) for name, cls in sorted(self.family.providers.items())]
         )
@@ -206,12 +209,15 @@ class ProviderConfigAdmin(admin.ModelAdmin):
             kwargs["fields"] = [name for name in fields if not name.startswith(SECRET_FIELD_PREFIX)]
         form = super().get_form(request, obj, change=change, **kwargs)
         form.family = self.family
+        form.editable = self._can_edit(request, obj)
         return form
+
+    def _can_edit(self, request, obj) -> bool:
+        return self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        can_edit = self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
-        if not can_edit:
+        if not self._can_edit(request, obj):
             return fieldsets
         stored = obj.secrets if obj is not None else {}
         boxes = []

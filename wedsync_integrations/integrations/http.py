@@ -35,7 +35,7 @@ from wedsync_integrations.core.metrics import VENDOR_CALLS
 
 from .breaker import CircuitBreaker
 from .errors import CircuitOpenError, PayloadTooLarge, PermanentError, RetryableError
-from .secrets import redact
+from .secrets import redact, redaction_margin
 from .ssrf import GuardedSession
 
 logger = logging.getLogger("wedsync.http")
@@ -221,8 +221,7 @@ class VendorClient:
             return response
         # Redact before cutting to the kept length: a secret straddling the cut would no longer
         # match and its first part would be stored (last_error, sync log, Delivery.response).
-        longest = max((len(secret) for secret in self._hidden), default=0)
-        body = redact(response.text[: BODY_KEPT + longest], self._hidden)[:BODY_KEPT]
+        body = redact(response.text[: BODY_KEPT + redaction_margin(self._hidden)], self._hidden)[:BODY_KEPT]
         summary = f"{self.provider}: HTTP {status} from {where}"
         if body.strip():
             summary += f": {body.strip()[:300]}"

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from wedsync_integrations.core.demo_data import example_record
 from wedsync_integrations.core.processes import die_with_parent
 
 ROOT = Path(settings.BASE_DIR)
@@ -243,16 +244,8 @@ class Command(BaseCommand):
             raise CommandError("smoke check failed")
         self.stdout.write(self.style.SUCCESS("smoke check passed"))
 
-    @staticmethod
-    def _example_record(request_id: str) -> dict:
-        """One usage record in the wire format, stamped now (the banner's example and the smoke check)."""
-        now = datetime.now(UTC).replace(microsecond=0)
-        return {"request_id": request_id, "occurred_at": now.isoformat().replace("+00:00", "Z"),
-                "feature": "email_template", "provider": "openai", "model": "gpt-4o-mini", "prompt_tokens": 812,
-                "completion_tokens": 240, "latency_ms": 930, "cost_usd": "0.000266", "outcome": "ok"}  # fmt: skip
-
     def _smoke_ingest(self, web_url: str, token: str) -> bool:
-        record = self._example_record(f"smoke-{uuid.uuid4().hex}")
+        record = example_record(f"smoke-{uuid.uuid4().hex}")
         request = urllib.request.Request(  # noqa: S310 (local demo URL)
             web_url + "/api/v1/usage/",
             data=json.dumps({"records": [record]}).encode(),
@@ -298,7 +291,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  Vendor sandbox: {sandbox_url}/__sandbox/requests  (what the vendors received)")
         if token:
             # a real record, so the example shows the wire format; sending it twice shows the dedupe
-            body = json.dumps({"records": [self._example_record(f"try-{uuid.uuid4().hex[:12]}")]})
+            body = json.dumps({"records": [example_record(f"try-{uuid.uuid4().hex[:12]}")]})
             self.stdout.write(
                 f"  Ingest token (shown once, replaced on each run): {token}\n"
                 f"  Send usage:     curl -s -X POST {web_url}/api/v1/usage/ -H 'Authorization: Bearer {token}' "
