@@ -1,0 +1,123 @@
+"""Data-quality gates: nothing reaches a BI tool unless every row of the push passes all of them.
+
+    required     every required column is present (not null)
+    finite       every number is finite; counts, amounts and measures are not negative
+    percent      every share of a whole lies within 0-100
+    breakdown    the feature breakdown adds up to the totals: requests exactly, GBP within £0.01
+    period       the period is well formed: a London day or calendar month, start before end,
+                 counted up to an instant inside it
+    rates        no request of the period still waits for an exchange rate (its GBP cost would be
+                 incomplete: a pending cost is never exported as zero)
+    stale        the metrics follow the rollups: no counted hour is being recomputed (a dirty rollup
+                 marker) and the last refresh is recent
+
+The first six are judged when a row is computed (stored on the row, shown in admin); `stale` and
+the stored verdicts are judged again right before each push (judge_push). A failed gate blocks
+the whole push — nothing partial is sent — and the caller records it and raises one alert.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils import timezone
+
+from wedsync_integrations import calendar
+from wedsync_integrations.usage.models import RollupDirtyHour
+
+from .schema import METRIC_COLUMNS, amount, metric_row
+
+PENNY = Decimal("0.01")
+CHECKS = ("required", "finite", "percent", "breakdown", "period", "rates", "stale")
+
+
+def judge_computed(metrics, features) -> list[str]:
+    """The failed checks of one computed row, each as 'check: what is wrong'."""
+    values = metric_row(metrics, slug=metrics.scope_key, name=metrics.scope_key)
+    failures = _value_failures(values)
+    failures += _breakdown_failures(metrics, features)
+    failures += _period_failures(metrics)
+    if metrics.unpriced_requests:
+        failures.append(f"rates: {metrics.unpriced_requests} request(s) still wait for a USD→GBP exchange rate")
+    return failures
+
+
+def _value_failures(values: dict) -> list[str]:
+    failures = []
+    for column in METRIC_COLUMNS:
+        value = values.get(column.name)
+        if value is None or value == "":
+            if column.required and column.name != "organisation_name":
+                failures.append(f"required: {column.name} is missing")
+            continue
+        if not column.numeric:
+            continue
+        number = float(value)
+        if not math.isfinite(number):
+            failures.append(f"finite: {column.name} is {value}")
+        elif column.kind in ("count", "amount", "measure") and number < 0:
+            failures.append(f"finite: {column.name} is negative ({value})")
+        elif column.kind == "share" and not 0 <= number <= 100:
+            failures.append(f"percent: {column.name} is {value}, outside 0-100")
+    return failures
+
+
+def _breakdown_failures(metrics, features) -> list[str]:
+    failures = []
+    requests = sum(feature.requests for feature in features)
+    if requests != metrics.requests:
+        failures.append(f"breakdown: feature requests add up to {requests}, the total is {metrics.requests}")
+    cost = sum((amount(feature.cost_gbp) for feature in features), Decimal(0))
+    total = amount(metrics.cost_gbp)
+    if abs(cost - total) > PENNY:
+        failures.append(f"breakdown: feature costs add up to £{cost}, the total is £{total} (more than £0.01 apart)")
+    return failures
+
+
+def _period_failures(metrics) -> list[str]:
+    start, end = metrics.period_start, metrics.period_end
+    if metrics.period == "day":
+        expected = start + timedelta(days=1)
+    elif metrics.period == "month":
+        expected = (start.replace(day=28) + timedelta(days=4)).replace(day=1) if start.day == 1 else None
+    else:
+        return [f"period: unknown period {metrics.period!r}"]
+    if expected is None or end != expected:
+        return [f"period: {metrics.period} from {start} to {end} is not a whole London {metrics.period}"]
+    opens = calendar.london_day_bounds(start)[0]
+    closes = calendar.london_day_bounds(end)[0]
+    if not opens < metrics.as_of <= closes:
+        return [f"period: counted up to {metrics.as_of:%Y-%m-%d %H:%M}Z, outside {start}..{end}"]
+    return []
+
+
+def judge_push(rows, *, now: datetime | None = None, refreshed_as_of: datetime | None = None) -> list[str]:
+    """Every failure of the rows about to be pushed: their stored verdicts, and staleness now."""
+    now = now or timezone.now()
+    failures: list[str] = []
+    for row in rows:
+        failures += [f"{row.row_key}: {failure}" for failure in row.gate_failures]
+    failures += _stale_failures(rows, now, refreshed_as_of)
+    return failures
+
+
+def _stale_failures(rows, now, refreshed_as_of) -> list[str]:
+    failures = []
+    limit = timedelta(seconds=settings.BI_STALE_AFTER_SECONDS)
+    if refreshed_as_of is None or now - refreshed_as_of > limit:
+        when = f"{refreshed_as_of:%Y-%m-%d %H:%M}Z" if refreshed_as_of else "never"
+        failures.append(f"stale: the metrics count usage up to {when}, more than {limit} ago")
+    if not rows:
+        return failures
+    first = min(calendar.london_day_bounds(row.period_start)[0] for row in rows)
+    last = max(row.as_of for row in rows)
+    dirty = RollupDirtyHour.objects.filter(hour__gte=first, hour__lt=last).order_by("hour")
+    counted = [(calendar.london_day_bounds(row.period_start)[0], row.as_of, row.organisation_id) for row in rows]
+    for hour, organisation_id in dirty.values_list("hour", "organisation_id")[:1000]:
+        if any(start <= hour < as_of and org in (None, organisation_id) for start, as_of, org in counted):
+            failures.append(f"stale: the rollup of {hour:%Y-%m-%d %H}:00Z is being recomputed (late usage)")
+            break
+    return failures
