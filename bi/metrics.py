@@ -329,11 +329,11 @@ def day_figures(start: datetime, end: datetime, organisations: dict[int, Organis
         rollups.annotate(day=TruncDate("hour", tzinfo=LONDON))
         .values("organisation_id", "day")
         .annotate(
-            requests=Sum("requests"), errors=Sum("errors"), prompt=Sum("prompt_tokens"),
-            completion=Sum("completion_tokens"), cost_gbp=Sum("cost_gbp"), cost_usd=Sum("cost_usd"),
-            unpriced=Sum("unpriced_requests"), latency=Sum("latency_sum_ms"), quality_sum=Sum("quality_sum"),
-            quality_count=Sum("quality_count"), wedding_requests=Sum("wedding_requests"),
-            window_requests=Sum("requests", filter=in_window), window_errors=Sum("errors", filter=in_window),
+            s_requests=Sum("requests"), s_errors=Sum("errors"), s_prompt=Sum("prompt_tokens"),
+            s_completion=Sum("completion_tokens"), s_cost_gbp=Sum("cost_gbp"), s_cost_usd=Sum("cost_usd"),
+            s_unpriced=Sum("unpriced_requests"), s_latency=Sum("latency_sum_ms"), s_quality_sum=Sum("quality_sum"),
+            s_quality_count=Sum("quality_count"), s_wedding_requests=Sum("wedding_requests"),
+            s_window_requests=Sum("requests", filter=in_window), s_window_errors=Sum("errors", filter=in_window),
         )
         .order_by()
     )  # fmt: skip
@@ -342,20 +342,20 @@ def day_figures(start: datetime, end: datetime, organisations: dict[int, Organis
         org = organisations.get(row["organisation_id"])
         if org is None:
             continue
-        requests = row["requests"] or 0
+        requests = row["s_requests"] or 0
         figures[(row["organisation_id"], row["day"])] = Figures(
             requests=requests,
-            errors=row["errors"] or 0,
-            tokens=(row["prompt"] or 0) + (row["completion"] or 0),
-            cost_gbp=row["cost_gbp"] or Decimal(0),
-            cost_usd=row["cost_usd"] or Decimal(0),
-            unpriced_requests=row["unpriced"] or 0,
-            latency_sum_ms=row["latency"] or 0,
-            quality_sum=row["quality_sum"] or 0.0,
-            quality_count=row["quality_count"] or 0,
-            wedding_requests=row["wedding_requests"] or 0,
-            window_requests=row["window_requests"] or 0,
-            window_errors=row["window_errors"] or 0,
+            errors=row["s_errors"] or 0,
+            tokens=(row["s_prompt"] or 0) + (row["s_completion"] or 0),
+            cost_gbp=row["s_cost_gbp"] or Decimal(0),
+            cost_usd=row["s_cost_usd"] or Decimal(0),
+            unpriced_requests=row["s_unpriced"] or 0,
+            latency_sum_ms=row["s_latency"] or 0,
+            quality_sum=row["s_quality_sum"] or 0.0,
+            quality_count=row["s_quality_count"] or 0,
+            wedding_requests=row["s_wedding_requests"] or 0,
+            window_requests=row["s_window_requests"] or 0,
+            window_errors=row["s_window_errors"] or 0,
             value_generated_gbp=amount(requests * org.value_per_request_gbp),
             efficiency_gain_hours=amount(Decimal(requests) * org.minutes_saved_per_request / 60),
             active_vendors=1 if requests else 0,
@@ -369,7 +369,7 @@ def day_figures(start: datetime, end: datetime, organisations: dict[int, Organis
     features = (
         rollups.annotate(day=TruncDate("hour", tzinfo=LONDON))
         .values_list("organisation_id", "day", "feature")
-        .annotate(requests=Sum("requests"), cost=Sum("cost_gbp"), unpriced=Sum("unpriced_requests"))
+        .annotate(s_requests=Sum("requests"), s_cost=Sum("cost_gbp"), s_unpriced=Sum("unpriced_requests"))
         .order_by()
     )
     for org_id, day, feature, requests, cost, unpriced in features:
@@ -380,7 +380,7 @@ def day_figures(start: datetime, end: datetime, organisations: dict[int, Organis
         RollupWedding.objects.filter(hour__gte=start, hour__lt=end)
         .annotate(day=TruncDate("hour", tzinfo=LONDON))
         .values_list("organisation_id", "day")
-        .annotate(n=Count("wedding_key", distinct=True))
+        .annotate(s_weddings=Count("wedding_key", distinct=True))
         .order_by()
     )
     for org_id, day, count in weddings:
@@ -408,7 +408,7 @@ def hour_stats(start: datetime, end: datetime) -> dict[tuple[int, date], tuple[i
         f"FROM ({inner}) h GROUP BY h.organisation_id, {day_sql}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, (*day_params, *params, threshold, *day_params))
+        cursor.execute(sql, (*day_params, threshold, *params, *day_params))
         rows = cursor.fetchall()
     result = {}
     for org_id, day, active, down, busiest in rows:
@@ -513,9 +513,9 @@ def compute_months(months: list[date], *, as_of: datetime, now: datetime) -> int
             row["scope_key"]: row
             for row in day_rows.values("scope_key", "organisation_id")
             .annotate(
-                **{name: Sum(name) for name in ADDITIVE},
-                max_hour_requests=Max("max_hour_requests"),
-                active_days=Count("id", filter=Q(requests__gt=0)),
+                **{f"s_{name}": Sum(name) for name in ADDITIVE},
+                s_max_hour_requests=Max("max_hour_requests"),
+                s_active_days=Count("id", filter=Q(requests__gt=0)),
             )
             .order_by()
         }
@@ -530,21 +530,21 @@ def compute_months(months: list[date], *, as_of: datetime, now: datetime) -> int
         weddings = dict(
             RollupWedding.objects.filter(hour__gte=start, hour__lt=end)
             .values_list("organisation_id")
-            .annotate(n=Count("wedding_key", distinct=True))
+            .annotate(s_weddings=Count("wedding_key", distinct=True))
             .order_by()
         )
         organisations = _organisations()
         stored = stored_trailing(last_counted)
         rows = []
         for key, sum_row in sums.items():
-            fig = Figures(**{name: sum_row[name] or 0 for name in ADDITIVE})
+            fig = Figures(**{name: sum_row[f"s_{name}"] or 0 for name in ADDITIVE})
             fig.cost_gbp, fig.cost_usd = Decimal(fig.cost_gbp), Decimal(fig.cost_usd)
-            fig.max_hour_requests, fig.active_days = sum_row["max_hour_requests"] or 0, sum_row["active_days"]
+            fig.max_hour_requests, fig.active_days = sum_row["s_max_hour_requests"] or 0, sum_row["s_active_days"]
             fig.features = features.get(key, {})
             if key == PLATFORM:
                 users = [k for k in sums if k != PLATFORM]
                 fig.weddings_ai_assisted = sum(weddings.values())
-                fig.active_vendors = sum(1 for k in users if sums[k]["requests"])
+                fig.active_vendors = sum(1 for k in users if sums[k]["s_requests"])
                 inactive = sum(1 for k in users if not organisations[int(k[4:])].is_active)
                 fig.vendors_total = sum(1 for org in organisations.values() if org.is_active) + inactive
             else:
