@@ -29,7 +29,7 @@ ROWS_PER_REQUEST = 10_000
 REQUESTS_PER_MINUTE = 120
 PENDING_PER_DATASET = 5
 HYPER_MAGIC = b"Hyper"
-DATA_TYPES = {"Int64", "Double", "Boolean", "DateTime", "Datetime", "String", "Decimal"}
+DATA_TYPES = {"Int64", "Double", "Boolean", "bool", "DateTime", "Datetime", "String", "string", "Decimal"}
 
 ENTRA = AuthorizationServer(
     "/entra",

@@ -81,7 +81,7 @@ def power_bi_value(column: Column, value):
     if value is None:
         return None
     if column.kind == "date":
-        return f"{value.isoformat() if hasattr(value, 'isoformat') else value}T00:00:00Z"
+        return f"{value.isoformat() if hasattr(value, 'isoformat') else value}T00:00:00"
     return jsonable(value)
 
 

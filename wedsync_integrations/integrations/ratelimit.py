@@ -29,6 +29,7 @@ from django.core.cache import cache
 from .errors import RetryableError
 
 BUCKETS = 10
+POLL_SECONDS = 0.1
 
 
 class RequestRate:
@@ -75,14 +76,16 @@ class RequestRate:
 
     @contextlib.contextmanager
     def spend(self):
-        deadline = time.monotonic() + self.wait_seconds
-        while not self.try_spend():
-            if time.monotonic() >= deadline:
-                raise RetryableError(
-                    f"{self.name}: client-side limit of {self.limit} requests per {self.per_seconds:g}s reached",
-                    retry_after=max(self.seconds_until_room(), 1.0),
-                )
-            time.sleep(min(self.seconds_until_room(), 0.25))
+        # bounded by tries as well as time: a frozen clock (tests) must not spin forever
+        for _ in range(int(self.wait_seconds / POLL_SECONDS) + 1):
+            if self.try_spend():
+                break
+            time.sleep(min(self.seconds_until_room(), POLL_SECONDS))
+        else:
+            raise RetryableError(
+                f"{self.name}: client-side limit of {self.limit} requests per {self.per_seconds:g}s reached",
+                retry_after=max(self.seconds_until_room(), 1.0),
+            )
         yield
 
 
@@ -109,13 +112,13 @@ class Concurrency:
 
     @contextlib.contextmanager
     def slot(self):
-        deadline = time.monotonic() + self.wait_seconds
-        key = self.try_acquire()
-        while key is None:
-            if time.monotonic() >= deadline:
-                raise RetryableError(f"{self.name}: {self.limit} requests already pending", retry_after=5.0)
-            time.sleep(0.1)
+        for _ in range(int(self.wait_seconds / POLL_SECONDS) + 1):
             key = self.try_acquire()
+            if key is not None:
+                break
+            time.sleep(POLL_SECONDS)
+        else:
+            raise RetryableError(f"{self.name}: {self.limit} requests already pending", retry_after=5.0)
         try:
             yield
         finally:
@@ -143,11 +146,12 @@ class ExclusiveUse:
     @contextlib.contextmanager
     def held(self):
         token = uuid.uuid4().hex
-        deadline = time.monotonic() + self.wait_seconds
-        while not cache.add(self.key, token, timeout=int(self.lease_seconds)):
-            if time.monotonic() >= deadline:
-                raise RetryableError(f"{self.name}: in use by another job", retry_after=self.retry_after)
-            time.sleep(0.2)
+        for _ in range(int(self.wait_seconds / POLL_SECONDS) + 1):
+            if cache.add(self.key, token, timeout=int(self.lease_seconds)):
+                break
+            time.sleep(POLL_SECONDS)
+        else:
+            raise RetryableError(f"{self.name}: in use by another job", retry_after=self.retry_after)
         try:
             yield
         finally:
