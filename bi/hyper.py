@@ -13,6 +13,7 @@ No HTTP is involved; the file is then published by providers/tableau.py.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import tempfile
 import threading
 from datetime import date, datetime
@@ -101,10 +102,12 @@ def build(path: Path, columns: tuple[Column, ...], rows: list[dict]) -> Path:
     return path
 
 
-def temporary_path(prefix: str) -> Path:
-    handle = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".hyper", delete=False)  # noqa: SIM115
-    handle.close()
-    return Path(handle.name)
+@contextlib.contextmanager
+def temporary_extract(name: str = "extract.hyper"):
+    """A path for a new .hyper file in a fresh temporary directory, removed afterwards (the engine
+    creates the file itself: an existing empty file is "not a valid database")."""
+    with tempfile.TemporaryDirectory(prefix="wedsync-bi-") as directory:
+        yield Path(directory) / name
 
 
 def read(path: Path) -> list[tuple]:

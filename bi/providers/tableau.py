@@ -153,11 +153,9 @@ class Tableau(BIProvider):
                 (self.datasource_name(), METRIC_COLUMNS, metrics),
                 (f"{self.datasource_name()} (features)", FEATURE_COLUMNS, features),
             ):
-                path = hyper.build(hyper.temporary_path("wedsync-bi-"), columns, values)
-                try:
+                with hyper.temporary_extract() as path:
+                    hyper.build(path, columns, values)
                     published[name] = {**self.publish(path, name), "rows": len(values), "bytes": path.stat().st_size}
-                finally:
-                    path.unlink(missing_ok=True)
         summary = {"datasources": published, "rows": len(metrics)}
         first = next(iter(published.values()))
         self.received(summary, vendor_object_id=first.get("id", ""), vendor_object_name=self.datasource_name())

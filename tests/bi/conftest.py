@@ -102,8 +102,10 @@ def powerbi_config(make_config, organisation):
 @pytest.fixture
 def tableau_config(make_config, organisation):
     def make(**settings):
-        settings = {"server_url": TABLEAU_SERVER, "api_version": "3.24", "site_content_url": "wedsync",
-                    "project_id": "1f2f3f4f-5f6f-7f8f-9f0f-a1b2c3d4e5f6", "pat_name": "wedsync-export", **settings}  # fmt: skip
+        settings = {
+            "server_url": TABLEAU_SERVER, "api_version": "3.24", "site_content_url": "wedsync",
+            "project_id": "1f2f3f4f-5f6f-7f8f-9f0f-a1b2c3d4e5f6", "pat_name": "wedsync-export", **settings,
+        }  # fmt: skip
         return make_config("bi", organisation, "tableau", settings=settings, secrets={"pat_secret": PAT_SECRET})
 
     return make

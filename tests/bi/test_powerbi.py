@@ -180,4 +180,7 @@ def test_the_push_goes_once_the_gate_passes_and_the_alert_resolves(vendor, june,
     mock_new_dataset(vendor)
     assert sync(config, at=NOW + timedelta(minutes=1)).delivered == 1
     assert Alert.objects.get().status == "resolved"
-    assert date(2026, 6, 12).isoformat() in calls(vendor, "POST", ROWS.format(table="ExecutiveMetrics"))[0].request.body.decode()
+    assert (
+        date(2026, 6, 12).isoformat()
+        in calls(vendor, "POST", ROWS.format(table="ExecutiveMetrics"))[0].request.body.decode()
+    )
