@@ -163,8 +163,8 @@ class PowerBI(BIProvider):
         client = self.client()
         limit = settings.BI_POWERBI_MAX_ROWS_PER_REQUEST
         sent = skipped = rows_sent = 0
-        for key, rows in payload["tables"].items():
-            table = TABLES[key][0]
+        for key in TABLES:  # metrics before their breakdowns (a stored payload's key order is not kept)
+            rows, table = payload["tables"].get(key, []), TABLES[key][0]
             for number, start in enumerate(range(0, len(rows), limit)):
                 batch_key = f"{dataset_id}:{payload['batch_id']}:{table}:{number}"
                 if PowerBIBatch.objects.filter(batch_key=batch_key).exists():

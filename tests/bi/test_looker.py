@@ -150,4 +150,6 @@ def test_grant_readonly_needs_postgresql_or_makes_a_read_only_role():
         with pytest.raises(CommandError, match="needs PostgreSQL"):
             call_command("bi", "grant_readonly", "looker_reader")
         return
-    pytest.skip("covered against PostgreSQL by test_grant_readonly_on_postgresql")
+    pytest.skip(
+        "on PostgreSQL: test_services.py::test_grant_readonly_makes_a_role_that_reads_the_reporting_schema_only"
+    )
