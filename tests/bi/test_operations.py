@@ -149,3 +149,19 @@ def test_one_tool_failing_never_blocks_another(june, powerbi_config, looker_conf
     assert Destination.objects.get(config=looker).last_received["datagroup_id"] == "42"
     assert ExecutiveMetrics.objects.filter(period_start=date(2026, 6, 13)).exists()
     assert NOW - timedelta(minutes=1) < Destination.objects.get(config=powerbi).gate_checked_at <= NOW
+
+
+def test_the_demo_points_every_bi_tool_at_the_sandbox(db):
+    from pathlib import Path
+
+    from bi.models import BIConfig, StaffInput
+    from wedsync_integrations.core import demo_data
+    from wedsync_integrations.integrations import config_io
+
+    text = (Path(__file__).resolve().parents[2] / "demo" / "integrations.json").read_text()
+    config_io.apply(config_io.load(text.replace("${SANDBOX_URL}", "http://127.0.0.1:8900")))
+    platform = {c.provider: c for c in BIConfig.objects.filter(organisation__slug="wedsync")}
+    assert set(platform) == {"powerbi", "tableau", "looker"}
+    assert all(c.settings["scope"] == "platform" for c in platform.values())
+    assert BIConfig.objects.get(organisation__slug="cotswold-lens").provider == "powerbi"
+    assert demo_data.ensure_staff_inputs(NOW.date()) == 1 and StaffInput.objects.get().organisation is None
