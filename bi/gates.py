@@ -18,7 +18,9 @@ the whole push — nothing partial is sent — and the caller records it and rai
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -28,16 +30,27 @@ from django.utils import timezone
 from wedsync_integrations import calendar
 from wedsync_integrations.usage.models import RollupDirtyHour
 
-from .schema import METRIC_COLUMNS, amount, metric_row
+from .schema import METRIC_COLUMNS, NUMBER_KINDS, amount
 
 PENNY = Decimal("0.01")
 CHECKS = ("required", "finite", "percent", "breakdown", "period", "rates", "stale")
 
 
+# (exported column, attribute of a metrics row, kind, required); columns a row does not compute itself
+# (names, staff inputs) are not judged: they are looked up when exported
+ATTRIBUTE = {"ai_cost_gbp": "cost_gbp", "ai_cost_usd": "cost_usd"}
+NOT_COMPUTED = {"row_key", "scope", "organisation_slug", "organisation_name"}
+CHECKED = [
+    (column.name, ATTRIBUTE.get(column.name, column.name), column.kind, column.required)
+    for column in METRIC_COLUMNS
+    if column.name not in NOT_COMPUTED and not column.name.startswith("staff_")
+] + [("scope_key", "scope_key", "text", True)]
+
+
 def judge_computed(metrics, features) -> list[str]:
-    """The failed checks of one computed row, each as 'check: what is wrong'."""
-    values = metric_row(metrics, slug=metrics.scope_key, name=metrics.scope_key)
-    failures = _value_failures(values)
+    """The failed checks of one computed row (a model instance or bi.metrics.ComputedRow), each as
+    'check: what is wrong'."""
+    failures = _value_failures(metrics)
     failures += _breakdown_failures(metrics, features)
     failures += _period_failures(metrics)
     if metrics.unpriced_requests:
@@ -45,23 +58,26 @@ def judge_computed(metrics, features) -> list[str]:
     return failures
 
 
-def _value_failures(values: dict) -> list[str]:
+_values_of = operator.attrgetter(*(attribute for _, attribute, _, _ in CHECKED))
+_NON_NEGATIVE = {"count", "amount", "measure"}
+
+
+def _value_failures(row) -> list[str]:
     failures = []
-    for column in METRIC_COLUMNS:
-        value = values.get(column.name)
+    for (name, _, kind, required), value in zip(CHECKED, _values_of(row), strict=True):
         if value is None or value == "":
-            if column.required and column.name != "organisation_name":
-                failures.append(f"required: {column.name} is missing")
+            if required:
+                failures.append(f"required: {name} is missing")
             continue
-        if not column.numeric:
+        if kind not in NUMBER_KINDS:
             continue
         number = float(value)
-        if not math.isfinite(number):
-            failures.append(f"finite: {column.name} is {value}")
-        elif column.kind in ("count", "amount", "measure") and number < 0:
-            failures.append(f"finite: {column.name} is negative ({value})")
-        elif column.kind == "share" and not 0 <= number <= 100:
-            failures.append(f"percent: {column.name} is {value}, outside 0-100")
+        if number != number or number in (math.inf, -math.inf):
+            failures.append(f"finite: {name} is {value}")
+        elif number < 0 and kind in _NON_NEGATIVE:
+            failures.append(f"finite: {name} is negative ({amount(value) if kind == 'amount' else value})")
+        elif kind == "share" and not 0 <= number <= 100:
+            failures.append(f"percent: {name} is {value}, outside 0-100")
     return failures
 
 
@@ -87,11 +103,15 @@ def _period_failures(metrics) -> list[str]:
         return [f"period: unknown period {metrics.period!r}"]
     if expected is None or end != expected:
         return [f"period: {metrics.period} from {start} to {end} is not a whole London {metrics.period}"]
-    opens = calendar.london_day_bounds(start)[0]
-    closes = calendar.london_day_bounds(end)[0]
+    opens, closes = _day_start(start), _day_start(end)
     if not opens < metrics.as_of <= closes:
         return [f"period: counted up to {metrics.as_of:%Y-%m-%d %H:%M}Z, outside {start}..{end}"]
     return []
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_start(day) -> datetime:
+    return calendar.london_day_bounds(day)[0]
 
 
 def judge_push(rows, *, now: datetime | None = None, refreshed_as_of: datetime | None = None) -> list[str]:

@@ -52,12 +52,13 @@ its `changed_at` move: the BI tools receive what changed, nothing else.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
-import json
 import logging
-from collections import defaultdict
+import operator
+from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -298,16 +299,14 @@ def compute_days(days: list[date], *, as_of: datetime, now: datetime) -> int:
         start, end = day_bounds(first)[0], min(day_bounds(last)[1], as_of)
         for (org_id, day), fig in day_figures(start, end, organisations).items():
             per_day[(scope_key_of(org_id), day)] = fig
-    for day in days:
-        platform = Figures()
-        users = [fig for (key, d), fig in per_day.items() if d == day and key != PLATFORM]
-        for fig in users:
-            platform.add(fig)
-        inactive_users = sum(
-            1 for (key, d) in per_day if d == day and key != PLATFORM and not organisations[int(key[4:])].is_active
-        )
+    platforms: dict[date, Figures] = {day: Figures() for day in days}
+    inactive_users: dict[date, int] = defaultdict(int)
+    for (key, day), fig in per_day.items():
+        platforms[day].add(fig)
+        inactive_users[day] += not organisations[int(key[4:])].is_active
+    for day, platform in platforms.items():
         platform.active_days = 1 if platform.requests else 0
-        platform.vendors_total = active_total + inactive_users
+        platform.vendors_total = active_total + inactive_users[day]
         per_day[(PLATFORM, day)] = platform
     trailing = trailing_for(per_day, days)
     rows = []
@@ -323,11 +322,13 @@ def compute_days(days: list[date], *, as_of: datetime, now: datetime) -> int:
 def day_figures(start: datetime, end: datetime, organisations: dict[int, Organisation]) -> dict:
     """{(organisation_id, London day): Figures} from the rollups of [start, end)."""
     rollups = UsageRollup.objects.filter(hour__gte=start, hour__lt=end)
-    window = [hour for hour in _hours(start, end) if calendar.is_wedding_day_mode(hour)]
-    in_window = Q(hour__in=window) if window else Q(pk__in=[])
+    in_window = Q(pk__in=[])
+    for opens, closes in wedding_windows(start, end):
+        in_window |= Q(hour__gte=opens, hour__lt=closes)
+    # one pass at the breakdown's grain (organisation, day, feature): the day's totals are its sums
     sums = (
         rollups.annotate(day=TruncDate("hour", tzinfo=LONDON))
-        .values("organisation_id", "day")
+        .values_list("organisation_id", "day", "feature")
         .annotate(
             s_requests=Sum("requests"), s_errors=Sum("errors"), s_prompt=Sum("prompt_tokens"),
             s_completion=Sum("completion_tokens"), s_cost_gbp=Sum("cost_gbp"), s_cost_usd=Sum("cost_usd"),
@@ -338,44 +339,36 @@ def day_figures(start: datetime, end: datetime, organisations: dict[int, Organis
         .order_by()
     )  # fmt: skip
     figures: dict[tuple[int, date], Figures] = {}
-    for row in sums:
-        org = organisations.get(row["organisation_id"])
-        if org is None:
-            continue
-        requests = row["s_requests"] or 0
-        figures[(row["organisation_id"], row["day"])] = Figures(
-            requests=requests,
-            errors=row["s_errors"] or 0,
-            tokens=(row["s_prompt"] or 0) + (row["s_completion"] or 0),
-            cost_gbp=row["s_cost_gbp"] or Decimal(0),
-            cost_usd=row["s_cost_usd"] or Decimal(0),
-            unpriced_requests=row["s_unpriced"] or 0,
-            latency_sum_ms=row["s_latency"] or 0,
-            quality_sum=row["s_quality_sum"] or 0.0,
-            quality_count=row["s_quality_count"] or 0,
-            wedding_requests=row["s_wedding_requests"] or 0,
-            window_requests=row["s_window_requests"] or 0,
-            window_errors=row["s_window_errors"] or 0,
-            value_generated_gbp=amount(requests * org.value_per_request_gbp),
-            efficiency_gain_hours=amount(Decimal(requests) * org.minutes_saved_per_request / 60),
-            active_vendors=1 if requests else 0,
-            vendors_total=1,
-            active_days=1 if requests else 0,
-        )
+    zero = Decimal(0)
+    for (org_id, day, feature, requests, errors, prompt, completion, cost_gbp, cost_usd, unpriced, latency,
+         quality_sum, quality_count, wedding_requests, window_requests, window_errors) in sums:  # fmt: skip
+        fig = figures.get((org_id, day))
+        if fig is None:
+            if org_id not in organisations:
+                continue
+            fig = figures[(org_id, day)] = Figures(vendors_total=1)
+        fig.requests += requests
+        fig.errors += errors
+        fig.tokens += prompt + completion
+        fig.cost_gbp += cost_gbp or zero
+        fig.cost_usd += cost_usd or zero
+        fig.unpriced_requests += unpriced
+        fig.latency_sum_ms += latency
+        fig.quality_sum += quality_sum or 0.0
+        fig.quality_count += quality_count
+        fig.wedding_requests += wedding_requests
+        fig.window_requests += window_requests or 0
+        fig.window_errors += window_errors or 0
+        fig.features[feature] = [requests, cost_gbp or zero, unpriced]
+    for (org_id, _day), fig in figures.items():
+        org = organisations[org_id]
+        fig.value_generated_gbp = amount(fig.requests * org.value_per_request_gbp)
+        fig.efficiency_gain_hours = amount(Decimal(fig.requests) * org.minutes_saved_per_request / 60)
+        fig.active_vendors = fig.active_days = 1 if fig.requests else 0
     for (org_id, day), (active, down, busiest) in hour_stats(start, end).items():
         fig = figures.get((org_id, day))
         if fig is not None:
             fig.active_hours, fig.down_hours, fig.max_hour_requests = active, down, busiest
-    features = (
-        rollups.annotate(day=TruncDate("hour", tzinfo=LONDON))
-        .values_list("organisation_id", "day", "feature")
-        .annotate(s_requests=Sum("requests"), s_cost=Sum("cost_gbp"), s_unpriced=Sum("unpriced_requests"))
-        .order_by()
-    )
-    for org_id, day, feature, requests, cost, unpriced in features:
-        fig = figures.get((org_id, day))
-        if fig is not None:
-            fig.features[feature] = [requests or 0, cost or Decimal(0), unpriced or 0]
     weddings = (
         RollupWedding.objects.filter(hour__gte=start, hour__lt=end)
         .annotate(day=TruncDate("hour", tzinfo=LONDON))
@@ -420,12 +413,17 @@ def hour_stats(start: datetime, end: datetime) -> dict[tuple[int, date], tuple[i
     return result
 
 
-def _hours(start: datetime, end: datetime) -> list[datetime]:
-    hours, hour = [], floor_hour(start)
-    while hour < end:
-        hours.append(hour)
-        hour += HOUR
-    return hours
+def wedding_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The wedding-day windows (Friday 18:00 - Sunday 23:00 London) overlapping [start, end), as UTC
+    ranges: a few range comparisons per rollup instead of testing each hour against a list."""
+    windows, at = [], start
+    while at < end:
+        opens, closes = calendar.next_wedding_window(at)
+        if opens >= end:
+            break
+        windows.append((opens.astimezone(UTC), closes.astimezone(UTC)))
+        at = closes
+    return windows
 
 
 # -- trailing windows -----------------------------------------------------------------------------------
@@ -449,11 +447,17 @@ def trailing_for(computed: dict[tuple[str, date], Figures], days: list[date]) ->
             active_prefix,
         )
     computed_days = sorted(set(days))
+    # the stored day rows a window can reach (none on a first fill: then no query per day)
+    reach = ExecutiveMetrics.objects.filter(
+        period=Period.DAY, period_start__gte=computed_days[0] - timedelta(days=364), period_start__lte=computed_days[-1]
+    ).exclude(period_start__in=computed_days)
+    anything_stored = reach.exists()
+    positions = {key: {day: index for index, day in enumerate(dates)} for key, (dates, *_) in series.items()}
     result = {}
     for target in computed_days:
-        stored = stored_trailing(target, exclude=computed_days)
+        stored = stored_trailing(target, exclude=computed_days) if anything_stored else {}
         for key, (dates, busiest, cost_prefix, active_prefix) in series.items():
-            if target not in dates:
+            if target not in positions[key]:
                 continue
 
             def window(first, last, dates=dates, cost_prefix=cost_prefix):
@@ -564,60 +568,74 @@ def compute_months(months: list[date], *, as_of: datetime, now: datetime) -> int
 
 
 # -- rows ----------------------------------------------------------------------------------------------
-@dataclass
-class PendingRow:
-    metrics: ExecutiveMetrics
-    features: list[FeatureUsage]
+FeatureFigures = namedtuple("FeatureFigures", "feature requests cost_gbp unpriced_requests")
+STORED = [f.attname for f in ExecutiveMetrics._meta.concrete_fields if not f.primary_key]
+NOT_DIGESTED = {"digest", "computed_at", "changed_at", "as_of", "gate_passed", "gate_failures"}
+DIGESTED = [name for name in STORED if name not in NOT_DIGESTED]
+
+
+class ComputedRow:
+    """One computed metrics row before it is stored: the model's fields as plain attributes (building a
+    model instance per row cost more than computing it), plus its breakdown."""
+
+    __slots__ = (*STORED, "features")
+
+    def __init__(self, **values):
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    @property
+    def row_key(self) -> str:
+        return f"{self.scope_key}:{self.period}:{self.period_start.isoformat()}"
 
 
 def _row(key, period, first, after, fig: Figures, trailing: Trailing, *, elapsed_days, complete, as_of, now):
-    organisation_id = None if key == PLATFORM else int(key[4:])
-    values = {name: getattr(fig, name) for name in (*ADDITIVE, "max_hour_requests", "weddings_ai_assisted",
-                                                    "active_vendors", "vendors_total", "active_days")}  # fmt: skip
-    values.update(derive(fig, trailing, elapsed_days=elapsed_days, platform=organisation_id is None))
-    metrics = ExecutiveMetrics(
+    row = ComputedRow(
         scope_key=key,
-        organisation_id=organisation_id,
+        organisation_id=None if key == PLATFORM else int(key[4:]),
         period=period,
         period_start=first,
         period_end=after,
-        season=str(calendar.season_of_date(first)),
+        season=_season(first),
         is_complete=complete,
         as_of=as_of,
         computed_at=now,
         changed_at=now,
-        **values,
-    )
-    features = [
-        FeatureUsage(feature=name, requests=requests, cost_gbp=cost, unpriced_requests=unpriced)
+        requests=fig.requests, errors=fig.errors, tokens=fig.tokens, cost_gbp=fig.cost_gbp, cost_usd=fig.cost_usd,
+        unpriced_requests=fig.unpriced_requests, latency_sum_ms=fig.latency_sum_ms, quality_sum=fig.quality_sum,
+        quality_count=fig.quality_count, wedding_requests=fig.wedding_requests, window_requests=fig.window_requests,
+        window_errors=fig.window_errors, active_hours=fig.active_hours, down_hours=fig.down_hours,
+        max_hour_requests=fig.max_hour_requests, value_generated_gbp=fig.value_generated_gbp,
+        efficiency_gain_hours=fig.efficiency_gain_hours, weddings_ai_assisted=fig.weddings_ai_assisted,
+        active_vendors=fig.active_vendors, vendors_total=fig.vendors_total, active_days=fig.active_days,
+        **derive(fig, trailing, elapsed_days=elapsed_days, platform=key == PLATFORM),
+    )  # fmt: skip
+    row.features = [
+        FeatureFigures(name, requests, cost, unpriced)
         for name, (requests, cost, unpriced) in sorted(fig.features.items())
     ]
-    metrics.gate_failures = gates.judge_computed(metrics, features)
-    metrics.gate_passed = not metrics.gate_failures
-    metrics.digest = digest(metrics, features)
-    return PendingRow(metrics, features)
+    row.gate_failures = gates.judge_computed(row, row.features)
+    row.gate_passed = not row.gate_failures
+    row.digest = digest(row, row.features)
+    return row
 
 
-NOT_DIGESTED = ("id", "digest", "computed_at", "changed_at", "as_of", "gate_passed", "gate_failures")
-DIGESTED = [f.name for f in ExecutiveMetrics._meta.fields if f.name not in NOT_DIGESTED]
+@functools.lru_cache(maxsize=1024)
+def _season(day: date) -> str:
+    return str(calendar.season_of_date(day))
 
 
-def digest(metrics: ExecutiveMetrics, features: list[FeatureUsage]) -> str:
-    def plain(value):
-        if isinstance(value, float):
-            return round(value, 6)
-        if isinstance(value, Decimal):
-            return str(value.normalize())
-        return value if isinstance(value, (int, str, bool, type(None))) else str(value)
-
-    figures = {name: plain(getattr(metrics, name if name != "organisation" else "organisation_id"))
-               for name in DIGESTED}  # fmt: skip
-    breakdown = [[f.feature, f.requests, plain(f.cost_gbp), f.unpriced_requests] for f in features]
-    text = json.dumps([figures, breakdown], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+_figures_of = operator.attrgetter(*DIGESTED)
 
 
-def store(rows: list[PendingRow], *, days: list[date], period: str) -> int:
+def digest(row, features) -> str:
+    """A fingerprint of the figures (not of when they were computed): equal digests, nothing to send.
+    Values are taken as computed (floats already rounded, Decimals at their fixed scales), so the same
+    figures always give the same text."""
+    return hashlib.sha256(repr((_figures_of(row), tuple(features))).encode()).hexdigest()
+
+
+def store(rows: list[ComputedRow], *, days: list[date], period: str) -> int:
     """Write the rows whose figures changed (and their breakdowns), in one transaction."""
     if not rows:
         return 0
@@ -627,35 +645,78 @@ def store(rows: list[PendingRow], *, days: list[date], period: str) -> int:
             period=period, period_start__in=sorted(set(days))
         ).values_list("scope_key", "period_start", "digest")
     }
-    changed = [
-        row for row in rows if existing.get((row.metrics.scope_key, row.metrics.period_start)) != row.metrics.digest
-    ]
+    changed = [row for row in rows if existing.get((row.scope_key, row.period_start)) != row.digest]
     if not changed:
         return 0
-    update_fields = [
-        f.name for f in ExecutiveMetrics._meta.fields if f.name not in ("id", "scope_key", "period", "period_start")
-    ]
     with transaction.atomic():
-        ExecutiveMetrics.objects.bulk_create(
-            [row.metrics for row in changed],
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=["scope_key", "period", "period_start"],
-            update_fields=update_fields,
-        )
-        ids = dict(
-            ((k, s), pk)
-            for pk, k, s in ExecutiveMetrics.objects.filter(
-                period=period, period_start__in=sorted({row.metrics.period_start for row in changed})
-            ).values_list("pk", "scope_key", "period_start")
-        )
-        changed_ids = [ids[(row.metrics.scope_key, row.metrics.period_start)] for row in changed]
-        for start in range(0, len(changed_ids), 5000):
-            FeatureUsage.objects.filter(metrics_id__in=changed_ids[start : start + 5000]).delete()
-        breakdown = []
-        for row, pk in zip(changed, changed_ids, strict=True):
-            for feature in row.features:
-                feature.metrics_id = pk
-                breakdown.append(feature)
-        FeatureUsage.objects.bulk_create(breakdown, batch_size=2000)
+        if connection.vendor == "postgresql":
+            _store_copy(changed)
+        else:
+            _store_orm(changed)
     return len(changed)
+
+
+def _store_orm(changed: list[ComputedRow]) -> None:
+    ExecutiveMetrics.objects.bulk_create(
+        [ExecutiveMetrics(**{name: getattr(row, name) for name in STORED}) for row in changed],
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["scope_key", "period", "period_start"],
+        update_fields=[
+            name.removesuffix("_id") for name in STORED if name not in ("scope_key", "period", "period_start")
+        ],
+    )
+    ids = {}
+    for start in range(0, len(changed), 500):
+        part = changed[start : start + 500]
+        keys = Q()
+        for row in part:
+            keys |= Q(scope_key=row.scope_key, period=row.period, period_start=row.period_start)
+        ids.update({(k, p, s): pk for pk, k, p, s in ExecutiveMetrics.objects.filter(keys).values_list(
+            "pk", "scope_key", "period", "period_start")})  # fmt: skip
+    pks = [ids[(row.scope_key, row.period, row.period_start)] for row in changed]
+    for start in range(0, len(pks), 500):
+        FeatureUsage.objects.filter(metrics_id__in=pks[start : start + 500]).delete()
+    FeatureUsage.objects.bulk_create(
+        [
+            FeatureUsage(metrics_id=pk, **f._asdict())
+            for row, pk in zip(changed, pks, strict=True)
+            for f in row.features
+        ],
+        batch_size=1000,
+    )
+
+
+def _store_copy(changed: list[ComputedRow]) -> None:
+    """PostgreSQL: COPY into a staging table, one upsert returning the ids, COPY the breakdowns (the ORM's
+    per-value preparation was most of a month's refresh)."""
+    from psycopg.types.json import Jsonb
+
+    metrics_table, features_table = ExecutiveMetrics._meta.db_table, FeatureUsage._meta.db_table
+    columns = ", ".join(STORED)
+    updates = ", ".join(
+        f"{name} = EXCLUDED.{name}" for name in STORED if name not in ("scope_key", "period", "period_start")
+    )
+    with connection.cursor() as cursor:
+        stage = (
+            f"CREATE TEMP TABLE bi_metrics_stage ON COMMIT DROP AS SELECT {columns} FROM {metrics_table} WITH NO DATA"  # noqa: S608
+        )
+        cursor.execute(stage)
+        with cursor.cursor.copy(f"COPY bi_metrics_stage ({columns}) FROM STDIN") as copy:
+            for row in changed:
+                copy.write_row([Jsonb(row.gate_failures) if name == "gate_failures" else getattr(row, name)
+                                for name in STORED])  # fmt: skip
+        cursor.execute(
+            f"INSERT INTO {metrics_table} ({columns}) SELECT {columns} FROM bi_metrics_stage "  # noqa: S608
+            f"ON CONFLICT (scope_key, period, period_start) DO UPDATE SET {updates} "
+            "RETURNING id, scope_key, period, period_start"
+        )
+        ids = {(key, period, start): pk for pk, key, period, start in cursor.fetchall()}
+        pks = [ids[(row.scope_key, row.period, row.period_start)] for row in changed]
+        cursor.execute(f"DELETE FROM {features_table} WHERE metrics_id = ANY(%s)", [pks])  # noqa: S608
+        with cursor.cursor.copy(
+            f"COPY {features_table} (metrics_id, feature, requests, cost_gbp, unpriced_requests) FROM STDIN"
+        ) as copy:
+            for row, pk in zip(changed, pks, strict=True):
+                for feature in row.features:
+                    copy.write_row((pk, *feature))
