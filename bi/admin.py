@@ -4,10 +4,9 @@ organisation and platform with their gate status and breakdown; staff inputs, la
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -18,13 +17,13 @@ from wedsync_integrations.integrations.admin import (
     ReadOnlyAdmin,
     pretty_json,
     register_family_admin,
+    sync_configs_now,
+    sync_summary,
 )
 
 from .family import FAMILY
 from .models import Destination, ExecutiveMetrics, FeatureUsage, PowerBIBatch, StaffInput
 from .providers.powerbi import RETIREMENT_NOTE
-
-logger = logging.getLogger("wedsync.bi")
 
 
 def _gate_badge(passed, failures) -> str:
@@ -79,24 +78,15 @@ class BIConfigAdmin(ProviderConfigAdmin):
 
     @admin.action(description="Sync now: refresh the metrics and push what changed", permissions=["change"])
     def sync_now(self, request, queryset):
-        for config in queryset.select_related("organisation"):
-            if not config.is_usable:
-                self.message_user(request, f"{config}: skipped ({config.get_status_display()})", messages.WARNING)
-                continue
-            try:
-                result = FAMILY.sync_handler(config)
-            except Exception as exc:  # one config's failure must not hide the others' results
-                logger.exception("bi.admin_sync_failed config=%s", config.pk)
-                self.message_user(request, f"{config}: sync failed ({type(exc).__name__})", messages.ERROR)
-                continue
-            gate = result.detail.get("gate_failures")
-            summary = f"queued {result.queued}, delivered {result.delivered}, failed {result.failed}"
-            if gate:
-                summary += f"; blocked by the data-quality gate: {gate[0]}"
-            level = messages.ERROR if (result.failed or gate) else messages.SUCCESS
-            self.message_user(request, f"{config}: {summary}", level)
-            audit.record(FAMILY, actor=audit.actor_for_user(request.user), user=request.user, action="sync_now",
-                         target=config, summary=summary)  # fmt: skip
+        sync_configs_now(self, request, queryset, summary=_sync_summary)
+
+
+def _sync_summary(result) -> tuple[str, bool]:
+    text, failed = sync_summary(result)
+    gate = result.detail.get("gate_failures")
+    if gate:
+        return f"{text}; blocked by the data-quality gate: {gate[0]}", True
+    return text, failed
 
 
 class FeatureUsageInline(admin.TabularInline):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bi.models import RefreshState
+from tests.monitoring.conftest import assisted, make_rollup  # noqa: F401  (rollups with known figures)
 from tests.services.conftest import start_worker, worker_queue  # noqa: F401  (real-worker fixtures)
-from wedsync_integrations.usage.models import RollupWedding, UsageRollup
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -34,40 +34,27 @@ def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
+def sync(config, at=NOW):
+    """The family's sync of one configuration at a frozen instant (as beat or `manage.py sync bi` runs it)."""
+    from freezegun import freeze_time
+
+    from bi.family import FAMILY
+
+    with freeze_time(at):
+        return FAMILY.sync_handler(config, now=at)
+
+
 def fixture(vendor: str, name: str):
     """A recorded vendor payload (tests/bi/fixtures/<vendor>/<name>.json)."""
     return json.loads((FIXTURES / vendor / f"{name}.json").read_text())
 
 
 @pytest.fixture
-def make_rollup(db):
-    def make(organisation, hour, **fields) -> UsageRollup:
-        defaults = dict(
-            feature="email_template", provider="openai", model="gpt-4o-mini", requests=40, errors=2,
-            prompt_tokens=30_000, completion_tokens=8_000, cost_usd=Decimal("1.250000"), cost_gbp=Decimal("0.987500"),
-            latency_sum_ms=36_000, latency_min_ms=120, latency_max_ms=4_100, latency_p50_ms=750.0,
-            latency_p95_ms=2_300.5, weddings_assisted=0, wedding_requests=12, quality_sum=30.0, quality_count=38,
-        )  # fmt: skip
-        defaults.update(fields)
-        return UsageRollup.objects.create(organisation=organisation, hour=hour, **defaults)
-
-    return make
-
-
-@pytest.fixture
-def assisted(db):
-    def make(organisation, hour, *keys):
-        for key in keys:
-            RollupWedding.objects.create(organisation=organisation, hour=hour, wedding_key=str(key))
-
-    return make
-
-
-@pytest.fixture
-def june(organisation, make_organisation, make_rollup, assisted):
+def june(organisation, make_organisation, make_rollup, assisted):  # noqa: F811 (fixtures imported above)
     """Two organisations' usage on Friday 12 and Saturday 13 June 2026 (see test_metrics for the sums)."""
     other = make_organisation(slug="bloom", name="Bloom Florals", vendor_type="florist")
-    make_rollup(organisation, utc(2026, 6, 12, 10), requests=40, errors=2, cost_gbp=Decimal("0.9875"))
+    make_rollup(organisation, utc(2026, 6, 12, 10), requests=40, errors=2, cost_gbp=Decimal("0.9875"),
+                quality_sum=30.0, quality_count=38)  # fmt: skip
     make_rollup(organisation, utc(2026, 6, 12, 10), feature="content_writing", requests=10, errors=0,
                 cost_gbp=Decimal("0.5"), quality_sum=0, quality_count=0, latency_sum_ms=9_000)  # fmt: skip
     # Friday 19:00 BST: in the wedding-day window, and down (60 % of requests failed)

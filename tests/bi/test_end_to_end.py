@@ -12,19 +12,13 @@ import requests
 from freezegun import freeze_time
 
 from bi import hyper
-from bi.family import FAMILY
 from bi.sandbox import published_hyper
 from wedsync_integrations.integrations.errors import PermanentError
 from wedsync_integrations.usage.models import UsageRollup
 
-from .conftest import LOOKER_SECRETS, NOW, PAT_SECRET, PBI_SECRETS, TENANT, WORKSPACE, utc
+from .conftest import LOOKER_SECRETS, NOW, PAT_SECRET, PBI_SECRETS, TENANT, WORKSPACE, sync, utc
 
 pytestmark = pytest.mark.django_db
-
-
-def sync(config, at=NOW):
-    with freeze_time(at):
-        return FAMILY.sync_handler(config, now=at)
 
 
 @pytest.fixture

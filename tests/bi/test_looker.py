@@ -15,20 +15,14 @@ from django.db import connection
 from freezegun import freeze_time
 
 from bi import lookml, reporting
-from bi.family import FAMILY
 from bi.models import Destination
 from bi.sync import refresh_everything
 from wedsync_integrations.usage.models import UsageRollup
 
-from .conftest import LOOKER, LOOKER_SECRETS, NOW, fixture, utc
+from .conftest import LOOKER, LOOKER_SECRETS, NOW, fixture, sync, utc
 
 pytestmark = pytest.mark.django_db
 API = f"{LOOKER}/api/4.0"
-
-
-def sync(config, at=NOW):
-    with freeze_time(at):
-        return FAMILY.sync_handler(config, now=at)
 
 
 def reporting_rows(table="executive_metrics") -> list[dict]:

@@ -19,17 +19,12 @@ from wedsync_integrations.integrations import outbox
 from wedsync_integrations.integrations.models import RetryState, SyncOutcome
 from wedsync_integrations.usage.models import UsageRollup
 
-from .conftest import NOW, PBI_SECRETS, POWERBI_API, TOKEN_URL, WORKSPACE, fixture, utc
+from .conftest import NOW, PBI_SECRETS, POWERBI_API, TOKEN_URL, WORKSPACE, fixture, sync, utc
 
 pytestmark = pytest.mark.django_db
 DATASETS = f"{POWERBI_API}/groups/{WORKSPACE}/datasets"
 DATASET_ID = "cfafbeb1-8037-4d0c-896e-a46fb27ff229"
 ROWS = f"{DATASETS}/{DATASET_ID}/tables/{{table}}/rows"
-
-
-def sync(config, at=NOW):
-    with freeze_time(at):
-        return FAMILY.sync_handler(config, now=at)
 
 
 @pytest.fixture

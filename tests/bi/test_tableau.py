@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 import responses
 from django.utils import timezone
-from freezegun import freeze_time
 
 from bi import hyper
-from bi.family import FAMILY
 from bi.models import Destination, ExecutiveMetrics
 from bi.providers.tableau import multipart_mixed
 from bi.sandbox import parse_multipart_mixed
@@ -21,7 +19,7 @@ from bi.schema import FEATURE_COLUMNS, METRIC_COLUMNS
 from wedsync_integrations.integrations.errors import RetryableError
 from wedsync_integrations.integrations.models import ConfigStatus
 
-from .conftest import NOW, PAT_SECRET, TABLEAU_API, fixture
+from .conftest import PAT_SECRET, TABLEAU_API, fixture, sync
 
 pytestmark = pytest.mark.django_db
 SIGNIN = f"{TABLEAU_API}/auth/signin"
@@ -29,11 +27,6 @@ SITE = fixture("tableau", "signin")["credentials"]["site"]["id"]
 TOKEN = fixture("tableau", "signin")["credentials"]["token"]
 PUBLISH = f"{TABLEAU_API}/sites/{SITE}/datasources"
 UPLOADS = f"{TABLEAU_API}/sites/{SITE}/fileUploads"
-
-
-def sync(config, at=NOW):
-    with freeze_time(at):
-        return FAMILY.sync_handler(config, now=at)
 
 
 @pytest.fixture
