@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -93,7 +94,8 @@ class BIProvider(Provider):
     def rows(self):
         return scope_rows(self.scope_keys())
 
-    def build_payloads(self, changed_rows: list[ExecutiveMetrics], *, changed_up_to: datetime) -> list[dict]:
+    def build_payloads(self, changed_rows, *, changed_up_to: datetime) -> list[dict]:
+        """The outbox payloads for the rows that changed (a queryset of ExecutiveMetrics)."""
         raise NotImplementedError
 
     # -- helpers for vendor modules ------------------------------------------------------------
@@ -130,14 +132,16 @@ def push(provider: BIProvider, *, now: datetime | None = None) -> SyncResult:
         destination, _ = Destination.objects.select_for_update().get_or_create(config=config)
         rows = provider.rows()
         changed = rows.filter(changed_at__gt=destination.queued_up_to) if destination.queued_up_to else rows
-        changed = list(changed)
-        if changed:
-            judged = list(rows) if provider.snapshot else changed
-            failures = gates.judge_push(judged, now=now, refreshed_as_of=refreshed_as_of)
+        summary = changed.aggregate(count=Count("id"), up_to=Max("changed_at"))
+        count, changed_up_to = summary["count"], summary["up_to"]
+        if count:
+            # judged in the database: a platform's history is millions of rows
+            failures = gates.judge_push(
+                rows if provider.snapshot else changed, now=now, refreshed_as_of=refreshed_as_of
+            )
             destination.gate_passed, destination.gate_failures = not failures, failures[:200]
             destination.gate_checked_at = now
             if not failures:
-                changed_up_to = max(row.changed_at for row in changed)
                 for index, payload in enumerate(provider.build_payloads(changed, changed_up_to=changed_up_to)):
                     outbox.enqueue(
                         config,
@@ -149,15 +153,15 @@ def push(provider: BIProvider, *, now: datetime | None = None) -> SyncResult:
                 destination.queued_up_to = changed_up_to
             destination.save()
     if failures:
-        _gate_failed(provider, failures, len(changed), now)
-        result.skipped = len(changed)
+        _gate_failed(provider, failures, count, now)
+        result.skipped = count
         result.detail["gate_failures"] = failures[:20]
-    elif changed:
+    elif count:
         attention_over(provider.family, gate_notice_key(config), organisation=config.organisation)
     counts = outbox.drain_pair(provider.family, config.organisation_id, config.provider)
     result.delivered = counts.get(RetryState.SUCCEEDED, 0)
     result.failed = counts.get(RetryState.DEAD, 0) + (counts.get(RetryState.PENDING, 0))
-    result.detail["changed_rows"] = len(changed)
+    result.detail["changed_rows"] = count
     return result
 
 

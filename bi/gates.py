@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
 from wedsync_integrations import calendar
@@ -115,29 +116,44 @@ def _day_start(day) -> datetime:
 
 
 def judge_push(rows, *, now: datetime | None = None, refreshed_as_of: datetime | None = None) -> list[str]:
-    """Every failure of the rows about to be pushed: their stored verdicts, and staleness now."""
+    """Every failure of the rows about to be pushed (a queryset, judged in the database, or a list):
+    their stored verdicts, and staleness now."""
     now = now or timezone.now()
-    failures: list[str] = []
-    for row in rows:
-        failures += [f"{row.row_key}: {failure}" for failure in row.gate_failures]
-    failures += _stale_failures(rows, now, refreshed_as_of)
+    failures = _stale_failures(now, refreshed_as_of)
+    if isinstance(rows, QuerySet):
+        stored = rows.filter(gate_passed=False).select_related(None).order_by("period_start")
+        stored = [(row.row_key, row.gate_failures) for row in stored.only("scope_key", "period", "period_start",
+                                                                          "gate_failures")[:200]]  # fmt: skip
+        span = rows.aggregate(first=Min("period_start"), last=Max("as_of"))
+        scope = set(rows.values_list("organisation_id", flat=True).distinct()[:1001])
+    else:
+        stored = [(row.row_key, row.gate_failures) for row in rows if row.gate_failures]
+        span = {
+            "first": min((r.period_start for r in rows), default=None),
+            "last": max((r.as_of for r in rows), default=None),
+        }
+        scope = {row.organisation_id for row in rows}
+    failures += [f"{key}: {failure}" for key, verdict in stored for failure in verdict]
+    if span["first"] is not None:
+        failures += _recomputing(_day_start(span["first"]), span["last"], scope)
     return failures
 
 
-def _stale_failures(rows, now, refreshed_as_of) -> list[str]:
-    failures = []
+def _stale_failures(now, refreshed_as_of) -> list[str]:
     limit = timedelta(seconds=settings.BI_STALE_AFTER_SECONDS)
     if refreshed_as_of is None or now - refreshed_as_of > limit:
         when = f"{refreshed_as_of:%Y-%m-%d %H:%M}Z" if refreshed_as_of else "never"
-        failures.append(f"stale: the metrics count usage up to {when}, more than {limit} ago")
-    if not rows:
-        return failures
-    first = min(calendar.london_day_bounds(row.period_start)[0] for row in rows)
-    last = max(row.as_of for row in rows)
-    dirty = RollupDirtyHour.objects.filter(hour__gte=first, hour__lt=last).order_by("hour")
-    counted = [(calendar.london_day_bounds(row.period_start)[0], row.as_of, row.organisation_id) for row in rows]
-    for hour, organisation_id in dirty.values_list("hour", "organisation_id")[:1000]:
-        if any(start <= hour < as_of and org in (None, organisation_id) for start, as_of, org in counted):
-            failures.append(f"stale: the rollup of {hour:%Y-%m-%d %H}:00Z is being recomputed (late usage)")
-            break
-    return failures
+        return [f"stale: the metrics count usage up to {when}, more than {limit} ago"]
+    return []
+
+
+def _recomputing(first: datetime, last: datetime, organisations: set) -> list[str]:
+    """A counted hour whose rollup is being recomputed (late usage) makes the rows stale. A platform row
+    (organisation None) counts every organisation's hours."""
+    dirty = RollupDirtyHour.objects.filter(hour__gte=first, hour__lt=last)
+    if None not in organisations and len(organisations) <= 1000:
+        dirty = dirty.filter(organisation_id__in=organisations)
+    hour = dirty.order_by("hour").values_list("hour", flat=True).first()
+    if hour is None:
+        return []
+    return [f"stale: the rollup of {hour:%Y-%m-%d %H}:00Z is being recomputed (late usage)"]

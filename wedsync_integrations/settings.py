@@ -307,6 +307,9 @@ BI_STALE_AFTER_SECONDS = env.int("BI_STALE_AFTER_SECONDS", default=3 * 3600)
 BI_DOWN_HOUR_ERROR_PERCENT = env.float("BI_DOWN_HOUR_ERROR_PERCENT", default=50.0)
 # Celery queue of the BI refresh that follows each rollup ("" = the default queue).
 BI_TASK_QUEUE = env.str("BI_TASK_QUEUE", default="")
+# Power BI keeps ~200,000 rows per table (basicFIFO) and takes 1,000,000 rows an hour: a new dataset
+# receives this many days of history, not all of BI_HISTORY_DAYS.
+BI_POWERBI_HISTORY_DAYS = env.int("BI_POWERBI_HISTORY_DAYS", default=35)
 # Power BI push-dataset limits (contract §4.4), enforced before each request, shared by every worker.
 BI_POWERBI_MAX_ROWS_PER_REQUEST = env.int("BI_POWERBI_MAX_ROWS_PER_REQUEST", default=10_000)
 BI_POWERBI_MAX_REQUESTS_PER_MINUTE = env.int("BI_POWERBI_MAX_REQUESTS_PER_MINUTE", default=120)

@@ -26,7 +26,7 @@ Creating the dataset once and reusing its id means an installation set up before
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -39,7 +39,7 @@ from wedsync_integrations.integrations.registry import DeliveryResult, HealthRes
 
 from ..export import BIProvider, BISettings, jsonable
 from ..family import FAMILY
-from ..models import Destination, PowerBIBatch
+from ..models import Destination, ExecutiveMetrics, PowerBIBatch
 from ..reporting import export_rows
 from ..schema import FEATURE_COLUMNS, METRIC_COLUMNS, Column
 
@@ -140,13 +140,20 @@ class PowerBI(BIProvider):
             return {"settings.tenant_id": "required (the token endpoint is built from it) unless token_url is set"}
         return {}
 
+    def rows(self):
+        """A push dataset keeps ~200,000 rows per table (basicFIFO): it gets BI_POWERBI_HISTORY_DAYS of history."""
+        since = timezone.localdate() - timedelta(days=settings.BI_POWERBI_HISTORY_DAYS)
+        return super().rows().filter(period_end__gt=since)
+
     # -- payloads ---------------------------------------------------------------------------------------
     def build_payloads(self, changed_rows, *, changed_up_to: datetime) -> list[dict]:
-        """Items of at most one request's worth of metric rows (with their breakdowns)."""
+        """Items of at most one request's worth of metric rows (with their breakdowns), read in chunks."""
         per_item = settings.BI_POWERBI_MAX_ROWS_PER_REQUEST
+        ids = list(changed_rows.order_by("pk").values_list("pk", flat=True))
         payloads = []
-        for index, start in enumerate(range(0, len(changed_rows), per_item)):
-            metrics, features = export_rows(changed_rows[start : start + per_item])
+        for index, start in enumerate(range(0, len(ids), per_item)):
+            chunk = ExecutiveMetrics.objects.filter(pk__in=ids[start : start + per_item]).select_related("organisation")
+            metrics, features = export_rows(chunk.order_by("pk"))
             batch_id = f"{self.config.pk}-{changed_up_to:%Y%m%dT%H%M%S%f}-{index}"
             payloads.append(rows_payload(batch_id, metrics, features))
         return payloads
