@@ -701,6 +701,7 @@ def _store_copy(changed: list[ComputedRow]) -> None:
         stage = (
             f"CREATE TEMP TABLE bi_metrics_stage ON COMMIT DROP AS SELECT {columns} FROM {metrics_table} WITH NO DATA"  # noqa: S608
         )
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.bi_metrics_stage")  # left by an enclosing transaction
         cursor.execute(stage)
         with cursor.cursor.copy(f"COPY bi_metrics_stage ({columns}) FROM STDIN") as copy:
             for row in changed:
