@@ -1,4 +1,5 @@
-"""The BI family: executive AI metrics, checked by data-quality gates, to Power BI, Tableau and Looker."""
+"""The BI family: executive AI metrics, checked by data-quality gates, to Power BI, Tableau and Looker
+(docs/families/bi.md)."""
 
 from datetime import timedelta
 

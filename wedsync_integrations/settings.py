@@ -295,7 +295,7 @@ MONITORING_SCRAPE_TOKEN = env.str("MONITORING_SCRAPE_TOKEN", default="")
 # An hour is exported once it ended this long ago (and its rollup is clean).
 MONITORING_EXPORT_GRACE_SECONDS = env.int("MONITORING_EXPORT_GRACE_SECONDS", default=60)
 
-# --- BI exports (bi app) -----------------------------------------------------------------------
+# --- BI exports (bi app; docs/families/bi.md) ---------------------------------------------------
 # Days of history a BI tool receives (Tableau's extract and Looker's reporting tables hold them all;
 # Power BI gets what changed). An hour reaches BI once it ended this long ago and its rollup is clean.
 BI_HISTORY_DAYS = env.int("BI_HISTORY_DAYS", default=400)
@@ -310,7 +310,7 @@ BI_TASK_QUEUE = env.str("BI_TASK_QUEUE", default="")
 # Power BI keeps ~200,000 rows per table (basicFIFO) and takes 1,000,000 rows an hour: a new dataset
 # receives this many days of history, not all of BI_HISTORY_DAYS.
 BI_POWERBI_HISTORY_DAYS = env.int("BI_POWERBI_HISTORY_DAYS", default=35)
-# Power BI push-dataset limits (contract §4.4), enforced before each request, shared by every worker.
+# Power BI push-dataset limits (docs/vendors/powerbi.md), enforced before each request, shared by every worker.
 BI_POWERBI_MAX_ROWS_PER_REQUEST = env.int("BI_POWERBI_MAX_ROWS_PER_REQUEST", default=10_000)
 BI_POWERBI_MAX_REQUESTS_PER_MINUTE = env.int("BI_POWERBI_MAX_REQUESTS_PER_MINUTE", default=120)
 BI_POWERBI_MAX_PENDING_REQUESTS = env.int("BI_POWERBI_MAX_PENDING_REQUESTS", default=5)

@@ -62,7 +62,7 @@ def data_type(column: Column) -> str:
 
 
 def dataset_definition(name: str) -> dict:
-    """The push dataset's definition (contract §4.3): one table per bi/schema.py list, plus batch_id."""
+    """The push dataset's definition (docs/vendors/powerbi.md): one table per bi/schema.py list, plus batch_id."""
     return {
         "name": name,
         "defaultMode": "Push",
