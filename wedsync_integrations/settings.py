@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "webhooks",
     "monitoring",
     "alerts",
+    "bi",
 ]
 
 MIDDLEWARE = [
@@ -325,6 +326,31 @@ EXCHANGE_RATE_FEED_URL = env.str("EXCHANGE_RATE_FEED_URL", default="")
 MONITORING_SCRAPE_TOKEN = env.str("MONITORING_SCRAPE_TOKEN", default="")
 # An hour is exported once it ended this long ago (and its rollup is clean).
 MONITORING_EXPORT_GRACE_SECONDS = env.int("MONITORING_EXPORT_GRACE_SECONDS", default=60)
+
+# --- BI exports (bi app; docs/families/bi.md) ---------------------------------------------------
+# Days of history a BI tool receives (Tableau's extract and Looker's reporting tables hold them all;
+# Power BI gets what changed). An hour reaches BI once it ended this long ago and its rollup is clean.
+BI_HISTORY_DAYS = env.int("BI_HISTORY_DAYS", default=400)
+BI_FINISHED_HOUR_GRACE_SECONDS = env.int("BI_FINISHED_HOUR_GRACE_SECONDS", default=0)
+# A push is refused (gate "stale") when the metrics count usage up to an instant older than this:
+# the rollups or the refresh have stopped following the usage.
+BI_STALE_AFTER_SECONDS = env.int("BI_STALE_AFTER_SECONDS", default=3 * 3600)
+# An hour with usage counts as down (uptime) when at least this share of its requests failed.
+BI_DOWN_HOUR_ERROR_PERCENT = env.float("BI_DOWN_HOUR_ERROR_PERCENT", default=50.0)
+# Celery queue of the BI refresh that follows each rollup ("" = the default queue).
+BI_TASK_QUEUE = env.str("BI_TASK_QUEUE", default="")
+# Power BI keeps ~200,000 rows per table (basicFIFO) and takes 1,000,000 rows an hour: a new dataset
+# receives this many days of history, not all of BI_HISTORY_DAYS.
+BI_POWERBI_HISTORY_DAYS = env.int("BI_POWERBI_HISTORY_DAYS", default=35)
+# Power BI push-dataset limits (docs/vendors/powerbi.md), enforced before each request, shared by every worker.
+BI_POWERBI_MAX_ROWS_PER_REQUEST = env.int("BI_POWERBI_MAX_ROWS_PER_REQUEST", default=10_000)
+BI_POWERBI_MAX_REQUESTS_PER_MINUTE = env.int("BI_POWERBI_MAX_REQUESTS_PER_MINUTE", default=120)
+BI_POWERBI_MAX_PENDING_REQUESTS = env.int("BI_POWERBI_MAX_PENDING_REQUESTS", default=5)
+# Tableau: one request carries at most this many bytes of .hyper file, larger files go up in chunks.
+BI_TABLEAU_SINGLE_REQUEST_BYTES = env.int("BI_TABLEAU_SINGLE_REQUEST_BYTES", default=64 * 1024 * 1024)
+BI_TABLEAU_CHUNK_BYTES = env.int("BI_TABLEAU_CHUNK_BYTES", default=50 * 1024 * 1024)
+# Looker's reporting tables: schema "reporting" on PostgreSQL, tables prefixed "reporting_" elsewhere.
+BI_REPORTING_SCHEMA = env.str("BI_REPORTING_SCHEMA", default="reporting")
 
 # --- sandbox ----------------------------------------------------------------------------------
 SANDBOX_URL = env.str("SANDBOX_URL", default="")

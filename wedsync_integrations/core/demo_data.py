@@ -144,6 +144,23 @@ def ensure_exchange_rates(start: date, end: date, rng: random.Random) -> int:
     return created
 
 
+def ensure_staff_inputs(today: date) -> int:
+    """The BI family's staff inputs for this month (what usage cannot tell: the platform's position
+    against competing platforms), labelled as demo figures. Nothing when the BI app is not installed."""
+    from django.apps import apps
+
+    if not apps.is_installed("bi"):
+        return 0
+    staff_input = apps.get_model("bi", "StaffInput")
+    _, created = staff_input.objects.get_or_create(
+        organisation=None,
+        month=today.replace(day=1),
+        defaults={"competitive_position": "at_parity", "feature_parity_percent": Decimal("85"),
+                  "note": "demo figure, not a real assessment", "updated_by": "demo seed"},
+    )  # fmt: skip
+    return int(created)
+
+
 def _hour_level(demo: DemoOrganisation, at: datetime) -> float:
     local = calendar.london(at)
     level = demo.requests_per_hour * HOURLY_SHAPE[local.hour] * SEASON_LEVEL[calendar.season(at)]
@@ -237,6 +254,7 @@ def seed(
     organisations = ensure_organisations()
     today = calendar.london(now).date()
     weddings = ensure_weddings(organisations, today, rng)
+    ensure_staff_inputs(today)
     ensure_exchange_rates(calendar.london(start_hour).date() - timedelta(days=1), today, rng)
     rates = {rate.date: rate.rate for rate in ExchangeRate.objects.filter(base="USD", quote="GBP")}
     demos = {demo.slug: demo for demo in ORGANISATIONS}
