@@ -119,7 +119,7 @@ def test_a_stopped_demo_integration_is_reported_when_the_demo_starts(settings):
     command._apply_demo_integrations("http://127.0.0.1:8900")
 
     printed = out.getvalue()
-    assert "22 unchanged" in printed
+    assert "26 unchanged" in printed
     assert (
         "note: alerts/slack for cotswold-lens is stopped (outbound URL for '127.0.0.1' must use https); "
         "once its credentials are right, resume it in admin to send what it holds"

@@ -1,0 +1,106 @@
+"""The CRM family: the kernel's four models, the reports queued for each CRM, and the CRM jobs
+(Tave bookings) linked to the organisation's weddings."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from wedsync_integrations.integrations.models import (
+    AuditEntryBase,
+    ProviderConfigBase,
+    RetryItemBase,
+    SyncLogBase,
+)
+
+
+class CRMConfig(ProviderConfigBase):
+    family_name = "crm"
+
+    class Meta(ProviderConfigBase.Meta):
+        verbose_name = "CRM configuration"
+
+
+class CRMSyncLog(SyncLogBase):
+    class Meta(SyncLogBase.Meta):
+        verbose_name = "CRM sync log"
+
+
+class CRMAuditEntry(AuditEntryBase):
+    class Meta(AuditEntryBase.Meta):
+        verbose_name = "CRM audit entry"
+        verbose_name_plural = "CRM audit entries"
+
+
+class CRMRetryItem(RetryItemBase):
+    class Meta(RetryItemBase.Meta):
+        verbose_name = "CRM outbox item"
+
+
+class ReportKind(models.TextChoices):
+    MONTH = "month", "Monthly value report"
+    WEDDING = "wedding", "Wedding note"
+
+
+class CRMReport(models.Model):
+    """One report queued for one CRM configuration: the figures as they were computed, and the
+    outbox item carrying the vendor payload (whose state, delivery time and vendor reference say
+    what the CRM received and when).
+
+    Written in the transaction that queues the item, so a month (or a wedding) is sent to a
+    configuration once: a later sync finds the row and queues nothing. `report_id` is stable per
+    organisation and period; every resend carries it.
+    """
+
+    config = models.ForeignKey(CRMConfig, on_delete=models.CASCADE, related_name="reports")
+    organisation = models.ForeignKey("tenants.Organisation", on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=40)
+    kind = models.CharField(max_length=16, choices=ReportKind.choices, default=ReportKind.MONTH)
+    period = models.DateField(help_text="first day of the month reported, or the wedding's date")
+    wedding = models.ForeignKey("tenants.Wedding", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    report_id = models.CharField(
+        max_length=120, help_text="stable per organisation and period, e.g. wedsync:acme:2026-06"
+    )
+    figures = models.JSONField(help_text="the report's figures as sent")
+    item = models.OneToOneField(CRMRetryItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="report")
+    queued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-period", "organisation__name", "provider"]
+        verbose_name = "report sent to a CRM"
+        constraints = [models.UniqueConstraint(fields=["config", "report_id"], name="crm_report_once_per_config")]
+        indexes = [models.Index(fields=["organisation", "kind", "-period"], name="crm_report_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.report_id} → {self.provider}"
+
+
+class JobLink(models.Model):
+    """A CRM job (a Tave booking) and the organisation's Wedding it is.
+
+    Made from the job as the CRM's API returned it (re-read on each event naming the job, never
+    taken from the webhook body), so alerts see the studio's weddings of the day and the wedding
+    gets its "AI help" note on the job after the date. A job with no event date yet has no
+    wedding; the next event naming it links it.
+    """
+
+    organisation = models.ForeignKey("tenants.Organisation", on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=40, default="tave")
+    job_id = models.CharField(max_length=40)
+    wedding = models.ForeignKey(
+        "tenants.Wedding", null=True, blank=True, on_delete=models.SET_NULL, related_name="crm_jobs"
+    )
+    job_name = models.CharField(max_length=255, blank=True)
+    event_date = models.DateField(null=True, blank=True)
+    stage = models.CharField(max_length=20, blank=True)
+    manager_url = models.URLField(max_length=500, blank=True, help_text="the job in the CRM's own app")
+    linked_at = models.DateTimeField(default=timezone.now)
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-event_date"]
+        verbose_name = "CRM job linked to a wedding"
+        constraints = [models.UniqueConstraint(fields=["organisation", "provider", "job_id"], name="crm_job_link_once")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} job {self.job_id} → {self.wedding or 'no wedding yet'}"
