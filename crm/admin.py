@@ -37,7 +37,7 @@ from wedsync_integrations.tenants.models import Organisation
 from . import render, value
 from .family import FAMILY
 from .models import CRMReport, JobLink
-from .sync import last_closed_month
+from .monthly import last_closed_month
 
 
 class CRMConfigAdmin(ProviderConfigAdmin):

@@ -104,3 +104,28 @@ class JobLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} job {self.job_id} → {self.wedding or 'no wedding yet'}"
+
+
+class MonthlyUsage(models.Model):
+    """One organisation's AI usage in one London month, summed once from the hourly rollups when the
+    month has closed and its rollups are final: the monthly reports' input (value.monthly_usage),
+    so a report reads a year of history as a dozen small rows instead of a year of rollups. A
+    month without usage has a row of zeros (it was summed, and there was nothing)."""
+
+    organisation = models.ForeignKey("tenants.Organisation", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="first day of the month")
+    requests = models.PositiveIntegerField()
+    errors = models.PositiveIntegerField()
+    latency_sum_ms = models.PositiveBigIntegerField()
+    wedding_window_requests = models.PositiveIntegerField(help_text="requests in the Friday 18:00–Sunday 23:00 window")
+    weddings_assisted = models.PositiveIntegerField(help_text="distinct weddings helped in the month")
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "monthly AI usage"
+        verbose_name_plural = "monthly AI usage"
+        constraints = [models.UniqueConstraint(fields=["organisation", "month"], name="crm_monthly_usage_once")]
+        indexes = [models.Index(fields=["month"], name="crm_monthly_usage_month")]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} {self.month:%Y-%m}: {self.requests} requests"

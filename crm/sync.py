@@ -32,17 +32,12 @@ from wedsync_integrations.usage.models import RollupDirtyHour
 from . import value, weddings
 from .family import FAMILY
 from .models import CRMReport, JobLink, ReportKind
+from .monthly import last_closed_month
 from .providers.base import REPORT, WEDDING_NOTE
 
 logger = logging.getLogger("wedsync.crm")
 
 MAX_MONTHS_PER_RUN = 24  # a long backfill continues on the next run
-
-
-def last_closed_month(now: datetime) -> Month:
-    """The newest month whose report is due at `now`: the month before the one containing
-    (London today − CRM_MONTH_CLOSE_DAYS). With 2 days, June closes on 3 July 00:00 London."""
-    return Month.of(london(now).date() - timedelta(days=settings.CRM_MONTH_CLOSE_DAYS)).previous
 
 
 def months_due(config, provider, now: datetime) -> list[Month]:
@@ -104,7 +99,7 @@ def queue_months(config, provider, now: datetime, progress=None) -> tuple[int, i
         _log_waiting(config, unfinished, now)
     queued = 0
     for index, month in enumerate(ready):
-        report = value.build_report(config.organisation, month)
+        report = value.build_report(config.organisation, month, now=now)
         queued += queue(
             config,
             kind=ReportKind.MONTH,

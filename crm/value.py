@@ -22,17 +22,18 @@ Reports are built for many organisations with a fixed number of queries (bench/b
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import ClassVar
 
-from django.db.models import Count, Q, Sum, Value
-from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
-from wedsync_integrations.calendar import LONDON, Month, Season, season_of_date, wedding_windows
+from wedsync_integrations.calendar import Month, Season
 from wedsync_integrations.tenants.models import Organisation
-from wedsync_integrations.usage.models import RollupWedding, UsageRollup
+
+from .monthly import MonthUsage, monthly_usage
 
 MONEY = Decimal("0.01")
 HOURS = Decimal("0.01")
@@ -69,14 +70,13 @@ class Parameters:
     revenue_multiplier: Decimal
     retention_uplift_percent: Decimal
 
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "minutes_saved_per_request", "value_per_request_gbp", "revenue_multiplier", "retention_uplift_percent",
+    )  # fmt: skip
+
     @classmethod
     def of(cls, organisation: Organisation) -> Parameters:
-        return cls(
-            Decimal(organisation.minutes_saved_per_request),
-            Decimal(organisation.value_per_request_gbp),
-            Decimal(organisation.revenue_multiplier),
-            Decimal(organisation.retention_uplift_percent),
-        )
+        return cls(*(Decimal(getattr(organisation, name)) for name in cls.FIELDS))
 
     def time_saved_hours(self, successful: int | Decimal) -> Decimal:
         return (Decimal(successful) * self.minutes_saved_per_request / 60).quantize(HOURS, rounding=ROUND_HALF_UP)
@@ -86,36 +86,6 @@ class Parameters:
 
     def revenue_opportunity_gbp(self, successful: int | Decimal) -> Decimal:
         return money(self.cost_savings_gbp(successful) * self.revenue_multiplier)
-
-
-@dataclass(frozen=True)
-class MonthUsage:
-    """One organisation's AI usage in one month, summed from its hourly rollups."""
-
-    month: Month
-    requests: int = 0
-    errors: int = 0
-    latency_sum_ms: int = 0
-    wedding_window_requests: int = 0  # only counted for the month reported
-    weddings_assisted: int = 0  # distinct weddings; only counted for the month reported
-
-    @property
-    def successful(self) -> int:
-        return self.requests - self.errors
-
-    @property
-    def requests_per_day(self) -> Decimal:
-        return Decimal(self.requests) / self.month.days
-
-    @property
-    def successful_per_day(self) -> Decimal:
-        return Decimal(self.successful) / self.month.days
-
-    @property
-    def mean_response_ms(self) -> Decimal | None:
-        if not self.requests:
-            return None
-        return (Decimal(self.latency_sum_ms) / self.requests).quantize(Decimal(1), rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
@@ -136,8 +106,8 @@ class ValueReport:
     month: Month
     parameters: Parameters
     usage: MonthUsage
-    # the HISTORY_MONTHS months before `month`, oldest first (months without usage included)
-    history: tuple[MonthUsage, ...] = field(default=())
+    # the HISTORY_MONTHS months before `month` that had usage (a month absent had none)
+    history: Mapping[Month, MonthUsage] = field(default_factory=dict)
 
     # -- identity -----------------------------------------------------------------------------------
     @property
@@ -150,7 +120,7 @@ class ValueReport:
 
     @property
     def previous(self) -> MonthUsage:
-        return self.history[-1] if self.history else MonthUsage(self.month.previous)
+        return self.history.get(self.month.previous) or MonthUsage(self.month.previous)
 
     # -- the product's figures ------------------------------------------------------------------------
     @property
@@ -176,7 +146,7 @@ class ValueReport:
     @property
     def revenue_opportunity_gbp(self) -> Decimal:
         """cost savings × revenue multiplier, to the penny (half up)."""
-        return self.parameters.revenue_opportunity_gbp(self.successful_requests)
+        return money(self.cost_savings_gbp * self.parameters.revenue_multiplier)
 
     @property
     def client_retention_improvement_pct(self) -> Decimal:
@@ -210,7 +180,7 @@ class ValueReport:
         """How much faster the AI answered than last month: (last month's mean response time −
         this month's) ÷ last month's × 100, to 0.1; negative when slower. None when either
         month had no requests."""
-        now, before = self.usage.mean_response_ms, self.previous.mean_response_ms
+        now, before = self.mean_response_ms, self.previous.mean_response_ms
         if now is None or not before:
             return None
         return percent(before - now, before)
@@ -227,13 +197,13 @@ class ValueReport:
     def season(self) -> Season:
         """The month's wedding season (peak May–September, shoulder April and October, off-season
         November–March)."""
-        return season_of_date(self.month.first_day)
+        return self.month.season
 
     @property
     def usual_requests_per_day(self) -> Decimal | None:
         """The organisation's usual level: requests ÷ days over the previous twelve months that
         had usage (months before it used WedSync do not dilute it). None without such months."""
-        used = [month for month in self.history if month.requests]
+        used = [month for month in self.history.values() if month.requests]
         if not used:
             return None
         return Decimal(sum(month.requests for month in used)) / sum(month.month.days for month in used)
@@ -247,7 +217,7 @@ class ValueReport:
         return change_percent(self.usage.requests_per_day, usual) if usual else None
 
     def _season_rate(self, season: Season, months: Iterable[MonthUsage]) -> Decimal | None:
-        used = [m for m in months if m.requests and season_of_date(m.month.first_day) == season]
+        used = [m for m in months if m.requests and m.month.season == season]
         if not used:
             return None
         return Decimal(sum(m.requests for m in used)) / sum(m.month.days for m in used)
@@ -262,9 +232,9 @@ class ValueReport:
         requests with this month's success rate and the organisation's parameters."""
         upcoming = self.month.next
         factor = None
-        upcoming_season = season_of_date(upcoming.first_day)
+        upcoming_season = upcoming.season
         if upcoming_season != self.season:
-            months = (*self.history, self.usage)
+            months = (*self.history.values(), self.usage)
             before, after = self._season_rate(self.season, months), self._season_rate(upcoming_season, months)
             if before and after:
                 factor = (after / before).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
@@ -284,7 +254,7 @@ class ValueReport:
     def figures(self) -> dict:
         """Every figure, flat: money as strings with two decimals, hours and percentages as
         decimal strings, counts as integers, None where history cannot support a figure."""
-        projection = self.projection
+        projection, mean_response_ms = self.projection, self.mean_response_ms
         return {
             "report_id": self.report_id,
             "organisation": self.organisation_slug,
@@ -298,7 +268,7 @@ class ValueReport:
             "client_retention_improvement_pct": decimal_text(self.client_retention_improvement_pct),
             "weddings_assisted": self.weddings_assisted,
             "efficiency_improvement_pct": decimal_text(self.efficiency_improvement_pct),
-            "mean_response_ms": int(self.mean_response_ms) if self.mean_response_ms is not None else None,
+            "mean_response_ms": int(mean_response_ms) if mean_response_ms is not None else None,
             "faster_response_pct": decimal_text(self.faster_response_pct),
             "peak_usage_share_pct": decimal_text(self.peak_usage_share_pct),
             "season": str(self.season),
@@ -323,90 +293,37 @@ def decimal_text(value: Decimal | None) -> str | None:
 
 
 # -- building reports ----------------------------------------------------------------------------------
-def build_report(organisation: Organisation, month: Month) -> ValueReport:
-    return build_reports(month, [organisation])[organisation.pk]
+def build_report(organisation: Organisation, month: Month, *, now: datetime | None = None) -> ValueReport:
+    return build_reports(month, [organisation], now=now)[organisation.pk]
 
 
-def build_reports(month: Month, organisations: Iterable[Organisation] | None = None) -> dict[int, ValueReport]:
-    """A report for `month` per organisation (every organisation when None), keyed by id, in
-    three queries whatever the number of organisations: the organisations, the rollups of the
-    month and the twelve before it grouped by organisation and London month, and the month's
-    distinct weddings. Organisations without usage get a report of zeros."""
-    if organisations is None:
-        organisations = list(Organisation.objects.all())
-    organisations = list(organisations)
-    ids = None if len(organisations) > 500 else [org.pk for org in organisations]
-    usage = _monthly_usage(month, ids)
-    weddings = _weddings_assisted(month, ids)
-    first = month.shifted(-HISTORY_MONTHS)
-    history_months = first.months_until(month.previous)
+def build_reports(
+    month: Month, organisations: Iterable[Organisation] | None = None, *, now: datetime | None = None
+) -> dict[int, ValueReport]:
+    """A report for `month` per organisation (every organisation when None), keyed by id.
+
+    Input is each organisation's usage per month (`monthly_usage`): `month` and the twelve before
+    it, read from the monthly summaries, so a report reads a year of history as thirteen small rows
+    per organisation, never a year of hourly rollups; a month not summarised yet is summed from its
+    rollups once. Organisations without usage get a report of zeros."""
+    everyone = organisations is None
+    if everyone:  # plain rows: five thousand model instances cost more than the reports' queries
+        rows = list(Organisation.objects.values_list("pk", "slug", "name", *Parameters.FIELDS))
+    else:
+        rows = [
+            (org.pk, org.slug, org.name, *(getattr(org, name) for name in Parameters.FIELDS)) for org in organisations
+        ]
+    months = month.shifted(-HISTORY_MONTHS).months_until(month)
+    usage = monthly_usage(months, [row[0] for row in rows], now=now or timezone.now(), everyone=everyone)
     reports = {}
-    for org in organisations:
-        per_month = usage.get(org.pk, {})
-        this = per_month.get(month, MonthUsage(month))
-        reports[org.pk] = ValueReport(
-            organisation_slug=org.slug,
-            organisation_name=org.name,
+    for organisation_id, slug, name, *parameters in rows:
+        per_month = usage.get(organisation_id, {})
+        reports[organisation_id] = ValueReport(
+            organisation_slug=slug,
+            organisation_name=name,
             month=month,
-            parameters=Parameters.of(org),
-            usage=MonthUsage(
-                month,
-                this.requests,
-                this.errors,
-                this.latency_sum_ms,
-                this.wedding_window_requests,
-                weddings.get(org.pk, 0),
-            ),
-            history=tuple(per_month.get(m, MonthUsage(m)) for m in history_months),
+            parameters=Parameters(*parameters),
+            usage=per_month.pop(month, None) or MonthUsage(month),
+            history=per_month,
         )
     return reports
-
-
-def _window_filter(month: Month) -> Q | None:
-    """Rollup hours inside the month's wedding-day windows (whole hours: the window opens and
-    closes on the hour)."""
-    condition = None
-    for opens, closes in wedding_windows(*month.bounds()):
-        part = Q(hour__gte=opens, hour__lt=closes)
-        condition = part if condition is None else condition | part
-    return condition
-
-
-def _monthly_usage(month: Month, ids: list[int] | None) -> dict[int, dict[Month, MonthUsage]]:
-    start = month.shifted(-HISTORY_MONTHS).bounds()[0]
-    end = month.bounds()[1]
-    rollups = UsageRollup.objects.filter(hour__gte=start, hour__lt=end)
-    if ids is not None:
-        rollups = rollups.filter(organisation_id__in=ids)
-    window = _window_filter(month)
-    rows = (
-        rollups.annotate(month=TruncMonth("hour", tzinfo=LONDON))
-        .values("organisation_id", "month")
-        .annotate(
-            n=Sum("requests"),
-            failed=Sum("errors"),
-            latency=Sum("latency_sum_ms"),
-            in_window=Sum("requests", filter=window) if window is not None else Value(0),
-        )
-        .order_by()
-    )
-    usage: dict[int, dict[Month, MonthUsage]] = defaultdict(dict)
-    for row in rows:
-        row_month = Month(row["month"].year, row["month"].month)
-        usage[row["organisation_id"]][row_month] = MonthUsage(
-            row_month,
-            requests=row["n"] or 0,
-            errors=row["failed"] or 0,
-            latency_sum_ms=row["latency"] or 0,
-            wedding_window_requests=(row["in_window"] or 0) if row_month == month else 0,
-        )
-    return usage
-
-
-def _weddings_assisted(month: Month, ids: list[int] | None) -> dict[int, int]:
-    start, end = month.bounds()
-    rows = RollupWedding.objects.filter(hour__gte=start, hour__lt=end)
-    if ids is not None:
-        rows = rows.filter(organisation_id__in=ids)
-    counted = rows.values("organisation_id").annotate(n=Count("wedding_key", distinct=True)).order_by()
-    return {row["organisation_id"]: row["n"] for row in counted}

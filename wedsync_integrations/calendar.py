@@ -176,6 +176,10 @@ class Month:
         return _stdlib_calendar.monthrange(self.year, self.month)[1]
 
     @property
+    def season(self) -> Season:
+        return _SEASON_BY_MONTH[self.month]
+
+    @property
     def last_day(self) -> date:
         return date(self.year, self.month, self.days)
 

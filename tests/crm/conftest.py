@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.services.conftest import start_worker, worker_queue  # noqa: F401  (real-worker fixtures)
 from wedsync_integrations.calendar import LONDON, Month
 from wedsync_integrations.usage.models import RollupWedding, UsageRollup
 

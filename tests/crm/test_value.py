@@ -9,10 +9,11 @@ from decimal import Decimal
 import pytest
 
 from crm import render, value
+from crm.models import MonthlyUsage
 from wedsync_integrations.calendar import Month
-from wedsync_integrations.usage.models import RollupWedding, UsageRollup
+from wedsync_integrations.usage.models import RollupDirtyHour, RollupWedding, UsageRollup
 
-from .conftest import JUNE, london_hour
+from .conftest import JUNE, NOW, london_hour
 
 pytestmark = pytest.mark.django_db
 
@@ -108,10 +109,10 @@ def test_the_month_is_the_london_month_across_british_summer_time(organisation, 
     make_rollup_row(organisation, datetime(2026, 5, 31, 23, tzinfo=UTC), requests=10)  # 00:00 BST 1 June
     make_rollup_row(organisation, datetime(2026, 6, 30, 22, tzinfo=UTC), requests=100)  # 23:00 BST 30 June
     make_rollup_row(organisation, datetime(2026, 6, 30, 23, tzinfo=UTC), requests=1000)  # 00:00 BST 1 July
-    assert value.build_report(organisation, JUNE).requests == 110
-    january = Month(2026, 1)
     make_rollup_row(organisation, datetime(2026, 1, 31, 23, tzinfo=UTC), requests=7)  # GMT: still January
-    assert value.build_report(organisation, january).requests == 7
+    assert value.build_report(organisation, JUNE).requests == 110
+    assert value.build_report(organisation, Month(2026, 1)).requests == 7
+    assert value.build_report(organisation, Month(2026, 5)).requests == 1
 
 
 def test_peak_usage_counts_whole_hours_inside_the_wedding_day_window(organisation, make_rollup_row):
@@ -134,16 +135,33 @@ def test_weddings_are_counted_once_however_many_hours_helped_them(organisation, 
     assert value.build_report(organisation, JUNE).weddings_assisted == 2
 
 
-def test_reports_for_many_organisations_take_a_fixed_number_of_queries(make_organisation, usage,
-                                                                        django_assert_num_queries):  # fmt: skip
+def test_a_months_usage_is_summed_from_rollups_once_then_read_as_one_row(make_organisation, usage,
+                                                                           django_assert_num_queries):  # fmt: skip
     organisations = [make_organisation() for _ in range(12)]
     for index, org in enumerate(organisations):
         usage(org, JUNE, requests=10 + index)
-    with django_assert_num_queries(2):  # usage by month, distinct weddings
-        reports = value.build_reports(JUNE, organisations)
+    with django_assert_num_queries(1 + 13 * 4):  # what is kept; per month: sums, weddings, dirty hours, insert
+        reports = value.build_reports(JUNE, organisations, now=NOW)
     assert [reports[org.pk].requests for org in organisations] == list(range(10, 22))
-    with django_assert_num_queries(3):  # and the organisations themselves
-        assert len(value.build_reports(JUNE)) == 12
+    assert MonthlyUsage.objects.count() == 12 * 13  # zeros included: summed, and there was nothing
+    with django_assert_num_queries(2):  # a year of history for every organisation: two small queries
+        assert value.build_reports(JUNE, organisations, now=NOW)[organisations[3].pk].requests == 13
+
+
+def test_an_open_month_is_summed_live_and_never_stored(organisation, usage, make_rollup_row):
+    usage(organisation, JUNE, requests=5)
+    before_june_closes = datetime(2026, 7, 2, 12, tzinfo=UTC)
+    assert value.build_report(organisation, JUNE, now=before_june_closes).requests == 5
+    assert not MonthlyUsage.objects.filter(month=JUNE.first_day).exists()
+    make_rollup_row(organisation, datetime(2026, 6, 29, 9, tzinfo=UTC), requests=1)  # late usage: counted
+    assert value.build_report(organisation, JUNE, now=before_june_closes).requests == 6
+
+
+def test_a_month_whose_rollups_are_not_final_is_not_stored(organisation, usage):
+    usage(organisation, JUNE, requests=5)
+    RollupDirtyHour.objects.create(organisation=organisation, hour=datetime(2026, 6, 20, 10, tzinfo=UTC))
+    assert value.build_report(organisation, JUNE, now=NOW).requests == 5
+    assert not MonthlyUsage.objects.filter(month=JUNE.first_day).exists()
 
 
 def test_every_crm_gets_the_same_words(organisation, usage):

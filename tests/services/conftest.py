@@ -60,13 +60,18 @@ class Worker:
         self.log_path = log_dir / f"{self.name}.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> Worker:
-        cmd = [
+    ready_marker = b" ready."
+
+    def command(self) -> list[str]:
+        return [
             sys.executable, "-m", "celery", "-A", "wedsync_integrations", "worker",
             "--pool", self.pool, "--concurrency", "1", "--queues", self.queue, "--hostname", self.hostname,
             "--include", "tests.services.worker_tasks", "--loglevel", "INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
+
+    def start(self) -> Worker:
+        cmd = self.command()
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             cmd,
@@ -84,7 +89,7 @@ class Worker:
     def wait_ready(self, timeout: float = 60.0) -> Worker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if b" ready." in self.log_path.read_bytes():
+            if self.ready_marker in self.log_path.read_bytes():
                 return self
             if self.process.poll() is not None:
                 raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
@@ -112,6 +117,20 @@ class Worker:
         return self.log_path.read_text(errors="replace")[-limit:]
 
 
+class Beat(Worker):
+    """`celery -A wedsync_integrations beat` (django-celery-beat's DatabaseScheduler on the test
+    database), looking at its schedules every second. What it sends goes to Celery's default queue:
+    start it with CELERY_TASK_DEFAULT_QUEUE set to the test's queue."""
+
+    ready_marker = b"beat: Starting"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "celery", "-A", "wedsync_integrations", "beat", "--loglevel", "INFO",
+            "--max-interval", "1", "--pidfile", str(self.log_path.with_suffix(".pid")),
+        ]  # fmt: skip
+
+
 @pytest.fixture
 def worker_queue() -> str:
     """A queue of this test's own: stale messages other tests left on the shared broker never
@@ -121,14 +140,14 @@ def worker_queue() -> str:
 
 @pytest.fixture
 def start_worker(transactional_db, worker_queue, tmp_path):
-    """start_worker(**env) -> a running Worker on the test database; all stopped after the test
-    (before the database is flushed, so no worker holds a connection to it)."""
+    """start_worker(**env) -> a running Worker on the test database (kind=Beat: Celery beat); all
+    stopped after the test (before the database is flushed, so no worker holds a connection to it)."""
     reason = services_skip_reason()
     if reason:
         pytest.skip(reason)
     workers: list[Worker] = []
 
-    def start(name: str = "w", pool: str = "solo", **env: str) -> Worker:
+    def start(name: str = "w", pool: str = "solo", kind: type[Worker] = Worker, **env: str) -> Worker:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "wedsync_integrations.test_settings",
@@ -136,7 +155,7 @@ def start_worker(transactional_db, worker_queue, tmp_path):
             "WSI_TEST_WORKER": "1",
             **env,
         }
-        worker = Worker(worker_queue, tmp_path, env, name=name, pool=pool)
+        worker = kind(worker_queue, tmp_path, env, name=name, pool=pool)
         workers.append(worker.start())
         return worker
 
