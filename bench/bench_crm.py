@@ -60,7 +60,7 @@ def _report(result: dict) -> bool:
         ("ratio reports / plain COUNT", f"{ratio:.2f} x"),
         ("  a first run ever (13 months summed)", f"{result['first_ever_s']:.3f} s"),
         ("  again (June already summarised)", f"{result['warm_s']:.3f} s"),
-        ("  reports + Tave HTML + Light Blue text", f"{result['rendered_s']:.3f} s"),
+        ("  again, each also rendered as Tave HTML and Light Blue text", f"{result['rendered_s']:.3f} s"),
         ("reports per second", f"{result['organisations'] / result['reports_s']:,.0f}"),
         ("check: June requests, reports = COUNT", "yes" if result["totals_match"] else "NO"),
     ]  # fmt: skip

@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
@@ -30,8 +32,9 @@ from wedsync_integrations.integrations.admin import (
     register_family_admin,
     run_syncs_now,
 )
+from wedsync_integrations.integrations.errors import IntegrationError
 from wedsync_integrations.integrations.models import RetryState
-from wedsync_integrations.integrations.registry import UnknownProvider
+from wedsync_integrations.integrations.registry import UnknownProvider, get_family
 from wedsync_integrations.tenants.models import Organisation
 
 from . import render, value
@@ -42,7 +45,7 @@ from .monthly import last_closed_month
 
 class CRMConfigAdmin(ProviderConfigAdmin):
     readonly_fields = [*ProviderConfigAdmin.readonly_fields, "what_this_crm_allows"]
-    actions = [*ProviderConfigAdmin.actions, "send_due_reports"]
+    actions = [*ProviderConfigAdmin.actions, "send_due_reports", "subscribe_tave_hooks"]
     change_list_template = "admin/crm/crmconfig/change_list.html"
 
     @admin.display(description="what this CRM allows")
@@ -55,6 +58,23 @@ class CRMConfigAdmin(ProviderConfigAdmin):
     @admin.action(description="Send due reports now (closed months, wedding notes), then drain", permissions=["change"])
     def send_due_reports(self, request, queryset):
         run_syncs_now(self, request, queryset)
+
+    @admin.action(
+        description="Tave: subscribe its REST hooks (new contacts, jobs, bookings) to our webhook URL",
+        permissions=["change"],
+    )
+    def subscribe_tave_hooks(self, request, queryset):
+        for config in queryset.filter(provider="tave").select_related("organisation"):
+            try:
+                subscribed = subscribe_tave_hooks(config)
+            except (IntegrationError, ValueError) as exc:
+                message = config.get_provider().redact(getattr(exc, "message", str(exc)))
+                self.message_user(request, f"{config}: not subscribed: {message}", messages.ERROR)
+                continue
+            summary = f"subscribed {', '.join(subscribed)}" if subscribed else "already subscribed"
+            self.message_user(request, f"{config}: {summary}", messages.SUCCESS)
+            audit.record(FAMILY, actor=audit.actor_for_user(request.user), user=request.user,
+                         action="subscribe_rest_hooks", target=config, summary=summary)  # fmt: skip
 
     # -- preview ---------------------------------------------------------------------------------------------
     def get_urls(self):
@@ -82,6 +102,23 @@ class CRMConfigAdmin(ProviderConfigAdmin):
         if organisation is not None:
             context.update(preview_context(organisation, month))
         return TemplateResponse(request, "admin/crm/report_preview.html", context)
+
+
+def subscribe_tave_hooks(config) -> list[str]:
+    """Point the studio's Tave REST hooks at this organisation's Tave webhook URL (PUBLIC_BASE_URL,
+    the webhooks app's path, the URL token of its "tave" source). ValueError when that source is
+    not configured."""
+    source = (
+        get_family("webhooks").config_model.objects.filter(organisation=config.organisation, provider="tave").first()
+    )
+    token = source.secrets.get("signing_secret") if source is not None and source.enabled else None
+    if not token:
+        raise ValueError("configure the organisation's Tave webhook source (its URL token) first")
+    path = reverse("webhooks:organisation", kwargs={"source": "tave", "org_slug": config.organisation.slug})
+    base = settings.PUBLIC_BASE_URL.rstrip("/") + path
+    return config.get_provider().subscribe_rest_hooks(
+        lambda event: f"{base}?{urlencode({'token': token, 'event': event})}"
+    )
 
 
 def preview_context(organisation: Organisation, month: Month) -> dict:

@@ -82,10 +82,6 @@ def handles_new_client(func: Handler) -> Handler:
     return func
 
 
-def is_new_client(source: str, event_type: str) -> bool:
-    return event_type in NEW_CLIENT_EVENTS.get(source, ())
-
-
 def handlers_for(source: str, event_type: str) -> list[Handler]:
     return [*_handlers.get((source, event_type), []), *_handlers.get((source, "*"), [])]
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from webhooks.registry import NEW_CLIENT_EVENTS
 from wedsync_integrations.integrations.errors import PermanentError
 from wedsync_integrations.integrations.registry import BaseSettings, DeliveryResult, HealthResult, StrictSerializer
 
@@ -168,6 +170,26 @@ class Tave(CRMProvider):
             raise PermanentError("tave: not a Tave id")
         response = client.request("GET", path, accept_statuses=(404,))
         return None if response.status_code == 404 else json_object(response)
+
+    # -- REST hooks -------------------------------------------------------------------------------------
+    def subscribe_rest_hooks(self, url_for: Callable[[str], str]) -> list[str]:
+        """Subscribe each "new client" event Tave has (webhooks.registry.NEW_CLIENT_EVENTS) to
+        `url_for(event)`, skipping subscriptions the studio already has. Returns the events
+        subscribed now."""
+        client = self.api()
+        existing = set()
+        for page in range(1, MAX_SEARCH_PAGES + 1):
+            listing = json_object(client.request("GET", "/rest-hook", params={"page": page, "pageSize": PAGE_SIZE}))
+            existing |= {(hook.get("event"), hook.get("url")) for hook in listing.get("items") or []}
+            if page >= ((listing.get("meta") or {}).get("totalPages") or page):
+                break
+        subscribed = []
+        for event in NEW_CLIENT_EVENTS[self.name]:
+            url = url_for(event)
+            if (event, url) not in existing:
+                client.request("POST", "/rest-hook", json={"event": event, "url": url})
+                subscribed.append(event)
+        return subscribed
 
     # -- health --------------------------------------------------------------------------------------------
     def check_health(self) -> HealthResult:

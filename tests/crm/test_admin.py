@@ -115,3 +115,41 @@ def test_linked_jobs_are_listed(staff_client, organisation, make_wedding):
                            job_name="Harper & Lee Wedding")  # fmt: skip
     page = staff_client.get(reverse("admin:crm_joblink_changelist")).content.decode()
     assert "01h35ccwymj5ctckp8px1azhg6" in page and "Harper &amp; Lee Wedding" in page
+
+
+def test_staff_subscribe_taves_rest_hooks_to_our_webhook_url(staff_client, organisation, tave_config, webhook_config,
+                                                              settings):  # fmt: skip
+    import json
+
+    from tests.webhooks.cases import TAVE_TOKEN
+
+    settings.PUBLIC_BASE_URL = "https://integrations.wedsync.example"
+    tave = tave_config()
+    webhook_config("tave", organisation, TAVE_TOKEN)
+
+    def ours(event):
+        return (f"https://integrations.wedsync.example/api/webhooks/ai-integrations/tave/acme/"
+                f"?token={TAVE_TOKEN}&event={event}")  # fmt: skip
+
+    existing = {"id": "01h35ccwymj5ctckp8px1azhg6", "event": "job.created", "url": ours("job.created")}
+    listing = {"type": "resthook-collection", "items": [existing], "meta": {"currentPage": 1, "totalPages": 1}}
+    url = reverse("admin:crm_crmconfig_changelist")
+    with responses.RequestsMock() as api:
+        api.get(f"{TAVE_API}/rest-hook", json=listing)
+        api.post(f"{TAVE_API}/rest-hook", status=201, json={"id": "01fqcr215r79p3h19crqbpzwzh"})
+        page = staff_client.post(url, {"action": "subscribe_tave_hooks", "_selected_action": [tave.pk]}, follow=True)
+        posts = [json.loads(call.request.body) for call in api.calls if call.request.method == "POST"]
+        assert all(call.request.headers["X-API-KEY"] == TAVE_KEY for call in api.calls)
+    # job.created was there already
+    assert posts == [{"event": event, "url": ours(event)} for event in ("contact.created", "order.booked")]
+    text = page.content.decode()
+    assert "subscribed contact.created, order.booked" in text and TAVE_TOKEN not in text
+    assert FAMILY.audit_model.objects.filter(action="subscribe_rest_hooks").count() == 1
+
+
+def test_without_taves_webhook_source_nothing_is_subscribed(staff_client, tave_config):
+    tave = tave_config()
+    with responses.RequestsMock():
+        action = {"action": "subscribe_tave_hooks", "_selected_action": [tave.pk]}
+        page = staff_client.post(reverse("admin:crm_crmconfig_changelist"), action, follow=True)
+    assert "configure the organisation&#x27;s Tave webhook source (its URL token) first" in page.content.decode()
