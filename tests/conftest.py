@@ -137,3 +137,13 @@ def post(db, django_capture_on_commit_callbacks):
             return client.generic("POST", path, data=body, content_type=content_type, headers=headers or {})
 
     return send
+
+
+@pytest.fixture
+def queued_syncs(monkeypatch):
+    """The integrations.sync_config tasks published (family, config id), instead of running them."""
+    from wedsync_integrations.integrations import tasks
+
+    calls = []
+    monkeypatch.setattr(tasks.sync_config, "delay", lambda *args: calls.append(args))
+    return calls

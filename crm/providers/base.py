@@ -27,15 +27,6 @@ from ..value import ValueReport
 REPORT, WEDDING_NOTE, LINK_JOB = "report", "wedding_note", "link_job"
 
 
-def json_object(response) -> dict:
-    """A vendor's JSON object reply, or {} when it sent something else."""
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 class MonthField(serializers.CharField):
     """A month written YYYY-MM (the first month whose report a CRM receives)."""
 

@@ -26,6 +26,7 @@ import time
 from rest_framework import serializers
 
 from wedsync_integrations.integrations.errors import PermanentError
+from wedsync_integrations.integrations.http import json_object
 from wedsync_integrations.integrations.registry import (
     DeliveryResult,
     HealthResult,
@@ -39,7 +40,7 @@ from wedsync_integrations.integrations.ssrf import check_outbound_url
 from .. import render
 from ..family import FAMILY
 from ..value import ValueReport
-from .base import CRMProvider, MonthField, json_object
+from .base import CRMProvider, MonthField
 
 USER_AGENT = "WedSync-Webhooks/1"
 GONE = (404, 410)  # the hook no longer exists (zap deleted or its URL changed)

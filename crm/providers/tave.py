@@ -28,13 +28,14 @@ from rest_framework import serializers
 
 from webhooks.registry import NEW_CLIENT_EVENTS
 from wedsync_integrations.integrations.errors import PermanentError
+from wedsync_integrations.integrations.http import json_object
 from wedsync_integrations.integrations.registry import BaseSettings, DeliveryResult, HealthResult, StrictSerializer
 
 from .. import render, weddings
 from ..family import FAMILY
 from ..render import WeddingHelp
 from ..value import ValueReport
-from .base import CRMProvider, MonthField, json_object
+from .base import CRMProvider, MonthField
 
 logger = logging.getLogger("wedsync.crm")
 

@@ -34,15 +34,6 @@ def _publish_as_events_arrive(settings):
 
 
 @pytest.fixture
-def queued_syncs(monkeypatch):
-    from wedsync_integrations.integrations import tasks
-
-    calls = []
-    monkeypatch.setattr(tasks.sync_config, "delay", lambda *args: calls.append(args))
-    return calls
-
-
-@pytest.fixture
 def tave_hooks(webhook_config, organisation):
     return webhook_config("tave", organisation, TAVE_TOKEN)
 

@@ -18,15 +18,6 @@ def _publish_as_events_arrive(settings):
     settings.WEBHOOK_DISPATCH = "immediate"
 
 
-@pytest.fixture
-def queued_syncs(monkeypatch):
-    from wedsync_integrations.integrations import tasks
-
-    calls = []
-    monkeypatch.setattr(tasks.sync_config, "delay", lambda *args: calls.append(args))
-    return calls
-
-
 def tave_new_client(post, target="01h35ccwymj5ctckp8px1azhg6", event="contact.created"):
     body = vendors.as_json({"targetId": target})
     return post("tave", "acme", body, {}, query=f"token={TAVE_TOKEN}&event={event}")
