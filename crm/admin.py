@@ -39,7 +39,7 @@ from wedsync_integrations.tenants.models import Organisation
 
 from . import render, value
 from .family import FAMILY
-from .models import CRMReport, JobLink
+from .models import CRMReport, JobLink, MonthlyUsage
 from .monthly import last_closed_month
 
 
@@ -237,6 +237,21 @@ class JobLinkAdmin(ReadOnlyAdmin):
             return "no event date yet"
         url = reverse("admin:tenants_wedding_change", args=[obj.wedding_id])
         return format_html('<a href="{}">{}</a>', url, obj.wedding)
+
+
+@admin.register(MonthlyUsage)
+class MonthlyUsageAdmin(ReadOnlyAdmin):
+    """The monthly summaries reports read (crm/monthly.py). Deleting rows makes the next report of
+    those months sum them from the rollups again (after correcting old usage, say)."""
+
+    list_display = ["organisation", "month", "requests", "errors", "latency_sum_ms", "wedding_window_requests",
+                    "weddings_assisted", "computed_at"]  # fmt: skip
+    list_filter = ["month"]
+    search_fields = ["organisation__slug", "organisation__name"]
+    list_select_related = ["organisation"]
+
+    def has_delete_permission(self, request, obj=None):
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)
 
 
 register_family_admin(FAMILY, config_admin=CRMConfigAdmin)

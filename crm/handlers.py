@@ -4,7 +4,7 @@ A "new client or booking" (webhooks.registry.NEW_CLIENT_EVENTS: Tave's REST hook
 through the studio's zap, a partner's generic event) queues that organisation's CRM syncs, which
 must reach the vendor within the product's CRM sync latency (5 minutes). A Tave job or booking
 also queues a re-read of the job through the studio's API key (Tave's hook body is only a hint,
-contract §1), in the Tave configuration's outbox, so the job is linked to its wedding by the
+docs/vendors/tave.md), in the Tave configuration's outbox, so the job is linked to its wedding by the
 sync that follows: retried with backoff if Tave is down, kept if the key is refused.
 """
 

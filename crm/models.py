@@ -68,6 +68,7 @@ class CRMReport(models.Model):
     class Meta:
         ordering = ["-period", "organisation__name", "provider"]
         verbose_name = "report sent to a CRM"
+        verbose_name_plural = "reports sent to CRMs"
         constraints = [models.UniqueConstraint(fields=["config", "report_id"], name="crm_report_once_per_config")]
         indexes = [models.Index(fields=["organisation", "kind", "-period"], name="crm_report_recent")]
 
@@ -100,6 +101,7 @@ class JobLink(models.Model):
     class Meta:
         ordering = ["-event_date"]
         verbose_name = "CRM job linked to a wedding"
+        verbose_name_plural = "CRM jobs linked to weddings"
         constraints = [models.UniqueConstraint(fields=["organisation", "provider", "job_id"], name="crm_job_link_once")]
 
     def __str__(self) -> str:

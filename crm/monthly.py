@@ -13,7 +13,7 @@ small rows per organisation.
   rolled up) and never kept.
 - Usage arriving after a month was kept is not added to it: that month's report has been sent,
   and the history figures it feeds are averages a few late requests do not move. Deleting rows
-  (admin, or `MonthlyUsage.objects.filter(month=…).delete()`) makes the next report sum it again.
+  (admin: "Monthly AI usage") makes the next report sum those months again.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The monthly AI value report: one object per organisation and London month, computed from its
-hourly usage rollups, feeding every CRM (Tave note, HoneyBook via Zapier, Light Blue Inbox) and
-the admin preview alike.
+AI usage (monthly.py: each month summed once from the hourly rollups), feeding every CRM (Tave
+note, HoneyBook via Zapier, Light Blue Inbox) and the admin preview alike.
 
     report = build_report(organisation, Month.parse("2026-06"))
     report.time_saved_hours, report.cost_savings_gbp, report.figures()
@@ -17,7 +17,8 @@ Decision: value figures count the requests that *succeeded*. A failed AI request
 fifteen minutes; with no errors the figures are exactly the product rule's.
 
 Money has two decimals, hours up to two, percentages one; all rounded half up, explicitly.
-Reports are built for many organisations with a fixed number of queries (bench/bench_crm.py).
+Reports for many organisations are built together, with a fixed number of queries
+(bench/bench_crm.py measures 5,000).
 """
 
 from __future__ import annotations
@@ -322,7 +323,7 @@ def build_reports(
             organisation_slug=slug,
             organisation_name=name,
             month=month,
-            parameters=Parameters(*parameters),
+            parameters=Parameters(*map(Decimal, parameters)),
             usage=per_month.pop(month, None) or MonthUsage(month),
             history=per_month,
         )

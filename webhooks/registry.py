@@ -65,8 +65,8 @@ def handles(source: str, *event_types: str) -> Callable[[Handler], Handler]:
     return decorator
 
 
-# Which inbound events mean "a new client or a booking". Tave's are its REST-hook events (contract
-# crm-and-alerts.md §1); HoneyBook's come from the studio's Zapier zap and the generic ones from
+# Which inbound events mean "a new client or a booking". Tave's are its REST-hook events
+# (docs/vendors/tave.md); HoneyBook's come from the studio's Zapier zap and the generic ones from
 # partners, so those names are our documented convention (docs/vendors/honeybook.md).
 NEW_CLIENT_EVENTS: dict[str, tuple[str, ...]] = {
     "tave": ("contact.created", "job.created", "order.booked"),

@@ -153,3 +153,18 @@ def test_without_taves_webhook_source_nothing_is_subscribed(staff_client, tave_c
         action = {"action": "subscribe_tave_hooks", "_selected_action": [tave.pk]}
         page = staff_client.post(reverse("admin:crm_crmconfig_changelist"), action, follow=True)
     assert "configure the organisation&#x27;s Tave webhook source (its URL token) first" in page.content.decode()
+
+
+def test_monthly_summaries_can_be_seen_and_deleted_to_be_summed_again(staff_client, organisation, usage):
+    from crm import value
+    from crm.models import MonthlyUsage
+
+    from .conftest import NOW
+
+    usage(organisation, JUNE, requests=100)
+    value.build_report(organisation, JUNE, now=NOW)
+    june = MonthlyUsage.objects.get(organisation=organisation, month=JUNE.first_day)
+    url = reverse("admin:crm_monthlyusage_changelist")
+    assert ">100<" in staff_client.get(url).content.decode()
+    staff_client.post(url, {"action": "delete_selected", "_selected_action": [june.pk], "post": "yes"})
+    assert not MonthlyUsage.objects.filter(pk=june.pk).exists()

@@ -31,7 +31,7 @@ def honeybook(organisation, usage, honeybook_config):
 
 
 def expected_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
-    """Standard Webhooks v1, written from the spec (contract §9), not with our signing module."""
+    """Standard Webhooks v1, written from the spec (www.standardwebhooks.com), not with our signing module."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{msg_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()

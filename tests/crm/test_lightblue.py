@@ -42,7 +42,7 @@ def test_the_100_request_example_reaches_the_inbox(lightblue):
     assert call.request.url == LIGHT_BLUE_API
     assert call.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
     sent = form(call)
-    example = parse_qs(recorded("lightblue/contact_form_example.json")["body"])  # the contract's example
+    example = parse_qs(recorded("lightblue/contact_form_example.json")["body"])  # docs/vendors/lightblue.md
     assert set(sent) == set(example)
     assert {key: sent[key] for key in ("key", "type", "Source", "SourceAPIVersion", "ID", "ContactEmail")} == {
         "key": LIGHT_BLUE_KEY,

@@ -46,7 +46,7 @@ def test_the_100_request_example_is_posted_as_a_note(tave):
     assert call.request.headers["X-API-KEY"] == TAVE_KEY
     assert call.request.headers["Content-Type"] == "application/json"
     body = json.loads(call.request.body)
-    example = recorded("tave/note_request_example.json")  # the contract's example request
+    example = recorded("tave/note_request_example.json")  # the documented example request (docs/vendors/tave.md)
     assert set(body) == set(example) - {"jobId"}  # a studio note: attached to no job
     assert body["date"] == "2026-06-30"  # the last day of the month
     html = body["contentHtml"]
