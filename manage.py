@@ -7,6 +7,11 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wedsync_integrations.settings")
+    if os.environ.get("DJANGO_ENV") != "production":
+        # the embedded default's var/ folders and per-checkout secrets (settings only read them)
+        from wedsync_integrations.core.local_files import prepare
+
+        prepare()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

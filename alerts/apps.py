@@ -11,6 +11,7 @@ class AlertsAppConfig(AppConfig):
         from . import (  # noqa: F401  (kernel signals, inbound events)
             providers,  # noqa: F401  (channel modules register themselves)
             receivers,
+            tasks,  # in every process: a task sent by name then runs as registered (eager in tests)
             webhook_handlers,
         )
         from .family import FAMILY

@@ -3,6 +3,7 @@ and mute windows. The four kernel models (config, sync log, audit, outbox) come 
 
 from __future__ import annotations
 
+import enum
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -15,6 +16,8 @@ from wedsync_integrations.integrations.models import (
     RetryItemBase,
     SyncLogBase,
 )
+
+from .family import FAMILY
 
 
 class AlertConfig(ProviderConfigBase):
@@ -80,12 +83,21 @@ class ActionSource(models.TextChoices):
     SYSTEM = "system", "System"
 
 
-class Channel(models.TextChoices):
-    SLACK = "slack", "Slack"
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS (Twilio)"
-    PAGERDUTY = "pagerduty", "PagerDuty"
-    WEBHOOK = "webhook", "Outbound webhook"
+class Channel(enum.StrEnum):
+    """The channels the product's routing rules name (severity table, Saturday protection,
+    escalation). Each is a provider of the alerts family; the choices a form or a stored row
+    offers come from the registry (channel_choices), so a new channel needs no migration."""
+
+    SLACK = "slack"
+    EMAIL = "email"
+    SMS = "sms"
+    PAGERDUTY = "pagerduty"
+    WEBHOOK = "webhook"
+
+
+def channel_choices() -> list[tuple[str, str]]:
+    """Every registered channel provider, as (name, label)."""
+    return FAMILY.provider_choices()
 
 
 class Purpose(models.TextChoices):
@@ -207,7 +219,7 @@ class Delivery(models.Model):
     carrier status that Twilio's callbacks move forward)."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=channel_choices)
     purpose = models.CharField(max_length=16, choices=Purpose.choices)
     notification_key = models.CharField(max_length=200, db_index=True, help_text="the outbox item's dedupe key")
     attempt = models.PositiveSmallIntegerField(default=1)
@@ -286,9 +298,10 @@ class RoutingPolicy(models.Model):
             raise ValidationError({"channels_by_severity": "must map each severity to a list of channels"})
         missing = [s for s in Severity.values if s not in channels]
         unknown_severities = sorted(set(channels) - set(Severity.values))
+        known = [name for name, _ in channel_choices()]
         bad = sorted(
             {str(c) for value in channels.values() for c in (value if isinstance(value, list) else [value])}
-            - set(Channel.values)
+            - set(known)
         )
         problems = []
         if missing:
@@ -296,7 +309,7 @@ class RoutingPolicy(models.Model):
         if unknown_severities:
             problems.append(f"unknown severities: {', '.join(unknown_severities)}")
         if bad or not all(isinstance(v, list) for v in channels.values()):
-            problems.append(f"each value must be a list of: {', '.join(Channel.values)}")
+            problems.append(f"each value must be a list of: {', '.join(known)}")
         if problems:
             raise ValidationError({"channels_by_severity": "; ".join(problems)})
         for name in ("escalation_delay_wedding_window", "escalation_delay_default", "repeat_interval"):

@@ -2,13 +2,15 @@
 
 The rate is read from the hourly UsageRollup rows (never the raw usage table) over the window
 ending now, so it costs one aggregate query per run whatever the traffic. Thresholds are lower
-in peak season and lower still in the wedding-day window (see conf.py for the defaults).
+in peak season and lower still in the wedding-day window (defaults and their environment
+variables: ALERTS_ERROR_RATE_* in settings.py).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -16,13 +18,13 @@ from wedsync_integrations import calendar
 from wedsync_integrations.tenants.models import Organisation
 from wedsync_integrations.usage.models import UsageRollup
 
-from . import conf, lifecycle
+from . import lifecycle
 from .models import ActionSource, Alert, AlertStatus, Severity
 
 
 def error_rate_threshold(at: datetime) -> tuple[float, str]:
     """The threshold in force at `at` and why (the lowest applicable one wins)."""
-    thresholds = conf.get("ERROR_RATE_THRESHOLDS")
+    thresholds = settings.ALERTS_ERROR_RATE_THRESHOLDS
     candidates = [(thresholds["default"], "default")]
     if calendar.season(at) == calendar.Season.PEAK:
         candidates.append((thresholds["peak_season"], "peak season"))
@@ -36,7 +38,7 @@ ERROR_RATE_DEDUP_KEY = "monitoring:error_rate"
 
 def check_error_rates(now: datetime | None = None) -> dict:
     now = now or timezone.now()
-    window = conf.get("ERROR_RATE_WINDOW")
+    window = settings.ALERTS_ERROR_RATE_WINDOW
     threshold, why = error_rate_threshold(now)
     hour_floor = (now - window).replace(minute=0, second=0, microsecond=0)
     rows = (
@@ -49,7 +51,7 @@ def check_error_rates(now: datetime | None = None) -> dict:
     raised = resolved = 0
     organisations = Organisation.objects.in_bulk(list(rates))
     for organisation_id, (requests, errors) in rates.items():
-        if requests < conf.get("ERROR_RATE_MIN_REQUESTS"):
+        if requests < settings.ALERTS_ERROR_RATE_MIN_REQUESTS:
             continue
         rate = errors / requests
         if rate >= threshold:

@@ -1,33 +1,32 @@
 """Turning an alert event into outbox items, one per channel (and per recipient for SMS).
 
 Each channel is its own (organisation, provider) pair in the kernel outbox, so a Slack outage
-queues Slack's items and never delays the SMS or the page. Items are written in the caller's
+queues Slack's items and never delays the SMS or the page. Each channel builds its own stored
+bodies (AlertChannel.build_payloads); this module decides who hears what, and when. Items are written in the caller's
 transaction and handed to the worker only after it commits (the worker must see the rows).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from urllib.parse import urlsplit
 
+from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from wedsync_integrations.integrations import outbox
 from wedsync_integrations.tenants.models import Organisation
 
-from . import conf, render
 from .family import FAMILY
 from .models import Alert, AlertConfig, Channel, Purpose
-from .providers.email import message_domain
-from .providers.sms import status_callback_url
 
 logger = logging.getLogger("wedsync.alerts")
 
 ESCALATION_CHANNELS = (Channel.SLACK, Channel.EMAIL, Channel.SMS)
 STATE_CHANGE_CHANNELS = (Channel.SLACK, Channel.PAGERDUTY, Channel.WEBHOOK)
 Pair = tuple[int, str]
+DELIVER_TASK = "alerts.deliver_channel"
 
 
 def delivering_organisation(alert: Alert) -> Organisation | None:
@@ -35,7 +34,7 @@ def delivering_organisation(alert: Alert) -> Organisation | None:
     alert the platform organisation's (ALERTS_PLATFORM_ORGANISATION)."""
     if alert.organisation_id:
         return alert.organisation
-    return Organisation.objects.filter(slug=conf.get("PLATFORM_ORGANISATION")).first()
+    return Organisation.objects.filter(slug=settings.ALERTS_PLATFORM_ORGANISATION).first()
 
 
 def notify(
@@ -57,7 +56,7 @@ def notify(
             continue
         config = configs[channel]
         provider = config.get_provider()
-        for index, payload in enumerate(payloads_for(alert, purpose, provider, at=at)):
+        for index, payload in enumerate(provider.build_payloads(alert, purpose, at=at)):
             key = f"alert:{alert.pk}:{purpose}:{sequence}:{channel}:{index}"
             payload.update(alert_id=alert.pk, notification_key=key)
             outbox.enqueue(config, operation=purpose, payload=payload, dedupe_key=key)
@@ -100,58 +99,13 @@ def channels_for(alert: Alert, purpose: str, configs: dict[str, AlertConfig]) ->
     return result
 
 
-def payloads_for(alert: Alert, purpose: str, provider, *, at) -> list[dict]:
-    """The stored bodies for one channel (several for SMS: one message per number)."""
-    channel = provider.name
-    escalation = purpose == Purpose.ESCALATE
-    if channel == Channel.SLACK:
-        return [{"message": render.slack_message(alert, purpose), "recipient": "Slack channel"}]
-    if channel == Channel.EMAIL:
-        to = list(provider.settings.get("management_recipients") or []) if escalation else []
-        to = to or list(provider.settings.get("recipients") or [])
-        rendered = render.email_message(alert, purpose)
-        domain = message_domain()
-        # The first notification is the thread every later message replies to, even when it goes
-        # out on a later occurrence (an alert muted until its maintenance window closed).
-        sequence = {
-            Purpose.ESCALATE: alert.escalation_level,
-            Purpose.REPEAT: alert.occurrence_count,
-            Purpose.WORSE: alert.occurrence_count,
-        }.get(purpose, 1)
-        return [
-            {
-                **rendered,
-                "to": to,
-                "recipient": ", ".join(to),
-                "message_id": f"<{alert.ref}.{purpose}.{sequence}@{domain}>",
-                "thread_id": f"<{alert.ref}.{Purpose.NOTIFY}.1@{domain}>",
-            }
-        ]
-    if channel == Channel.SMS:
-        numbers = list(provider.settings.get("management_numbers") or []) if escalation else []
-        numbers = numbers or list(provider.settings.get("to_numbers") or [])
-        body = render.sms_body(alert, purpose, provider.max_segments())
-        callback = status_callback_url(provider.organisation)
-        return [{"to": number, "recipient": number, "body": body, "status_callback": callback} for number in numbers]
-    if channel == Channel.PAGERDUTY:
-        return [{"event": render.pagerduty_event(alert, purpose), "recipient": "PagerDuty service"}]
-    if channel == Channel.WEBHOOK:
-        event = render.webhook_event(alert, purpose, at)
-        seed = f"{alert.pk}:{purpose}:{alert.version}:{alert.occurrence_count}:{alert.escalation_level}"
-        webhook_id = "msg_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
-        host = urlsplit(provider.settings["url"]).hostname or ""
-        return [{"event": event, "webhook_id": webhook_id, "recipient": host}]
-    raise ValueError(f"unknown alert channel {channel!r}")
-
-
 def dispatch_pairs(pairs: list[Pair]) -> None:
-    """Hand each (organisation, provider) to a worker; one slow channel never delays another."""
-    from .tasks import deliver_channel
-
-    queue = conf.get("TASK_QUEUE") or None
+    """Hand each (organisation, provider) to a worker; one slow channel never delays another.
+    The task is named, not imported (tasks.py registers it), so notify never imports the tasks."""
+    queue = settings.ALERTS_TASK_QUEUE or None
     for organisation_id, provider in pairs:
         try:
-            deliver_channel.apply_async(args=(organisation_id, provider), queue=queue)
+            current_app.signature(DELIVER_TASK, args=(organisation_id, provider)).apply_async(queue=queue)
         except Exception:  # broker down: the items are safe in the outbox; beat's drain sends them
             logger.exception("alerts.dispatch_failed org=%s provider=%s", organisation_id, provider)
 

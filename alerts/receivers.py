@@ -13,11 +13,11 @@ a flapping channel to one open alert. The last Delivery row of a dead item is ma
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.dispatch import receiver
 
 from wedsync_integrations.integrations import signals
 
-from . import conf
 from .family import FAMILY
 from .lifecycle import raise_alert, resolve
 from .models import ActionSource, Alert, AlertStatus, Delivery, DeliveryStatus, Severity
@@ -85,7 +85,7 @@ def on_delivery_dead(sender, item, error, **kwargs):
 
 @receiver(signals.delivery_failed, dispatch_uid="alerts.delivery_failed")
 def on_delivery_failed(sender, item, error, attempts, **kwargs):
-    if attempts != conf.get("FAILING_DELIVERY_ATTEMPTS") or item.organisation is None:
+    if attempts != settings.ALERTS_FAILING_DELIVERY_ATTEMPTS or item.organisation is None:
         return
     _integration_alert(
         sender,

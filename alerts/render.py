@@ -15,7 +15,7 @@ from wedsync_integrations import calendar
 from . import sms_text
 from .models import PAGERDUTY_SEVERITY, Alert, AlertStatus, Purpose, Severity
 
-# Block Kit limits (contracts/crm-and-alerts.md §5.1).
+# Block Kit limits (docs/vendors/slack.md, "Block Kit limits we keep").
 HEADER_MAX = 150
 SECTION_TEXT_MAX = 3000
 FIELD_MAX = 2000
@@ -218,7 +218,7 @@ def is_wedding_day(alert: Alert) -> bool:
 
 def sms_body(alert: Alert, purpose: str, max_segments: int) -> str:
     """The SMS text, within `max_segments` segments; on a wedding day within one GSM-7 segment
-    (160 characters), as the Twilio contract advises: a single segment arrives whole, never in
+    (160 characters), as docs/vendors/twilio.md explains: a single segment arrives whole, never in
     parts or out of order, and costs the least at the moment it matters most."""
     ctx = alert.context or {}
     prefix = SMS_PREFIX.get(purpose, "")

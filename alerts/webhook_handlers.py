@@ -18,10 +18,12 @@ import logging
 import re
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from webhooks.models import WebhookConfig
 from webhooks.registry import handles
 
-from . import conf, lifecycle
+from . import lifecycle
 from .models import ActionSource, Alert, AlertConfig, Delivery, Severity
 from .notify import delivering_organisation
 
@@ -44,7 +46,7 @@ def _belongs(alert: Alert, event) -> bool:
     if organisation is None:
         return True  # a global source (one app for the whole platform)
     if alert.organisation_id is None:
-        return organisation.slug == conf.get("PLATFORM_ORGANISATION")
+        return organisation.slug == settings.ALERTS_PLATFORM_ORGANISATION
     return alert.organisation_id == organisation.pk
 
 
@@ -149,7 +151,7 @@ def pagerduty_incident(event) -> str:
 
 def _alert_for_incident(data: dict) -> Alert | None:
     """Match on incident_key (= our dedup_key for Events-API incidents); fall back to the
-    incident id recorded earlier, since the key's presence is not guaranteed (contract §7.2)."""
+    incident id recorded earlier, since the key's presence is not guaranteed (docs/vendors/pagerduty.md)."""
     key = _text(data.get("incident_key"), 255)
     if key.startswith("wedsync:"):
         scope, _, ref = key.removeprefix("wedsync:").rpartition(":")

@@ -57,7 +57,7 @@ RESTATEMENT_OVERLAP = timedelta(minutes=5)
 
 
 def grace() -> timedelta:
-    return timedelta(seconds=getattr(settings, "MONITORING_EXPORT_GRACE_SECONDS", 60))
+    return timedelta(seconds=settings.MONITORING_EXPORT_GRACE_SECONDS)
 
 
 def last_finished_hour(now: datetime) -> datetime:

@@ -1,4 +1,5 @@
-"""Fake Datadog, New Relic and Pushgateway endpoints for the vendor sandbox (contract replies)."""
+"""Fake Datadog, New Relic and Pushgateway endpoints for the vendor sandbox, answering as
+docs/vendors/datadog.md, newrelic.md and prometheus.md describe."""
 
 from wedsync_integrations.sandbox.routes import Reply, route
 

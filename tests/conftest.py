@@ -19,6 +19,15 @@ pytest_plugins = ["wedsync_integrations.sandbox.pytest_plugin"]
 _counter = itertools.count(1)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Before the test database is created: the embedded default's var/ folder it lives in (what
+    manage.py prepares for every command; pytest does not go through manage.py)."""
+    from wedsync_integrations.core.local_files import prepare
+
+    prepare()
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Circuit breakers, rate limits and health live in the cache: start every test clean

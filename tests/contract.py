@@ -63,6 +63,11 @@ class ProviderContract:
     def mock_health(self, rsps, ok: bool) -> None:
         raise NotImplementedError
 
+    def make_unhealthy(self, rsps, config) -> None:
+        """What makes the health check fail: by default the vendor refusing it. A vendor whose
+        check cannot call it (no side-effect-free endpoint) breaks the configuration instead."""
+        self.mock_health(rsps, ok=False)
+
     def mock_token(self, rsps) -> None:
         """The token endpoint issuing a fresh token (vendor-issued credentials only)."""
         rsps.add(
@@ -200,7 +205,7 @@ class ProviderContract:
         rsps.reset()
         if self.renewable(config):
             self.mock_token(rsps)
-        self.mock_health(rsps, ok=False)
+        self.make_unhealthy(rsps, config)
         result = health.check(config, refresh=True)
         assert result["ok"] is False
         for value in self.hidden(config):

@@ -8,7 +8,9 @@ class WebhooksAppConfig(AppConfig):
     def ready(self):
         from wedsync_integrations.integrations.registry import register_family
 
-        from . import checks, handlers, providers  # noqa: F401  (sources, handlers and checks register themselves)
+        # sources, handlers and checks register themselves; tasks in every process, so a task
+        # sent by name runs as registered (eager in tests)
+        from . import checks, handlers, providers, tasks  # noqa: F401
         from .family import FAMILY
 
         register_family(FAMILY)

@@ -12,7 +12,7 @@ DISPATCH_VALUES = ("", "immediate", "sweeper")
 
 @checks.register()
 def check_dispatch(app_configs=None, **kwargs):
-    value = getattr(settings, "WEBHOOK_DISPATCH", "")
+    value = settings.WEBHOOK_DISPATCH
     if value not in DISPATCH_VALUES:
         return [
             checks.Error(
@@ -27,7 +27,7 @@ def check_dispatch(app_configs=None, **kwargs):
 def check_public_url(app_configs=None, **kwargs):
     """Twilio signs the URL it called, which we rebuild from PUBLIC_BASE_URL: it must be the real
     public https address, or every Twilio callback is rejected."""
-    parts = urlsplit(getattr(settings, "PUBLIC_BASE_URL", ""))
+    parts = urlsplit(settings.PUBLIC_BASE_URL)
     if parts.scheme != "https" or parts.hostname in (None, "127.0.0.1", "localhost"):
         return [
             checks.Warning(

@@ -34,14 +34,11 @@ from django.utils import timezone
 from wedsync_integrations import calendar
 from wedsync_integrations.core.observability import get_correlation_id
 
+from .family import FAMILY
 from .models import EventStatus, InboundEvent, Priority
+from .publishing import publish
 
 logger = logging.getLogger("wedsync.webhooks")
-
-# Published tasks must never hold up the vendor's reply: a broker that is down costs at most
-# a few hundred milliseconds before we give up and leave the event to the sweeper.
-PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.2}
-
 
 class Dispatch(enum.StrEnum):
     IMMEDIATE = "immediate"
@@ -52,10 +49,7 @@ def dispatch_for(source: str) -> Dispatch:
     forced = settings.WEBHOOK_DISPATCH
     if forced:
         return Dispatch(forced)
-    from .intake import source_class
-
-    source_cls = source_class(source)
-    return Dispatch(source_cls.dispatch if source_cls is not None else Dispatch.IMMEDIATE)
+    return Dispatch(getattr(FAMILY.providers.get(source), "dispatch", Dispatch.IMMEDIATE))
 
 
 def dedupe_key(source: str, organisation_id: int | None, external_id: str) -> str:
@@ -235,22 +229,3 @@ def _insert_orm(row: dict) -> int | None:
 def dispatch(event_ids: list[int], priority: int = Priority.NORMAL) -> int:
     """After a request stored new events of an IMMEDIATE source: publish their tasks now."""
     return sum(publish(event_id, priority) for event_id in event_ids)
-
-
-def publish(event_id: int, priority: int = Priority.NORMAL) -> bool:
-    """Publish one processing task; a failure is logged and left to the sweeper."""
-    from .tasks import process_event
-
-    try:
-        process_event.apply_async((event_id,), queue=queue_for(priority), retry=True, retry_policy=PUBLISH_RETRY_POLICY)
-        return True
-    except Exception as exc:  # broker down: the stored row is the queue, the sweeper resends
-        logger.warning("webhooks.publish_failed event=%s error=%s", event_id, type(exc).__name__)
-        return False
-
-
-def queue_for(priority: int) -> str | None:
-    """The Celery queue for an event (None: Celery's default queue)."""
-    if priority >= Priority.WEDDING_DAY and settings.WEBHOOK_PRIORITY_QUEUE:
-        return settings.WEBHOOK_PRIORITY_QUEUE
-    return settings.WEBHOOK_TASK_QUEUE or None

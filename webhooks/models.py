@@ -14,6 +14,8 @@ from wedsync_integrations.integrations.models import (
     SyncLogBase,
 )
 
+from .family import FAMILY
+
 
 class WebhookConfig(ProviderConfigBase):
     """Per-organisation signing secrets for one inbound source."""
@@ -35,18 +37,10 @@ class WebhookRetryItem(RetryItemBase):
 
 
 # -- inbound events ------------------------------------------------------------------------------
-class Source(models.TextChoices):
-    SLACK = "slack", "Slack"
-    PAGERDUTY = "pagerduty", "PagerDuty"
-    TWILIO = "twilio", "Twilio"
-    DATADOG = "datadog", "Datadog"
-    NEWRELIC = "newrelic", "New Relic"
-    TAVE = "tave", "Tave (VSCO Workspace)"
-    HONEYBOOK = "honeybook", "HoneyBook (via Zapier)"
-    QUICKBOOKS = "quickbooks", "QuickBooks Online"
-    XERO = "xero", "Xero"
-    FRESHBOOKS = "freshbooks", "FreshBooks"
-    GENERIC = "generic", "Generic (Standard Webhooks)"
+def source_choices() -> list[tuple[str, str]]:
+    """Every registered inbound source, as (name, label): the registry is the one list, so a new
+    source needs no migration."""
+    return FAMILY.provider_choices()
 
 
 class EventStatus(models.TextChoices):
@@ -72,7 +66,7 @@ class InboundEvent(models.Model):
     retry is acknowledged without being stored or processed twice.
     """
 
-    source = models.CharField(max_length=20, choices=Source.choices)
+    source = models.CharField(max_length=20, choices=source_choices)
     # no index of its own: webhooks_event_recent (organisation, source, -received_at) serves it,
     # and every index is written on the endpoint's one INSERT
     organisation = models.ForeignKey(
@@ -127,7 +121,7 @@ class RejectedAttempt(models.Model):
     """A request that failed verification or parsing. The body was not trusted, so only its size
     and hash are kept (enough to match it against a vendor's delivery log)."""
 
-    source = models.CharField(max_length=20, choices=Source.choices)
+    source = models.CharField(max_length=20, choices=source_choices)
     organisation = models.ForeignKey(
         "tenants.Organisation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -156,7 +150,7 @@ class ExportConfirmation(models.Model):
     whose delivery result names the same vendor entity (see webhooks.handlers.accounting).
     """
 
-    source = models.CharField(max_length=20, choices=Source.choices)
+    source = models.CharField(max_length=20, choices=source_choices)
     organisation = models.ForeignKey("tenants.Organisation", on_delete=models.CASCADE, related_name="+")
     # SET_NULL: confirmations are evidence and outlive the purge of old inbound events
     inbound_event = models.ForeignKey(

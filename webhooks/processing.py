@@ -24,7 +24,7 @@ from django.utils import timezone
 from wedsync_integrations.core.observability import correlation_scope
 from wedsync_integrations.integrations.retry import URGENT, RetryPolicy
 
-from . import metrics, registry
+from . import metrics, publishing, registry
 from .models import EventStatus, InboundEvent, Priority
 
 logger = logging.getLogger("wedsync.webhooks")
@@ -117,19 +117,7 @@ def _fail(event: InboundEvent, handler: str, exc: Exception, now) -> str:
 
 def _schedule_retry(event: InboundEvent, delay: float) -> None:
     """Ask Celery to come back after the backoff; if that fails the sweeper finds it when due."""
-    from .inbox import PUBLISH_RETRY_POLICY, queue_for
-    from .tasks import process_event
-
-    try:
-        process_event.apply_async(
-            (event.pk,),
-            countdown=delay,
-            queue=queue_for(event.priority),
-            retry=True,
-            retry_policy=PUBLISH_RETRY_POLICY,
-        )
-    except Exception as exc:
-        logger.warning("webhooks.retry_publish_failed event=%s error=%s", event.pk, type(exc).__name__)
+    publishing.publish(event.pk, event.priority, countdown=delay)
 
 
 def reprocess(events, *, now=None) -> dict[str, int]:

@@ -14,7 +14,7 @@ Each handler runs in its own database transaction; once it has succeeded for an 
 of that event (because a later handler failed) does not run it again.
 "*" as an event type matches every event of that source.
 
-Event types per source (derived in webhooks/providers/<source>.py, exactly per the contracts):
+Event types per source (derived in webhooks/providers/<source>.py, as docs/vendors/*.md describe):
 
 | source     | event_type                                                   | dedupe (event id)                       |
 |------------|--------------------------------------------------------------|-----------------------------------------|
@@ -24,7 +24,7 @@ Event types per source (derived in webhooks/providers/<source>.py, exactly per t
 | pagerduty  | event.event_type ("incident.acknowledged", "…resolved", …)   | event.id (signed; X-Webhook-Id fallback)|
 | twilio     | "message.status" (status callback), "message.inbound" (SMS)  | MessageSid+MessageStatus / MessageSid   |
 | datadog    | "alert" (payload keeps alert_transition etc.)                | body "id" ($ID), or webhook-id          |
-| newrelic   | "alert" (payload keeps state, issueId etc.)                  | issueId+state+updatedAt, or webhook-id  |
+| newrelic   | "alert" (payload keeps state, issue id etc.)                 | issue id+state+updatedAt, or webhook-id |
 | tave       | REST-hook event: "contact.created", "job.created",           | event + targetId                        |
 |            | "order.booked", "payment.created" ("rest_hook" if unnamed)   |                                         |
 | honeybook  | body "type" (e.g. "client.created", "project.booked")        | webhook-id                              |

@@ -13,11 +13,12 @@ from django.utils import timezone
 
 from . import inbox, processing
 from .models import EventStatus, InboundEvent, RejectedAttempt
+from .publishing import PROCESS_TASK
 
 REJECTED_RETENTION_DAYS = 30
 
 
-@shared_task(name="webhooks.process_event", acks_late=True, ignore_result=True)
+@shared_task(name=PROCESS_TASK, acks_late=True, ignore_result=True)
 def process_event(event_id: int) -> str | None:
     return processing.process(event_id)
 

@@ -18,6 +18,9 @@ rejects with a Rejected(reason, detail) that never contains a secret or an expec
 
 Where no timestamp is signed, the only replay guard is dedupe on an id inside the signed content,
 which is why parsers take their dedupe keys from the body, not from unsigned headers.
+
+Vendor facts per scheme: docs/vendors/<vendor>.md, and docs/vendors/inbound-signatures.md
+for the accounting and CRM sources.
 """
 
 from __future__ import annotations

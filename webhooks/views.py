@@ -18,7 +18,6 @@ from rest_framework.views import APIView
 
 from . import intake
 from .family import FAMILY
-from .models import Source
 
 _error = inline_serializer(
     "WebhookError", fields={"error": serializers.CharField(), "detail": serializers.CharField(required=False)}
@@ -58,7 +57,7 @@ _COMMON = {
     "tags": ["webhooks"],
 }
 
-_SOURCE = OpenApiParameter("source", OpenApiTypes.STR, OpenApiParameter.PATH, enum=Source.values)
+_SOURCE = OpenApiParameter("source", OpenApiTypes.STR, OpenApiParameter.PATH, enum=sorted(FAMILY.providers))
 
 
 # OpenAPI ignores header parameters with these names (3.0 §4.7.12.1); the operation's text says them

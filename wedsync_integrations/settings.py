@@ -6,13 +6,16 @@ DATABASE_URL (PostgreSQL), CELERY_BROKER_URL (Redis or RabbitMQ), CACHE_URL (Red
 DJANGO_ENV=production turns every deploy safeguard on and refuses to start without real secrets.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from wedsync_integrations.core import local_files
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("WEDSYNC_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR = local_files.var_dir()
 
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
@@ -30,38 +33,26 @@ if PRODUCTION and DEBUG:
 ENVIRONMENT_NAME = env.str("WEDSYNC_ENVIRONMENT", default="prod" if PRODUCTION else "dev")
 
 
-def _local_secret(variable: str, filename: str, generate) -> str:
-    """A per-checkout secret kept under var/ so the embedded default runs with no set-up.
-
-    Production never reaches this: it must receive its secrets from the environment.
-    """
+def _local_secret(variable: str, filename: str) -> str:
+    """A per-checkout secret under var/, which manage.py prepares (core/local_files.py) so the
+    embedded default runs with no set-up. Production never reaches this: it must receive its
+    secrets from the environment. Reading settings never writes a file."""
     if PRODUCTION:
         raise ImproperlyConfigured(f"{variable} must be set in the environment in production")
-    path = VAR_DIR / filename
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(generate())
-        path.chmod(0o600)
-    return path.read_text().strip()
+    value = local_files.read_secret(filename)
+    if not value:
+        raise ImproperlyConfigured(
+            f"{variable} is not set and {VAR_DIR / filename} does not exist yet: run any manage.py command "
+            "once (`make install` does), or set SECRET_KEY and FIELD_ENCRYPTION_KEYS in the environment"
+        )
+    return value
 
 
-def _new_django_key() -> str:
-    from django.core.management.utils import get_random_secret_key
-
-    return "wsi-" + get_random_secret_key()
-
-
-def _new_fernet_key() -> str:
-    from cryptography.fernet import Fernet
-
-    return Fernet.generate_key().decode()
-
-
-SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret("SECRET_KEY", "secret_key", _new_django_key)
+SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret("SECRET_KEY", local_files.SECRET_KEY_FILE)
 # Comma-separated Fernet keys; the first encrypts, all decrypt (MultiFernet). Rotate with
 # `manage.py rotate_secrets` after putting the new key first.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
-    _local_secret("FIELD_ENCRYPTION_KEYS", "field_encryption_key", _new_fernet_key)
+    _local_secret("FIELD_ENCRYPTION_KEYS", local_files.ENCRYPTION_KEY_FILE)
 ]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
@@ -160,8 +151,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns at start-up when it is missing
+STATIC_ROOT = VAR_DIR / "static"  # prepared by manage.py (whitenoise warns when it is missing)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -193,9 +183,7 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # A broker that needs no server: messages are files in var/broker, shared by every local
     # process. Fine for one machine; use Redis or RabbitMQ to scale out.
-    _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    _broker_dir = VAR_DIR / "broker"  # its folders are prepared by manage.py (core/local_files.py)
     # kombu's filesystem transport, except that a message file appears only once it is complete
     CELERY_BROKER_TRANSPORT = "wedsync_integrations.core.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -212,8 +200,6 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or (
     if CELERY_BROKER_URL.startswith("amqp")
     else CELERY_BROKER_URL
 )
-if CELERY_RESULT_BACKEND.startswith("file://"):
-    (VAR_DIR / "celery-results").mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -277,6 +263,35 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # SMTP has no timeout unless given one
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="WedSync Alerts <alerts@wedsync.example>")
+
+# --- alerts family ------------------------------------------------------------------------------
+# An organisation's AI error rate over the last ALERTS_ERROR_RATE_WINDOW raises an alert at 10 %
+# normally, 5 % in peak season (May–September) and 2 % in the wedding-day window (Friday 18:00 to
+# Sunday 23:00, London); the lowest applicable threshold wins. Twice the threshold makes the alert
+# high instead of medium; below half the threshold an open one auto-resolves. Fewer requests than
+# ALERTS_ERROR_RATE_MIN_REQUESTS in the window never alert (3 failures out of 4 is noise).
+ALERTS_ERROR_RATE_THRESHOLDS = {
+    "default": env.float("ALERTS_ERROR_RATE_DEFAULT", default=0.10),
+    "peak_season": env.float("ALERTS_ERROR_RATE_PEAK_SEASON", default=0.05),
+    "wedding_day": env.float("ALERTS_ERROR_RATE_WEDDING_DAY", default=0.02),
+}
+ALERTS_ERROR_RATE_WINDOW = timedelta(seconds=env.int("ALERTS_ERROR_RATE_WINDOW_SECONDS", default=3600))
+ALERTS_ERROR_RATE_MIN_REQUESTS = env.int("ALERTS_ERROR_RATE_MIN_REQUESTS", default=20)
+# another family's delivery raises a medium alert after this many failed attempts in a row (high
+# once it is dead, or when a configuration is stopped)
+ALERTS_FAILING_DELIVERY_ATTEMPTS = env.int("ALERTS_FAILING_DELIVERY_ATTEMPTS", default=3)
+# platform-wide alerts are delivered through this organisation's channel configurations
+ALERTS_PLATFORM_ORGANISATION = env.str("ALERTS_PLATFORM_ORGANISATION", default="wedsync")
+ALERTS_SMS_MAX_SEGMENTS = env.int("ALERTS_SMS_MAX_SEGMENTS", default=2)  # alert texts are trimmed to fit
+# Slack lets a response_url be used 5 times in 30 minutes
+ALERTS_SLACK_RESPONSE_URL_MAX_AGE = timedelta(minutes=30)
+ALERTS_SLACK_RESPONSE_URL_MAX_USES = 5
+# a channel task finding the pair's drain lock held comes back this often, this many times
+ALERTS_DISPATCH_RETRY_SECONDS = env.float("ALERTS_DISPATCH_RETRY_SECONDS", default=0.25)
+ALERTS_DISPATCH_MAX_RETRIES = env.int("ALERTS_DISPATCH_MAX_RETRIES", default=40)
+# the Celery queue channel deliveries go to ("" = the default queue); production should set
+# "alerts" and run a worker on it, so a page never waits behind a long monitoring export
+ALERTS_TASK_QUEUE = env.str("ALERTS_TASK_QUEUE", default="")
 
 # --- /metrics --------------------------------------------------------------------------------
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")

@@ -48,6 +48,12 @@ class AlertChannel(Provider):
     purposes: ClassVar[frozenset[str]] = frozenset(Purpose.values)
 
     # -- the contract a channel module implements --------------------------------------------------
+    def build_payloads(self, alert: Alert, purpose: str, *, at) -> list[dict]:
+        """The stored bodies for telling this channel about `alert` (several where the channel
+        sends one message per recipient), each with a human-readable `recipient`. Built when the
+        alert is raised, kept in the outbox, sent as they are: never rebuilt at send time."""
+        raise NotImplementedError
+
     def send(self, alert: Alert, purpose: str, payload: dict, previous: Delivery | None) -> Sent:
         raise NotImplementedError
 

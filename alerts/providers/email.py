@@ -1,6 +1,6 @@
 """Email: Django's mail backend (SMTP in production), HTML + text, an explicit timeout.
 
-Contract: contracts/crm-and-alerts.md §8. Email is not HTTP, so this channel does not use the
+Contract: docs/vendors/email.md. Email is not HTTP, so this channel does not use the
 kernel's VendorClient; it maps SMTP failures onto the same error vocabulary instead:
 recipients refused and 5xx replies are permanent (resending the same message cannot help),
 4xx replies, disconnects, timeouts and connection errors are retryable. A bad SMTP login stops
@@ -23,8 +23,9 @@ from rest_framework import serializers
 from wedsync_integrations.integrations.errors import PermanentError, RetryableError
 from wedsync_integrations.integrations.registry import HealthResult, StrictSerializer
 
+from .. import render
 from ..family import FAMILY
-from ..models import Alert
+from ..models import Alert, Purpose
 from .base import AlertChannel, Sent
 
 
@@ -72,6 +73,29 @@ class Email(AlertChannel):
 
     def connection(self):
         return get_connection(fail_silently=False, timeout=settings.EMAIL_TIMEOUT)
+
+    def build_payloads(self, alert: Alert, purpose: str, *, at) -> list[dict]:
+        """One message to the recipients (management's for an escalation, when set). The first
+        notification is the thread every later message replies to, even when it goes out on a
+        later occurrence (an alert muted until its maintenance window closed)."""
+        escalation = purpose == Purpose.ESCALATE
+        to = list(self.settings.get("management_recipients") or []) if escalation else []
+        to = to or list(self.settings.get("recipients") or [])
+        domain = message_domain()
+        sequence = {
+            Purpose.ESCALATE: alert.escalation_level,
+            Purpose.REPEAT: alert.occurrence_count,
+            Purpose.WORSE: alert.occurrence_count,
+        }.get(purpose, 1)
+        return [
+            {
+                **render.email_message(alert, purpose),
+                "to": to,
+                "recipient": ", ".join(to),
+                "message_id": f"<{alert.ref}.{purpose}.{sequence}@{domain}>",
+                "thread_id": f"<{alert.ref}.{Purpose.NOTIFY}.1@{domain}>",
+            }
+        ]
 
     def send(self, alert: Alert, purpose: str, payload: dict, previous) -> Sent:
         headers = {"Message-ID": payload["message_id"], "X-WedSync-Alert-Id": alert.ref}

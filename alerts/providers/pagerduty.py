@@ -1,6 +1,6 @@
 """PagerDuty Events API v2: trigger, acknowledge and resolve with a stable dedup_key.
 
-Contract: contracts/crm-and-alerts.md §7.1. The credential is the body's `routing_key`, so the
+Contract: docs/vendors/pagerduty.md ("Events API v2"). The credential is the body's `routing_key`, so the
 outbox stores the event without it and it is added here, at send time. The dedup_key
 (`wedsync:{org}:{alert}`) makes our own retries idempotent on PagerDuty's side. 202 is success;
 400 means our event is invalid (permanent); 429 and 5xx are retried by the kernel.
@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from wedsync_integrations.integrations.registry import BaseSettings, HealthResult, StrictSerializer
 
+from .. import render
 from ..family import FAMILY
 from ..models import Alert, Purpose
 from .base import AlertChannel, Sent
@@ -32,6 +33,9 @@ class PagerDuty(AlertChannel):
     default_base_url = "https://events.pagerduty.com"
     # a worse severity is a new trigger for the same dedup key (PagerDuty dedupes repeats itself)
     purposes = frozenset({Purpose.NOTIFY, Purpose.WORSE, Purpose.ACKNOWLEDGE, Purpose.RESOLVE})
+
+    def build_payloads(self, alert: Alert, purpose: str, *, at) -> list[dict]:
+        return [{"event": render.pagerduty_event(alert, purpose), "recipient": "PagerDuty service"}]
 
     def send(self, alert: Alert, purpose: str, payload: dict, previous) -> Sent:
         event = {"routing_key": self.secret("routing_key"), **payload["event"]}

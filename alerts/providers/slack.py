@@ -1,6 +1,6 @@
 """Slack: an app's incoming webhook with Block Kit, updated through interactions' response_url.
 
-Contract: contracts/crm-and-alerts.md §5. The webhook URL is the credential (kept encrypted,
+Contract: docs/vendors/slack.md. The webhook URL is the credential (kept encrypted,
 never stored in the outbox, redacted from every message). Incoming webhooks return no message
 `ts`, so a posted message can only be changed through the `response_url` of an interaction on
 it (usable 5 times within 30 minutes): when someone presses a button we keep that URL and use
@@ -18,7 +18,7 @@ from django.utils import timezone
 from wedsync_integrations.integrations.errors import IntegrationError, PermanentError
 from wedsync_integrations.integrations.registry import HealthResult, OutboundURLField, StrictSerializer
 
-from .. import conf
+from .. import render
 from ..family import FAMILY
 from ..models import Alert, Purpose
 from .base import AlertChannel, Sent
@@ -57,6 +57,9 @@ class Slack(AlertChannel):
     settings_serializer = SlackSettings
     secrets_serializer = SlackSecrets
 
+    def build_payloads(self, alert: Alert, purpose: str, *, at) -> list[dict]:
+        return [{"message": render.slack_message(alert, purpose), "recipient": "Slack channel"}]
+
     def send(self, alert: Alert, purpose: str, payload: dict, previous) -> Sent:
         message = payload["message"]
         if purpose in (Purpose.ACKNOWLEDGE, Purpose.RESOLVE):
@@ -86,8 +89,8 @@ class Slack(AlertChannel):
         url = alert.slack_response_url
         if not url or not response_url_is_trusted(url) or alert.slack_response_url_at is None:
             return None
-        too_old = timezone.now() - alert.slack_response_url_at > conf.get("SLACK_RESPONSE_URL_MAX_AGE")
-        if too_old or alert.slack_response_url_uses >= conf.get("SLACK_RESPONSE_URL_MAX_USES"):
+        too_old = timezone.now() - alert.slack_response_url_at > settings.ALERTS_SLACK_RESPONSE_URL_MAX_AGE
+        if too_old or alert.slack_response_url_uses >= settings.ALERTS_SLACK_RESPONSE_URL_MAX_USES:
             return None
         client = self.client(base_url=url, guarded=True)
         Alert.objects.filter(pk=alert.pk).update(slack_response_url_uses=alert.slack_response_url_uses + 1)

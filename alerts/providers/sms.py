@@ -1,6 +1,6 @@
 """SMS through Twilio's Messages API (form-encoded, HTTP Basic AccountSid:AuthToken).
 
-Contract: contracts/crm-and-alerts.md §6. Texts are trimmed to a bounded number of segments
+Contract: docs/vendors/twilio.md. Texts are trimmed to a bounded number of segments
 (GSM-7/UCS-2 aware, see sms_text.py) when rendered, and on a wedding day to one GSM-7 segment
 (render.sms_body); numbers are validated as E.164.
 
@@ -30,9 +30,9 @@ from wedsync_integrations.integrations.errors import IntegrationError, Permanent
 from wedsync_integrations.integrations.http import json_object
 from wedsync_integrations.integrations.registry import BaseSettings, HealthResult, StrictSerializer
 
-from .. import conf
+from .. import render
 from ..family import FAMILY
-from ..models import Alert, Delivery, DeliveryStatus
+from ..models import Alert, Delivery, DeliveryStatus, Purpose
 from .base import AlertChannel, AmbiguousSendError, Sent
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -72,7 +72,7 @@ def status_callback_url(organisation) -> str:
     public host Twilio signs (settings.PUBLIC_BASE_URL)."""
     from django.urls import NoReverseMatch, reverse
 
-    slug = organisation.slug if organisation is not None else conf.get("PLATFORM_ORGANISATION")
+    slug = organisation.slug if organisation is not None else settings.ALERTS_PLATFORM_ORGANISATION
     try:
         path = reverse("webhooks:organisation", kwargs={"source": "twilio", "org_slug": slug})
     except NoReverseMatch:
@@ -101,7 +101,16 @@ class Sms(AlertChannel):
     default_base_url = "https://api.twilio.com"
 
     def max_segments(self) -> int:
-        return int(self.settings.get("max_segments") or conf.get("SMS_MAX_SEGMENTS"))
+        return int(self.settings.get("max_segments") or settings.ALERTS_SMS_MAX_SEGMENTS)
+
+    def build_payloads(self, alert: Alert, purpose: str, *, at) -> list[dict]:
+        """One message per number (management's for an escalation, when set)."""
+        escalation = purpose == Purpose.ESCALATE
+        numbers = list(self.settings.get("management_numbers") or []) if escalation else []
+        numbers = numbers or list(self.settings.get("to_numbers") or [])
+        body = render.sms_body(alert, purpose, self.max_segments())
+        callback = status_callback_url(self.organisation)
+        return [{"to": number, "recipient": number, "body": body, "status_callback": callback} for number in numbers]
 
     def _messages_path(self) -> str:
         return f"/{API_VERSION}/Accounts/{self.secret('account_sid')}/Messages.json"

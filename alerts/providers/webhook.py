@@ -1,12 +1,12 @@
 """Outbound webhooks signed per Standard Webhooks (https://www.standardwebhooks.com/).
 
-Contract: contracts/crm-and-alerts.md §9. The tenant's URL must pass the kernel's SSRF guard
+Contract: docs/vendors/standard-webhooks.md. The tenant's URL must pass the kernel's SSRF guard
 (https; no private, loopback or link-local address unless allow-listed) when it is saved and
 again on every request; redirects are never followed (a 3xx is a failed delivery, per the
 spec). `webhook-id` is fixed when the event is queued and identical on every retry (the
 receiver's idempotency key); `webhook-timestamp` and the signature are computed per attempt.
 
-What the receiver answers (contract §9): 2xx is success; 410 Gone disables the endpoint, as the
+What the receiver answers (docs/vendors/standard-webhooks.md): 2xx is success; 410 Gone disables the endpoint, as the
 spec asks; every other answer, 3xx and 4xx included, is a failed attempt that is retried with
 backoff, because a receiver being redeployed or misconfigured for a while must not lose alerts.
 Two exceptions stop the configuration instead (the item is kept until staff resume it): 401/403
@@ -15,8 +15,10 @@ Two exceptions stop the configuration instead (the item is kept until staff resu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
@@ -29,6 +31,7 @@ from wedsync_integrations.integrations.registry import (
 )
 from wedsync_integrations.integrations.signing import standard_webhooks_headers
 
+from .. import render
 from ..family import FAMILY
 from ..models import Alert, Severity
 from .base import AlertChannel, Sent
@@ -65,6 +68,14 @@ class Webhook(AlertChannel):
     def subscribes_to(self, severity: str) -> bool:
         wanted = self.settings.get("severities") or Severity.values
         return severity in wanted
+
+    def build_payloads(self, alert: Alert, purpose: str, *, at) -> list[dict]:
+        """The Standard Webhooks event; its webhook-id is the same on every retry of this message."""
+        event = render.webhook_event(alert, purpose, at)
+        seed = f"{alert.pk}:{purpose}:{alert.version}:{alert.occurrence_count}:{alert.escalation_level}"
+        webhook_id = "msg_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+        host = urlsplit(self.settings["url"]).hostname or ""
+        return [{"event": event, "webhook_id": webhook_id, "recipient": host}]
 
     def send(self, alert: Alert, purpose: str, payload: dict, previous) -> Sent:
         url = self.settings["url"]

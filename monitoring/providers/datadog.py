@@ -1,6 +1,6 @@
 """Datadog: metrics through POST /api/v2/series, key check through GET /api/v1/validate.
 
-Contract (contracts/monitoring-and-bi.md §1): host from the organisation's site (or base_url),
+Contract (docs/vendors/datadog.md): host from the organisation's site (or base_url),
 header DD-API-KEY, gzip body with Content-Encoding: gzip, success 202 {"errors": [...]}, a
 body ≤ 512,000 B compressed and ≤ 5,242,880 B decompressed, points ≤ 1 h old and ≤ 10 min
 in the future, type 1 = count (with interval), 3 = gauge; tags lower-case within Datadog's
@@ -13,7 +13,8 @@ points older than an hour, so the hour is exportable for about an hour after it 
 Resends never double-count: Datadog keeps the most recently submitted value per series (name
 and tags) and timestamp, counts included (docs.datadoghq.com/metrics/custom_metrics/
 historical_metrics; the intake's last-write-wins on counters is also what Vector's Datadog sink
-found, vectordotdev/vector#13867). The contract leaves this "unverified" (§1.3); with it, a retry
+found, vectordotdev/vector#13867). For the regular intake this is observed, not in the API
+reference (docs/vendors/datadog.md, "Errors, retries and idempotency"); with it, a retry
 after a lost 202 and the restatement of an hour after late usage replace the hour's points.
 
 Batches: each stored payload is a ready {"series": [...]} body of at most 500,000 bytes of
@@ -43,7 +44,7 @@ from ..exporter import IntervalExporter, record_skip
 from ..family import FAMILY
 from ..metrics import Interval, Kind
 
-# Site label -> API host (contract §1.1). Aliases accept what people type in.
+# Site label -> API host (docs/vendors/datadog.md, "Sites"). Aliases accept what people type in.
 SITES = {
     "US1": "https://api.datadoghq.com",
     "US3": "https://api.us3.datadoghq.com",
@@ -99,7 +100,7 @@ def site_label(value: str) -> str:
 @functools.lru_cache(maxsize=65536)  # the same few thousand tags come up hour after hour
 def tag(key: str, value: object) -> str:
     """A Datadog tag: lower-case, only letters, digits and _ - : . /, starting with a letter,
-    no trailing or doubled underscores, at most 200 characters (contract §1.4)."""
+    no trailing or doubled underscores, at most 200 characters (docs/vendors/datadog.md, "Names and tags")."""
     text = _REPEATED_UNDERSCORE.sub("_", _TAG_INVALID.sub("_", f"{key}:{value}".lower()))
     text = text.rstrip("_")[:200].rstrip("_")
     return text if text[:1].isalpha() else "t" + text[:199]

@@ -1,6 +1,6 @@
 """New Relic: the Metric API (POST /metric/v1), US or EU data centre.
 
-Contract (contracts/monitoring-and-bi.md §2): header Api-Key (licence key), Content-Type
+Contract (docs/vendors/newrelic.md): header Api-Key (licence key), Content-Type
 application/json, Content-Encoding: GZIP, body a JSON array of blocks with a `common` block
 (timestamp, attributes) and `metrics`; counts carry `interval.ms`; success 202
 {"requestId": ...}; ≤ 10^6 bytes per POST (we keep the *uncompressed* body under it, the safe
@@ -16,7 +16,7 @@ them) sends its mean as a gauge rather than an invented minimum.
 
 Health check: New Relic has no endpoint that validates a licence key, so "test connection"
 POSTs one gauge point (`wedsync.integration.health_check` = 1, tagged with the organisation)
-and requires 202 — the contract's option (a). It writes that one data point to the account.
+and requires 202 (docs/vendors/newrelic.md, "Health check"). It writes that one data point to the account.
 """
 
 from __future__ import annotations

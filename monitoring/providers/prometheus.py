@@ -11,7 +11,7 @@ as a whole, no timestamps in the samples (the gateway rejects them). The outbox 
 grouping key, not the samples: a Pushgateway keeps only the latest state, so a retry pushes the
 state at the time of the retry rather than an old one.
 
-Pushgateway authentication (contract §3.6: optional basic auth, for a gateway behind a proxy or
+Pushgateway authentication (docs/vendors/prometheus.md: optional basic auth, for a gateway behind a proxy or
 started with --web.config.file): setting `pushgateway_username` and secret `pushgateway_password`,
 both or neither. With both, every push and health probe carries `Authorization: Basic
 base64(user:password)` (UTF-8, RFC 7617); the password is stored encrypted like every secret and

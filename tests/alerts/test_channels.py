@@ -1,4 +1,5 @@
-"""Every channel's request matches its vendor's contract (contracts/crm-and-alerts.md §5–9):
+"""Every channel's request matches its vendor's contract (docs/vendors/slack.md, email.md, twilio.md,
+pagerduty.md, standard-webhooks.md):
 exact URL, headers and body; and no credential is ever stored with the message."""
 
 import base64
@@ -247,7 +248,7 @@ def test_slack_text_from_outside_cannot_ping_the_channel_or_disguise_a_link(
     ("instant", "segments", "encoding"),
     [
         (datetime(2026, 6, 16, 10, 0, tzinfo=UTC), 2, "UCS-2"),  # a Tuesday, no weddings: the configured 2
-        (SATURDAY_AFTERNOON, 1, "GSM-7"),  # wedding-day mode: one GSM-7 segment (contract §6.1)
+        (SATURDAY_AFTERNOON, 1, "GSM-7"),  # wedding-day mode: one GSM-7 segment (docs/vendors/twilio.md)
     ],
     ids=["tuesday", "saturday"],
 )

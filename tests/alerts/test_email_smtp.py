@@ -1,5 +1,5 @@
 """Email alerts through a real SMTP server (aiosmtpd on 127.0.0.1): HTML + text to the on-call
-list, management on escalation, and SMTP failures classified as the contract says (§8)."""
+list, management on escalation, and SMTP failures classified as docs/vendors/email.md says."""
 
 import email
 import email.policy

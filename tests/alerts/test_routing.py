@@ -202,7 +202,7 @@ def test_policy_validation_names_the_problem(organisation):
         policy.full_clean()
     message = str(info.value)
     assert "missing severities: medium, high, critical" in message
-    assert "each value must be a list of: slack, email, sms, pagerduty, webhook" in message
+    assert "each value must be a list of: email, pagerduty, slack, sms, webhook" in message
 
 
 def test_an_alert_still_firing_when_its_mute_window_closes_is_notified_and_escalates(

@@ -83,6 +83,7 @@ def test_the_embedded_default_publishes_through_this_transport(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"}}
     env.update(WEDSYNC_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="wedsync_integrations.settings")
     code = (
+        "from wedsync_integrations.core.local_files import prepare; prepare()\n"  # what manage.py does first
         "from wedsync_integrations.celery import app\n"
         "with app.connection_for_write() as conn: t = type(conn.transport)\n"
         "print(f'{t.__module__}.{t.__name__}')"

@@ -8,6 +8,7 @@ import pytest
 
 from monitoring.providers.datadog import SITES
 from tests.contract import ProviderContract
+from tests.fixtures import load
 from wedsync_integrations.integrations import outbox
 
 from .conftest import DD_KEY
@@ -30,10 +31,11 @@ class TestDatadogContract(ProviderContract):
         return outbox.enqueue(config, operation="series", payload={"series": series})
 
     def mock_success(self, rsps):
-        rsps.post(self.write_url, status=202, json={"errors": []})
+        rsps.post(self.write_url, status=202, json=load("monitoring", "datadog", "series_accepted"))
 
     def mock_health(self, rsps, ok):
         if ok:
-            rsps.get(f"{API}/api/v1/validate", json={"valid": True})
-        else:
-            rsps.get(f"{API}/api/v1/validate", status=403, json={"errors": [f"Forbidden: {DD_KEY}"]})
+            rsps.get(f"{API}/api/v1/validate", json=load("monitoring", "datadog", "validate_valid"))
+        else:  # Datadog's 403 body, echoing the key as some vendors do: it must never be shown
+            forbidden = load("monitoring", "datadog", "forbidden")
+            rsps.get(f"{API}/api/v1/validate", status=403, json={"errors": [*forbidden["errors"], DD_KEY]})

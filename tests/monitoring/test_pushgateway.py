@@ -1,4 +1,4 @@
-"""Pushgateway pushes: the exact request, optional basic auth (contract §3.6), and its settings
+"""Pushgateway pushes: the exact request, optional basic auth (docs/vendors/prometheus.md), and its settings
 through validation, `integrations apply` and `integrations export`."""
 
 import json

@@ -18,7 +18,6 @@ from webhooks.models import (
     Priority,
     RejectedAttempt,
     RejectReason,
-    Source,
     WebhookAuditEntry,
     WebhookConfig,
 )
@@ -42,7 +41,8 @@ ISSUE_SOURCES = {"slack", "pagerduty", "twilio", "datadog", "newrelic", "tave", 
 
 def test_every_source_the_issue_names_is_registered_stored_and_covered_by_the_acceptance_cases():
     assert set(FAMILY.providers) == ISSUE_SOURCES
-    assert set(Source.values) == ISSUE_SOURCES  # the stored rows' choices and the schema's enum
+    # the stored rows' choices come from the registry: a new source needs no migration
+    assert {name for name, _ in InboundEvent._meta.get_field("source").choices} == ISSUE_SOURCES
     assert {case.source for case in CASES} == ISSUE_SOURCES  # test_sources.py runs every check per source
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from webhooks import inbox, processing, registry, tasks
+from webhooks import inbox, processing, publishing, registry, tasks
 from webhooks.models import EventStatus, InboundEvent, Priority
 from webhooks.providers.base import ParsedEvent
 
@@ -251,19 +251,20 @@ def test_alert_sources_publish_at_once_and_crm_accounting_sources_via_the_sweepe
 
 def test_queue_routing_sends_wedding_day_events_to_the_priority_queue(settings):
     settings.WEBHOOK_TASK_QUEUE, settings.WEBHOOK_PRIORITY_QUEUE = "", ""
-    assert inbox.queue_for(Priority.WEDDING_DAY) is None and inbox.queue_for(Priority.NORMAL) is None
+    assert publishing.queue_for(Priority.WEDDING_DAY) is None and publishing.queue_for(Priority.NORMAL) is None
     settings.WEBHOOK_TASK_QUEUE, settings.WEBHOOK_PRIORITY_QUEUE = "webhooks", "webhooks-priority"
-    assert inbox.queue_for(Priority.WEDDING_DAY) == "webhooks-priority"
-    assert inbox.queue_for(Priority.NORMAL) == "webhooks"
+    assert publishing.queue_for(Priority.WEDDING_DAY) == "webhooks-priority"
+    assert publishing.queue_for(Priority.NORMAL) == "webhooks"
 
 
 def test_publish_names_the_task_and_queue(monkeypatch, settings):
     settings.WEBHOOK_PRIORITY_QUEUE = "webhooks-priority"
     sent = []
-    monkeypatch.setattr(tasks.process_event, "apply_async", lambda args, **kw: sent.append((args, kw["queue"])))
-    assert inbox.publish(41, Priority.WEDDING_DAY) is True
+    monkeypatch.setattr(tasks.process_event, "apply_async", lambda args, kwargs, **kw: sent.append((args, kw["queue"])))
+    assert publishing.publish(41, Priority.WEDDING_DAY) is True
     assert sent == [((41,), "webhooks-priority")]
-    assert tasks.process_event.name == "webhooks.process_event" and tasks.process_event.acks_late
+    # the name the publisher sends is the task the worker runs
+    assert tasks.process_event.name == publishing.PROCESS_TASK and tasks.process_event.acks_late
 
 
 def test_purge_keeps_failed_events_and_recent_history(store, settings):

@@ -1,4 +1,4 @@
-"""Every published (and self-computed) test vector in the contracts, checked against the scheme
+"""Every published (and self-computed) test vector in docs/vendors/, checked against the scheme
 classes, plus the negative case next to each one."""
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def test_pagerduty_self_computed_vector_and_rotation():
     assert rejected(PagerDutyV3(), unknown_version, [PD_SECRET]) == RejectReason.MISSING_SIGNATURE
 
 
-# -- QuickBooks, Xero, FreshBooks (self-computed in accounting-and-vat.md) ------------------------
+# -- QuickBooks, Xero, FreshBooks (self-computed, docs/vendors/inbound-signatures.md) --------------
 def test_quickbooks_self_computed_vector():
     body = (
         b'[{"specversion":"1.0","id":"evt-1","type":"qbo.purchase.created.v1","intuitentityid":"42",'

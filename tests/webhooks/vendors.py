@@ -1,5 +1,5 @@
 """How each vendor signs a request, written independently of webhooks.verification (plain hmac
-and hashlib, straight from the contracts), so the tests prove the endpoint against the vendors'
+and hashlib, straight from docs/vendors/), so the tests prove the endpoint against the vendors'
 formats rather than against itself."""
 
 from __future__ import annotations
@@ -60,3 +60,7 @@ def form(fields: dict | list) -> bytes:
 
 def as_json(value) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def parse_form(body: bytes) -> list[tuple[str, str]]:
+    return parse_qsl(body.decode(), keep_blank_values=True)

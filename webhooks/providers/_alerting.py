@@ -10,6 +10,8 @@ Event type: always "alert" (the vendor's own transition/state stays in the paylo
 Dedupe: the signed webhook-id under Standard Webhooks; otherwise the body fields named in
 settings.dedupe_fields (vendor defaults below), falling back to a digest of the whole body, so an
 identical redelivery is acknowledged and not processed twice.
+
+Vendor facts: docs/vendors/datadog.md and docs/vendors/newrelic.md.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ def _validate_alert_secret(value: str) -> str:
 class AlertNotificationSource(InboundSource):
     settings_serializer = AlertSourceSettings
     secrets_serializer = AlertSourceSecrets
-    default_dedupe_fields: ClassVar[tuple[str, ...]] = ()
+    # Body fields whose values name one notification; a tuple entry lists alternative names for
+    # one field (the first present wins), for vendors whose templates spell it differently.
+    default_dedupe_fields: ClassVar[tuple[str | tuple[str, ...], ...]] = ()
 
     @classmethod
     def scheme_for(cls, settings: dict) -> VerificationScheme:
@@ -103,7 +107,12 @@ class AlertNotificationSource(InboundSource):
         if settings.get("auth") == AUTH_STANDARD:
             return request.header("webhook-id")
         fields = settings.get("dedupe_fields") or cls.default_dedupe_fields
-        values = [body.get(name) for name in fields]
+        values = [_first_present(body, field) for field in fields]
         if values and all(isinstance(v, (str, int)) and not isinstance(v, bool) and str(v) for v in values):
             return ":".join(str(v) for v in values)
         return body_digest(request.body)
+
+
+def _first_present(body: dict, field: str | tuple[str, ...]):
+    names = (field,) if isinstance(field, str) else field
+    return next((body[name] for name in names if body.get(name) not in (None, "")), None)

@@ -1,4 +1,5 @@
-"""Sources that speak Standard Webhooks with the recommended {"type", "timestamp", "data"} body."""
+"""Sources that speak Standard Webhooks with the recommended {"type", "timestamp", "data"} body
+(docs/vendors/standard-webhooks.md)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ what they need:
 
 with custom header {"Authorization": "Bearer <the signing_secret configured here>"}.
 Dedupe on "id" ($ID: one per notification). See _alerting.py for the auth choices.
+
+Vendor facts: docs/vendors/datadog.md ("Monitor notifications").
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ Deliveries: form fields name, object_id, account_id, business_id, identity_id, u
 FreshBooksSignature (base64 HMAC-SHA256 of json.dumps of the fields, not the raw body).
 Event type: "name" (e.g. "expense.create"). Dedupe: name + object_id (FreshBooks sends no event id
 or timestamp, so a second identical notification for the same object is treated as a repeat).
+
+Vendor facts: docs/vendors/inbound-signatures.md ("FreshBooks").
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Event type: the body's "type" (hierarchical, dot-separated). Dedupe: webhook-id (signed).
 CRM tools without their own source use "crm.client.created" / "crm.booking.created".
+
+Scheme: docs/vendors/standard-webhooks.md.
 """
 
 from __future__ import annotations

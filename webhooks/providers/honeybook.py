@@ -1,4 +1,4 @@
-"""HoneyBook has no public API or webhook contract (contract §2). Its events reach us through the
+"""HoneyBook has no public API or webhook contract (docs/vendors/inbound-signatures.md). Its events reach us through the
 customer's Zapier zap (HoneyBook trigger → "Webhooks by Zapier" POST), signed with Standard
 Webhooks by a Code step or any relay holding the organisation's whsec_ secret.
 

@@ -6,6 +6,8 @@ body (X-Webhook-Id is used only when the body has no id: an unsigned header coul
 someone replaying a captured delivery). Reply 202 with an empty body within 5 s.
 
 Event type: event.event_type (e.g. "incident.acknowledged", "incident.resolved").
+
+Vendor facts: docs/vendors/pagerduty.md ("Webhooks v3").
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ Two body formats, both accepted (CloudEvents is mandatory from 2026; legacy stil
   ("qbo.<entity>.<operation, past tense>.v1") so handlers see one vocabulary; dedupe:
   realm + entity + id + operation + lastUpdated.
 Both payloads are thin: handlers fetch the entity if they need more.
+
+Vendor facts: docs/vendors/inbound-signatures.md ("QuickBooks Online").
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ Event types: interactivity payload "type" (e.g. "block_actions", "view_submissio
 Dedupe: block_actions on (container.message_ts, actions[0].action_ts, user.id) (Slack has no
 interaction id); other interactions on trigger_id; slash commands on trigger_id; events on event_id.
 The deprecated verification `token` is dropped from what we store.
+
+Vendor facts: docs/vendors/slack.md ("Buttons and interactivity").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tave (now VSCO Workspace) REST hooks: contact.created, job.created, order.booked, payment.created.
 
 Tave documents no signature, timestamp or retry policy, and for security its postback carries
-only a `targetId`. So (contract §1): the subscription URL holds an unguessable per-organisation
+only a `targetId`. So (docs/vendors/inbound-signatures.md): the subscription URL holds an unguessable per-organisation
 token, /tave/<org>/?token=<signing_secret>[&event=<event>], checked in constant time (UrlToken);
 the body is only a hint. Handlers never act on its content: a CRM event only triggers that
 organisation's syncs, which read their data from the source of truth.

@@ -8,6 +8,8 @@ Event types: "message.status" (a status callback: MessageStatus present and not 
 dedupe MessageSid + MessageStatus (callbacks can arrive out of order; the handler only moves a
 message forward); "message.inbound" (an inbound SMS), dedupe MessageSid.
 Reply: 200 with empty TwiML, which Twilio accepts for both.
+
+Vendor facts: docs/vendors/twilio.md ("Status callbacks").
 """
 
 from __future__ import annotations

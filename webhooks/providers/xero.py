@@ -7,6 +7,8 @@ and some incorrectly signed and checks we answer 200 / 401 accordingly; nothing 
 
 Event type: "<eventcategory>.<eventtype>" lower-cased (e.g. "invoice.update").
 Dedupe: resourceId + eventDateUtc + eventType. Payloads are thin: handlers GET resourceUrl.
+
+Vendor facts: docs/vendors/inbound-signatures.md ("Xero").
 """
 
 from __future__ import annotations

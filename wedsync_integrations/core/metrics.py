@@ -2,7 +2,8 @@
 
 Counters are process-local; under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR
 (the run scripts do) and the view aggregates every worker's files. Queue depths are read from
-the database at scrape time, so every process reports the same truth.
+the database at scrape time (collectors other apps register here), so every process reports the
+same truth.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import os
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 HTTP_REQUESTS = Counter(
@@ -27,34 +27,6 @@ USAGE_RECORDS = Counter("wedsync_usage_records", "AI-usage records received, by 
 VENDOR_CALLS = Counter(
     "wedsync_vendor_calls", "Outbound vendor calls, by family, provider and outcome.", ["family", "provider", "outcome"]
 )
-
-
-class OutboxCollector(Collector):
-    """Pending and dead outbox items per family and provider, counted in the database."""
-
-    def describe(self):
-        return []  # no database query at registration time
-
-    def collect(self):
-        from django.db.models import Count
-
-        from wedsync_integrations.integrations.registry import families
-
-        gauge = GaugeMetricFamily(
-            "wedsync_outbox_items",
-            "Outbox (retry queue) items by family, provider and state.",
-            labels=["family", "provider", "state"],
-        )
-        for family in families():
-            rows = (
-                family.retry_model.objects.exclude(state="succeeded")
-                .values("provider", "state")
-                .annotate(n=Count("id"))
-                .order_by()
-            )
-            for row in rows:
-                gauge.add_metric([family.name, row["provider"], row["state"]], row["n"])
-        yield gauge
 
 
 class RequestMetricsMiddleware:
@@ -76,14 +48,23 @@ class RequestMetricsMiddleware:
 
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
-_outbox_collector = OutboxCollector()
-REGISTRY.register(_outbox_collector)
+# Collectors that read the database at scrape time (the kernel's outbox depths, registered by the
+# integrations app): in multiprocess mode each scrape builds a fresh registry and adds them again.
+_database_collectors: list[Collector] = []
+
+
+def register_collector(collector: Collector) -> None:
+    """Expose a scrape-time collector on /metrics (once, whatever the process mode)."""
+    if collector not in _database_collectors:
+        _database_collectors.append(collector)
+        REGISTRY.register(collector)
 
 
 def render() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        registry.register(_outbox_collector)
+        for collector in _database_collectors:
+            registry.register(collector)
         return generate_latest(registry)
     return generate_latest(REGISTRY)

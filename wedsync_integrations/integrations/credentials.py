@@ -43,7 +43,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .errors import ConfigurationError, IntegrationError, PermanentError
-from .models import CredentialStatus
+from .states import CredentialStatus
 
 if TYPE_CHECKING:
     from .registry import Provider

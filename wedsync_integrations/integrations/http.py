@@ -42,7 +42,7 @@ logger = logging.getLogger("wedsync.http")
 
 USER_AGENT = "WedSync-Integrations/1.0"
 # Every 5xx is the vendor's trouble, not the request's (507, and a CDN's 520-530, included):
-# the contracts' shared policy retries them all, so none may turn an item dead.
+# every vendor's documented retry advice (docs/vendors/) retries them all, so none may turn an item dead.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, *range(500, 600)})
 AUTH_STATUSES = frozenset({401, 403})
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0

@@ -20,20 +20,7 @@ from django.utils import timezone
 from wedsync_integrations.core.observability import get_correlation_id
 
 from .secrets import EncryptedJSONField
-
-
-class ConfigStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    FAILING = "failing", "Failing (retrying)"
-    STOPPED = "stopped", "Stopped: needs attention"
-
-
-class CredentialStatus(models.TextChoices):
-    """The vendor-issued credential of a config (see credentials.py); NONE for static API keys."""
-
-    NONE = "", "—"
-    CONNECTED = "connected", "Connected"
-    RECONNECT = "reconnect", "Reconnect needed"
+from .states import ConfigStatus, CredentialStatus, RetryState, SyncOutcome
 
 
 class ProviderConfigBase(models.Model):
@@ -148,13 +135,6 @@ class ProviderConfigBase(models.Model):
         type(self).objects.filter(pk=self.pk).update(**fields)
 
 
-class SyncOutcome(models.TextChoices):
-    SUCCESS = "success", "Success"
-    RETRYING = "retrying", "Failed, will retry"
-    FAILED = "failed", "Failed permanently"
-    SKIPPED = "skipped", "Skipped"
-
-
 class SyncLogBase(models.Model):
     """One attempt to talk to a vendor: when, what, how it went. Written for every attempt."""
 
@@ -228,12 +208,6 @@ class AuditEntryBase(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("audit entries are append-only")
-
-
-class RetryState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    DEAD = "dead", "Dead"
 
 
 class RetryItemBase(models.Model):

@@ -18,7 +18,7 @@ from wedsync_integrations.integrations import audit
 
 from ... import processing, tasks
 from ...family import FAMILY
-from ...models import EventStatus, InboundEvent, Source
+from ...models import EventStatus, InboundEvent
 
 MAX_EVENTS = 10_000
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         reprocess = sub.add_parser("reprocess", help="Run stored events through their handlers again.")
         reprocess.add_argument("--ids", nargs="+", type=int, help="these event ids")
         reprocess.add_argument("--status", choices=EventStatus.values, help="events in this status")
-        reprocess.add_argument("--source", choices=Source.values)
+        reprocess.add_argument("--source", choices=sorted(FAMILY.providers))
         reprocess.add_argument("--org", help="organisation slug")
         reprocess.add_argument("--since", help="received on or after this London date (YYYY-MM-DD)")
         reprocess.add_argument("--dry-run", action="store_true", help="list what would be reprocessed")
