@@ -3,18 +3,14 @@ payloads (fixtures/<vendor>/), a clock after June 2026 has closed."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from tests.services.conftest import start_worker, worker_queue  # noqa: F401  (real-worker fixtures)
 from wedsync_integrations.calendar import LONDON, Month
 from wedsync_integrations.usage.models import RollupWedding, UsageRollup
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 JUNE = Month(2026, 6)
 # June 2026 closes on 3 July 00:00 London (CRM_MONTH_CLOSE_DAYS = 2): this is after.
@@ -27,11 +23,6 @@ WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks refere
 LIGHT_BLUE_API = "https://online.lightbluesoftware.com/api.php"
 LIGHT_BLUE_KEY = "lightblue-key-0123456789abcdef"
 STUDIO_EMAIL = "studio@acme.example"
-
-
-def recorded(path: str):
-    """A recorded vendor payload (tests/crm/fixtures/<vendor>/<name>.json)."""
-    return json.loads((FIXTURES / path).read_text())
 
 
 def london_hour(day: date, hour: int) -> datetime:

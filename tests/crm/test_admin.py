@@ -10,10 +10,11 @@ from django.urls import reverse
 from freezegun import freeze_time
 
 from crm.sync import sync_crm
+from tests.fixtures import load
 from wedsync_integrations.integrations.models import RetryState
 from wedsync_integrations.integrations.registry import get_family
 
-from .conftest import HOOK_URL, JUNE, LIGHT_BLUE_API, LIGHT_BLUE_KEY, NOW, TAVE_API, TAVE_KEY, recorded
+from .conftest import HOOK_URL, JUNE, LIGHT_BLUE_API, LIGHT_BLUE_KEY, NOW, TAVE_API, TAVE_KEY
 
 pytestmark = pytest.mark.django_db
 FAMILY = get_family("crm")
@@ -31,8 +32,8 @@ def sent(organisation, usage, tave_config, honeybook_config, lightblue_config):
     usage(organisation, JUNE, requests=100)
     configs = tave_config(), honeybook_config(), lightblue_config()
     with responses.RequestsMock() as api, freeze_time(NOW):
-        api.post(f"{TAVE_API}/note", status=201, json=recorded("tave/note_created.json"))
-        api.post(HOOK_URL, json=recorded("honeybook/zapier_catch_hook_reply.json"))
+        api.post(f"{TAVE_API}/note", status=201, json=load("crm", "tave", "note_created"))
+        api.post(HOOK_URL, json=load("crm", "honeybook", "zapier_catch_hook_reply"))
         api.post(LIGHT_BLUE_API, status=400, body="-3 You've supplied an invalid API request type")
         for config in configs:
             sync_crm(config, now=NOW)

@@ -10,9 +10,10 @@ import responses
 from crm import value
 from crm.models import CRMConfig
 from tests.contract import ProviderContract
+from tests.fixtures import load
 from wedsync_integrations.integrations import health, outbox
 
-from .conftest import HOOK_URL, JUNE, LIGHT_BLUE_API, LIGHT_BLUE_KEY, STUDIO_EMAIL, TAVE_API, TAVE_KEY, WHSEC, recorded
+from .conftest import HOOK_URL, JUNE, LIGHT_BLUE_API, LIGHT_BLUE_KEY, STUDIO_EMAIL, TAVE_API, TAVE_KEY, WHSEC
 
 pytestmark = pytest.mark.django_db
 
@@ -34,12 +35,12 @@ class TestTaveContract(_Report):
 
     def mock_success(self, rsps):
         # after a failed attempt the provider first looks for its note (Tave has no idempotency key)
-        rsps.get(self.write_url, json=recorded("tave/note_collection.json"))
-        rsps.post(self.write_url, status=201, json=recorded("tave/note_created.json"))
+        rsps.get(self.write_url, json=load("crm", "tave", "note_collection"))
+        rsps.post(self.write_url, status=201, json=load("crm", "tave", "note_created"))
 
     def mock_health(self, rsps, ok):
         if ok:
-            rsps.get(f"{TAVE_API}/studio/me", json=recorded("tave/studio_me.json"))
+            rsps.get(f"{TAVE_API}/studio/me", json=load("crm", "tave", "studio_me"))
         else:
             rsps.get(f"{TAVE_API}/studio/me", status=401, json={"title": "Unauthorized", "detail": f"key {TAVE_KEY}"})
 
@@ -53,11 +54,11 @@ class TestLightBlueContract(_Report):
                            secrets={"api_key": LIGHT_BLUE_KEY})  # fmt: skip
 
     def mock_success(self, rsps):
-        rsps.post(self.write_url, body=recorded("lightblue/replies.json")["success"])
+        rsps.post(self.write_url, body=load("crm", "lightblue", "reply_success"))
 
     def mock_health(self, rsps, ok):
         if ok:
-            rsps.post(self.write_url, body=recorded("lightblue/replies.json")["invalid_type"])
+            rsps.post(self.write_url, body=load("crm", "lightblue", "reply_invalid_type"))
         else:
             rsps.post(self.write_url, status=503, body=f"down for maintenance (key={LIGHT_BLUE_KEY})")
 
@@ -70,7 +71,7 @@ class TestHoneyBookContract(_Report):
         return make_config("crm", organisation, "honeybook", secrets={"hook_url": HOOK_URL, "signing_secret": WHSEC})
 
     def mock_success(self, rsps):
-        rsps.post(self.write_url, json=recorded("honeybook/zapier_catch_hook_reply.json"))
+        rsps.post(self.write_url, json=load("crm", "honeybook", "zapier_catch_hook_reply"))
 
     def mock_health(self, rsps, ok):
         """Nothing to mock: the check makes no call (a post to a catch hook runs the studio's zap)."""

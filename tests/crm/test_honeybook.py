@@ -14,11 +14,12 @@ import responses
 from freezegun import freeze_time
 
 from crm.sync import sync_crm
+from tests.fixtures import load
 from wedsync_integrations.integrations import health, outbox
 from wedsync_integrations.integrations.models import ConfigStatus, RetryState
 from wedsync_integrations.integrations.registry import get_family, validate_config_data
 
-from .conftest import HOOK_URL, JUNE, NOW, WHSEC, recorded
+from .conftest import HOOK_URL, JUNE, NOW, WHSEC
 
 pytestmark = pytest.mark.django_db
 FAMILY = get_family("crm")
@@ -39,7 +40,7 @@ def expected_signature(secret: str, msg_id: str, timestamp: str, body: bytes) ->
 
 def test_the_100_request_example_reaches_the_zap_as_flat_json(honeybook):
     with responses.RequestsMock() as zapier, freeze_time(NOW):
-        zapier.post(HOOK_URL, json=recorded("honeybook/zapier_catch_hook_reply.json"))
+        zapier.post(HOOK_URL, json=load("crm", "honeybook", "zapier_catch_hook_reply"))
         result = sync_crm(honeybook, now=NOW)
         (call,) = zapier.calls
     assert (result.queued, result.delivered) == (1, 1)
@@ -68,7 +69,7 @@ def test_the_100_request_example_reaches_the_zap_as_flat_json(honeybook):
 
 def test_the_request_is_signed_with_standard_webhooks_headers(honeybook):
     with responses.RequestsMock() as zapier, freeze_time(NOW):
-        zapier.post(HOOK_URL, json=recorded("honeybook/zapier_catch_hook_reply.json"))
+        zapier.post(HOOK_URL, json=load("crm", "honeybook", "zapier_catch_hook_reply"))
         sync_crm(honeybook, now=NOW)
         headers, body = zapier.calls[0].request.headers, zapier.calls[0].request.body
     assert headers["webhook-id"] == "wedsync:acme:2026-06"
@@ -81,7 +82,7 @@ def test_without_a_signing_secret_nothing_is_signed(organisation, usage, honeybo
     usage(organisation, JUNE, requests=1)
     config = honeybook_config(signing_secret=None)
     with responses.RequestsMock() as zapier, freeze_time(NOW):
-        zapier.post(HOOK_URL, json=recorded("honeybook/zapier_catch_hook_reply.json"))
+        zapier.post(HOOK_URL, json=load("crm", "honeybook", "zapier_catch_hook_reply"))
         sync_crm(config, now=NOW)
         assert "webhook-signature" not in zapier.calls[0].request.headers
 
@@ -91,7 +92,7 @@ def test_a_resend_after_a_dropped_connection_carries_the_same_report_id(honeyboo
         zapier.post(HOOK_URL, body=requests.ConnectionError("Connection aborted"))
         sync_crm(honeybook, now=NOW)
         clock.tick(300)
-        zapier.replace(responses.POST, HOOK_URL, json=recorded("honeybook/zapier_catch_hook_reply.json"))
+        zapier.replace(responses.POST, HOOK_URL, json=load("crm", "honeybook", "zapier_catch_hook_reply"))
         outbox.replay([FAMILY.retry_model.objects.get()])
         first, second = zapier.calls[0].request, zapier.calls[1].request
     assert first.body == second.body  # the stored payload: same report_id, same figures

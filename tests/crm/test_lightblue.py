@@ -12,15 +12,20 @@ from freezegun import freeze_time
 
 from crm.providers.lightblue import parse_reply
 from crm.sync import sync_crm
+from tests.fixtures import load
 from wedsync_integrations.integrations import health, outbox
 from wedsync_integrations.integrations.models import ConfigStatus, RetryState
 from wedsync_integrations.integrations.registry import get_family
 
-from .conftest import JUNE, LIGHT_BLUE_API, LIGHT_BLUE_KEY, NOW, STUDIO_EMAIL, recorded
+from .conftest import JUNE, LIGHT_BLUE_API, LIGHT_BLUE_KEY, NOW, STUDIO_EMAIL
 
 pytestmark = pytest.mark.django_db
 FAMILY = get_family("crm")
-REPLIES = recorded("lightblue/replies.json")
+
+
+def reply(name: str) -> str:
+    """What Light Blue answers (its documented status codes, tests/crm/fixtures/lightblue/reply_*.txt)."""
+    return load("crm", "lightblue", f"reply_{name}")
 
 
 @pytest.fixture
@@ -35,14 +40,14 @@ def form(call) -> dict:
 
 def test_the_100_request_example_reaches_the_inbox(lightblue):
     with responses.RequestsMock() as api, freeze_time(NOW):
-        api.post(LIGHT_BLUE_API, body=REPLIES["success"])
+        api.post(LIGHT_BLUE_API, body=reply("success"))
         result = sync_crm(lightblue, now=NOW)
         (call,) = api.calls
     assert (result.queued, result.delivered) == (1, 1)
     assert call.request.url == LIGHT_BLUE_API
     assert call.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
     sent = form(call)
-    example = parse_qs(recorded("lightblue/contact_form_example.json")["body"])  # docs/vendors/lightblue.md
+    example = parse_qs(load("crm", "lightblue", "contact_form_example"))  # docs/vendors/lightblue.md
     assert set(sent) == set(example)
     assert {key: sent[key] for key in ("key", "type", "Source", "SourceAPIVersion", "ID", "ContactEmail")} == {
         "key": LIGHT_BLUE_KEY,
@@ -66,7 +71,7 @@ def test_a_resend_after_a_dropped_connection_repeats_the_id_and_minus_4_is_done(
     with responses.RequestsMock() as api, freeze_time(NOW):
         api.post(LIGHT_BLUE_API, body=requests.ConnectionError("Connection aborted"))
         sync_crm(lightblue, now=NOW)
-        api.replace(responses.POST, LIGHT_BLUE_API, body=REPLIES["duplicate"])  # it had arrived after all
+        api.replace(responses.POST, LIGHT_BLUE_API, body=reply("duplicate"))  # it had arrived after all
         outbox.replay([FAMILY.retry_model.objects.get()])
         first, second = (form(call) for call in api.calls)
     assert first == second and second["ID"] == "wedsync:acme:2026-06"
@@ -75,15 +80,15 @@ def test_a_resend_after_a_dropped_connection_repeats_the_id_and_minus_4_is_done(
 
 
 @pytest.mark.parametrize(
-    "reply, stopped, message",
+    "answer, stopped, message",
     [
         ("https_required", True, "Light Blue refuses plain HTTP"),
         ("invalid_type", False, "invalid request type or no valid parameters"),
     ],
 )
-def test_documented_refusals_are_permanent(lightblue, reply, stopped, message):
+def test_documented_refusals_are_permanent(lightblue, answer, stopped, message):
     with responses.RequestsMock() as api, freeze_time(NOW):
-        api.post(LIGHT_BLUE_API, body=REPLIES[reply])
+        api.post(LIGHT_BLUE_API, body=reply(answer))
         sync_crm(lightblue, now=NOW)
     item = FAMILY.retry_model.objects.get()
     lightblue.refresh_from_db()
@@ -103,10 +108,10 @@ def test_an_unlisted_code_is_shown_to_staff_not_retried(lightblue):
     assert LIGHT_BLUE_KEY not in item.last_error
 
 
-@pytest.mark.parametrize("reply", ["<html>Service temporarily unavailable</html>", ""])
-def test_a_reply_without_a_status_code_is_retried(lightblue, reply):
+@pytest.mark.parametrize("answer", ["<html>Service temporarily unavailable</html>", ""])
+def test_a_reply_without_a_status_code_is_retried(lightblue, answer):
     with responses.RequestsMock() as api, freeze_time(NOW):
-        api.post(LIGHT_BLUE_API, body=reply)
+        api.post(LIGHT_BLUE_API, body=answer)
         sync_crm(lightblue, now=NOW)
     item = FAMILY.retry_model.objects.get()
     assert item.state == RetryState.PENDING and "no status code" in item.last_error
@@ -121,7 +126,7 @@ def test_replies_are_read_by_their_leading_integer():
 
 def test_health_asks_for_a_type_light_blue_does_not_have(lightblue):
     with responses.RequestsMock() as api:
-        api.post(LIGHT_BLUE_API, body=REPLIES["invalid_type"])
+        api.post(LIGHT_BLUE_API, body=reply("invalid_type"))
         result = health.check(lightblue, refresh=True)
         sent = form(api.calls[0])
     assert result["ok"] and "the key is proven by the first report" in result["message"]

@@ -12,6 +12,7 @@ import responses
 from freezegun import freeze_time
 
 from crm.models import JobLink
+from tests.fixtures import load
 from tests.webhooks import vendors
 from tests.webhooks.cases import TAVE_TOKEN
 from webhooks import registry
@@ -20,7 +21,7 @@ from wedsync_integrations.integrations.models import ConfigStatus, RetryState
 from wedsync_integrations.integrations.registry import get_family
 from wedsync_integrations.tenants.models import Wedding
 
-from .conftest import NOW, TAVE_API, TAVE_KEY, WHSEC, recorded
+from .conftest import NOW, TAVE_API, TAVE_KEY, WHSEC
 
 pytestmark = pytest.mark.django_db
 FAMILY = get_family("crm")
@@ -39,13 +40,13 @@ def tave_hooks(webhook_config, organisation):
 
 
 def tave_event(post, event: str, target: str = JOB_ID):
-    body = vendors.as_json(recorded("tave/rest_hook_postback.json") | {"targetId": target})
+    body = vendors.as_json(load("crm", "tave", "rest_hook_postback") | {"targetId": target})
     with freeze_time(NOW):
         return post("tave", "acme", body, {}, query=f"token={TAVE_TOKEN}&event={event}")
 
 
 def job(event_date: str | None = "2026-09-12", **fields) -> dict:
-    return {**recorded("tave/job.json"), "eventDate": event_date, **fields}
+    return {**load("crm", "tave", "job"), "eventDate": event_date, **fields}
 
 
 def test_new_client_events_are_the_webhooks_apps_vocabulary_and_both_families_handle_them():
@@ -92,7 +93,7 @@ def test_a_tave_job_is_re_read_and_linked_to_a_new_wedding(post, organisation, t
 def test_an_unknown_job_id_changes_nothing(post, organisation, tave_hooks, tave_config, eager_celery):
     tave_config()
     with responses.RequestsMock() as api:
-        api.get(f"{TAVE_API}/job/{JOB_ID}", status=404, json=recorded("tave/not_found.json"))
+        api.get(f"{TAVE_API}/job/{JOB_ID}", status=404, json=load("crm", "tave", "not_found"))
         tave_event(post, "job.created")
     assert not Wedding.objects.exists() and not JobLink.objects.exists()
     item = FAMILY.retry_model.objects.get(operation="link_job")
@@ -107,7 +108,7 @@ def test_a_booking_links_the_orders_job_and_adopts_the_wedding_already_there(
     tave_config()
     platform_wedding = make_wedding(organisation, date(2026, 9, 12))  # the AI platform knew it already
     with responses.RequestsMock() as api:
-        api.get(f"{TAVE_API}/order/{ORDER_ID}", json=recorded("tave/order.json"))
+        api.get(f"{TAVE_API}/order/{ORDER_ID}", json=load("crm", "tave", "order"))
         api.get(f"{TAVE_API}/job/{JOB_ID}", json=job("2026-09-12"))
         tave_event(post, "order.booked", target=ORDER_ID)
         assert [call.request.url for call in api.calls] == [f"{TAVE_API}/order/{ORDER_ID}", f"{TAVE_API}/job/{JOB_ID}"]
@@ -124,7 +125,7 @@ def test_a_job_without_a_date_is_linked_when_an_event_names_it_again(
         tave_event(post, "job.created")
         assert JobLink.objects.get().wedding is None and not Wedding.objects.exists()
         # booked moments later (a burst: the sync is coalesced, the queued read still goes out)
-        api.get(f"{TAVE_API}/order/{ORDER_ID}", json=recorded("tave/order.json"))
+        api.get(f"{TAVE_API}/order/{ORDER_ID}", json=load("crm", "tave", "order"))
         api.replace(responses.GET, f"{TAVE_API}/job/{JOB_ID}", json=job("2026-09-12"))
         tave_event(post, "order.booked", target=ORDER_ID)
     assert JobLink.objects.get().wedding.date == date(2026, 9, 12)

@@ -18,12 +18,13 @@ from crm import sync
 from crm.models import CRMReport
 from crm.monthly import last_closed_month
 from crm.sync import sync_crm
+from tests.fixtures import load
 from wedsync_integrations.calendar import Month
 from wedsync_integrations.integrations.models import RetryState, SyncOutcome
 from wedsync_integrations.integrations.registry import get_family
 from wedsync_integrations.usage.models import RollupDirtyHour
 
-from .conftest import HOOK_URL, JUNE, LIGHT_BLUE_API, NOW, TAVE_API, recorded
+from .conftest import HOOK_URL, JUNE, LIGHT_BLUE_API, NOW, TAVE_API
 
 pytestmark = pytest.mark.django_db
 FAMILY = get_family("crm")
@@ -118,7 +119,7 @@ def test_one_crm_failing_never_blocks_another(three_crms):
     out, err = io.StringIO(), io.StringIO()
     with responses.RequestsMock() as api, freeze_time(NOW):
         api.post(f"{TAVE_API}/note", status=503, json={"title": "Service Unavailable"})
-        api.post(HOOK_URL, json=recorded("honeybook/zapier_catch_hook_reply.json"))
+        api.post(HOOK_URL, json=load("crm", "honeybook", "zapier_catch_hook_reply"))
         api.post(LIGHT_BLUE_API, body="0")
         with pytest.raises(CommandError, match="1 of 3 crm sync"):
             call_command("sync", "crm", stdout=out, stderr=err)

@@ -13,12 +13,13 @@ from freezegun import freeze_time
 
 from crm.models import CRMReport, JobLink, ReportKind
 from crm.sync import sync_crm
+from tests.fixtures import load
 from wedsync_integrations.integrations import health, outbox
 from wedsync_integrations.integrations.models import ConfigStatus, RetryState
 from wedsync_integrations.integrations.registry import get_family
 from wedsync_integrations.usage.models import AIUsageRecord
 
-from .conftest import JUNE, NOW, TAVE_API, TAVE_KEY, recorded
+from .conftest import JUNE, NOW, TAVE_API, TAVE_KEY
 
 pytestmark = pytest.mark.django_db
 FAMILY = get_family("crm")
@@ -27,7 +28,7 @@ NOTE_URL = f"{TAVE_API}/note"
 
 def created_note(body: dict) -> dict:
     """Tave's 201 reply (recorded example) echoing what was posted."""
-    return {**recorded("tave/note_created.json"), **body}
+    return {**load("crm", "tave", "note_created"), **body}
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def tave(organisation, usage, tave_config):
 
 def test_the_100_request_example_is_posted_as_a_note(tave):
     with responses.RequestsMock() as api, freeze_time(NOW):
-        api.post(NOTE_URL, status=201, json=recorded("tave/note_created.json"))
+        api.post(NOTE_URL, status=201, json=load("crm", "tave", "note_created"))
         result = sync_crm(tave, now=NOW)
         (call,) = api.calls
     assert (result.queued, result.delivered, result.failed) == (1, 1, 0)
@@ -46,7 +47,7 @@ def test_the_100_request_example_is_posted_as_a_note(tave):
     assert call.request.headers["X-API-KEY"] == TAVE_KEY
     assert call.request.headers["Content-Type"] == "application/json"
     body = json.loads(call.request.body)
-    example = recorded("tave/note_request_example.json")  # the documented example request (docs/vendors/tave.md)
+    example = load("crm", "tave", "note_request_example")  # the documented example request (docs/vendors/tave.md)
     assert set(body) == set(example) - {"jobId"}  # a studio note: attached to no job
     assert body["date"] == "2026-06-30"  # the last day of the month
     html = body["contentHtml"]
@@ -68,7 +69,7 @@ def test_the_100_request_example_is_posted_as_a_note(tave):
 
 def test_the_next_sync_sends_nothing_again(tave):
     with responses.RequestsMock() as api, freeze_time(NOW):
-        api.post(NOTE_URL, status=201, json=recorded("tave/note_created.json"))
+        api.post(NOTE_URL, status=201, json=load("crm", "tave", "note_created"))
         sync_crm(tave, now=NOW)
         result = sync_crm(tave, now=NOW + timedelta(days=1))
         assert len(api.calls) == 1
@@ -82,7 +83,7 @@ def test_a_resend_after_a_dropped_connection_finds_the_note_and_posts_no_second_
         assert (first.delivered, first.failed) == (0, 1)
         posted = json.loads(api.calls[0].request.body)
         # Tave did create it: the studio's newest note is ours
-        listing = recorded("tave/note_collection.json")
+        listing = load("crm", "tave", "note_collection")
         ours = created_note({**posted, "id": "01jz8k3m2c4q7r9t0v1w2x3y4z", "created": "2026-07-06T09:00:01Z"})
         listing["items"].insert(0, ours)
         api.get(NOTE_URL, json=listing)
@@ -100,8 +101,8 @@ def test_a_resend_posts_when_tave_does_not_have_the_note(tave):
     with responses.RequestsMock() as api, freeze_time(NOW):
         api.post(NOTE_URL, status=503, json={"type": "unknown", "title": "Service Unavailable", "status": 503})
         sync_crm(tave, now=NOW)
-        api.get(NOTE_URL, json=recorded("tave/note_collection.json"))  # someone else's note only
-        api.replace(responses.POST, NOTE_URL, status=201, json=recorded("tave/note_created.json"))
+        api.get(NOTE_URL, json=load("crm", "tave", "note_collection"))  # someone else's note only
+        api.replace(responses.POST, NOTE_URL, status=201, json=load("crm", "tave", "note_created"))
         outbox.replay([FAMILY.retry_model.objects.get()])
         assert [call.request.method for call in api.calls] == ["POST", "GET", "POST"]
         assert api.calls[0].request.body == api.calls[2].request.body  # the stored payload, byte for byte
@@ -109,20 +110,20 @@ def test_a_resend_posts_when_tave_does_not_have_the_note(tave):
 
 
 def test_the_search_stops_at_notes_older_than_the_report(tave):
-    listing = recorded("tave/note_collection.json")  # one note from 2020
+    listing = load("crm", "tave", "note_collection")  # one note from 2020
     listing["meta"]["totalPages"] = 40
     with responses.RequestsMock() as api, freeze_time(NOW):
         api.post(NOTE_URL, body=requests.ReadTimeout("read timed out"))
         sync_crm(tave, now=NOW)
         api.get(NOTE_URL, json=listing)
-        api.replace(responses.POST, NOTE_URL, status=201, json=recorded("tave/note_created.json"))
+        api.replace(responses.POST, NOTE_URL, status=201, json=load("crm", "tave", "note_created"))
         outbox.replay([FAMILY.retry_model.objects.get()])
         assert [call.request.method for call in api.calls] == ["POST", "GET", "POST"]  # one page, not forty
 
 
 def test_a_429_waits_as_long_as_tave_asks(tave):
     with responses.RequestsMock() as api, freeze_time(NOW):
-        api.post(NOTE_URL, status=429, headers={"Retry-After": "90"}, json=recorded("tave/quota_limit.json"))
+        api.post(NOTE_URL, status=429, headers={"Retry-After": "90"}, json=load("crm", "tave", "quota_limit"))
         sync_crm(tave, now=NOW)
     item = FAMILY.retry_model.objects.get()
     assert item.state == RetryState.PENDING and item.next_attempt_at >= NOW + timedelta(seconds=90)
@@ -131,7 +132,7 @@ def test_a_429_waits_as_long_as_tave_asks(tave):
 
 def test_a_validation_error_is_dead_with_taves_explanation(tave):
     with responses.RequestsMock() as api, freeze_time(NOW):
-        api.post(NOTE_URL, status=400, json=recorded("tave/validation_error.json"))
+        api.post(NOTE_URL, status=400, json=load("crm", "tave", "validation_error"))
         sync_crm(tave, now=NOW)
     item = FAMILY.retry_model.objects.get()
     assert item.state == RetryState.DEAD and "This value should not be blank" in item.last_error
@@ -148,7 +149,7 @@ def test_a_refused_key_stops_the_configuration_and_keeps_the_report(tave):
 
 def test_health_reads_the_studio(tave):
     with responses.RequestsMock() as api:
-        api.get(f"{TAVE_API}/studio/me", json=recorded("tave/studio_me.json"))
+        api.get(f"{TAVE_API}/studio/me", json=load("crm", "tave", "studio_me"))
         result = health.check(tave, refresh=True)
         assert api.calls[0].request.headers["X-API-KEY"] == TAVE_KEY
     assert result["ok"] and result["message"] == "connected to studio Cotswold Lens Photography"
@@ -169,7 +170,7 @@ def test_a_wedding_over_gets_a_note_about_its_ai_help_on_its_job(organisation, t
             cost_usd=0, cost_gbp=0, outcome=outcome, wedding=wedding, wedding_date=wedding.date,
         )  # fmt: skip
     with responses.RequestsMock() as api, freeze_time(NOW):
-        api.post(NOTE_URL, status=201, json=recorded("tave/note_created.json"))
+        api.post(NOTE_URL, status=201, json=load("crm", "tave", "note_created"))
         result = sync_crm(tave, now=NOW)  # 6 July: the 4 July wedding is over, the 11 July one is not
         (call,) = api.calls
     assert result.queued == 1  # June had no usage: no monthly note
