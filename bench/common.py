@@ -195,13 +195,18 @@ class CeleryWorker:
         self.log_path = log_dir / f"{self.name}.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> CeleryWorker:
-        cmd = [
+    ready_marker = b" ready."  # what the process logs once it takes work
+
+    def command(self) -> list[str]:
+        return [
             sys.executable, "-m", "celery", "-A", "wedsync_integrations", "worker",
             "--pool", self.pool, "--concurrency", "1", "--queues", self.queue, "--hostname", self.hostname,
             *(option for module in self.include for option in ("--include", module)), "--loglevel", "INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
+
+    def start(self) -> CeleryWorker:
+        cmd = self.command()
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             cmd,
@@ -219,7 +224,7 @@ class CeleryWorker:
     def wait_ready(self, timeout: float = 60.0) -> CeleryWorker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if b" ready." in self.log_path.read_bytes():
+            if self.ready_marker in self.log_path.read_bytes():
                 return self
             if self.process.poll() is not None:
                 raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "monitoring",
     "alerts",
     "bi",
+    "crm",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +227,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# The queue of every task not routed elsewhere (workers consume it unless told otherwise).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # Worker and beat log through Celery's own handlers, not LOGGING below; these are Celery's formats
 # plus the correlation id (core/observability.py gives those handlers the filter that supplies it).
 CELERY_WORKER_LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] [cid=%(correlation_id)s] %(message)s"
@@ -351,6 +354,13 @@ BI_TABLEAU_SINGLE_REQUEST_BYTES = env.int("BI_TABLEAU_SINGLE_REQUEST_BYTES", def
 BI_TABLEAU_CHUNK_BYTES = env.int("BI_TABLEAU_CHUNK_BYTES", default=50 * 1024 * 1024)
 # Looker's reporting tables: schema "reporting" on PostgreSQL, tables prefixed "reporting_" elsewhere.
 BI_REPORTING_SCHEMA = env.str("BI_REPORTING_SCHEMA", default="reporting")
+
+# --- CRM value reports (crm app) ---------------------------------------------------------------
+# A month's report goes to the CRMs this many days after the month ends (London midnight), so
+# usage the AI platform sends late is in it; the month's rollups must also be final by then.
+CRM_MONTH_CLOSE_DAYS = env.int("CRM_MONTH_CLOSE_DAYS", default=2)
+# A wedding linked to a Tave job gets its "AI help" note on that job this many days after its date.
+CRM_WEDDING_NOTE_AFTER_DAYS = env.int("CRM_WEDDING_NOTE_AFTER_DAYS", default=1)
 
 # --- sandbox ----------------------------------------------------------------------------------
 SANDBOX_URL = env.str("SANDBOX_URL", default="")

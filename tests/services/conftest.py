@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -45,6 +46,20 @@ class Worker(CeleryWorker):
         super().__init__(queue, log_dir, env, name=name, pool=pool, include=("tests.services.worker_tasks",))
 
 
+class Beat(Worker):
+    """`celery -A wedsync_integrations beat` (django-celery-beat's DatabaseScheduler on the test
+    database), looking at its schedules every second. What it sends goes to Celery's default queue:
+    start it with CELERY_TASK_DEFAULT_QUEUE set to the test's queue."""
+
+    ready_marker = b"beat: Starting"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "celery", "-A", "wedsync_integrations", "beat", "--loglevel", "INFO",
+            "--max-interval", "1", "--pidfile", str(self.log_path.with_suffix(".pid")),
+        ]  # fmt: skip
+
+
 @pytest.fixture
 def worker_queue() -> str:
     """A queue of this test's own: stale messages other tests left on the shared broker never
@@ -54,14 +69,14 @@ def worker_queue() -> str:
 
 @pytest.fixture
 def start_worker(transactional_db, worker_queue, tmp_path):
-    """start_worker(**env) -> a running Worker on the test database; all stopped after the test
-    (before the database is flushed, so no worker holds a connection to it)."""
+    """start_worker(**env) -> a running Worker on the test database (kind=Beat: Celery beat); all
+    stopped after the test (before the database is flushed, so no worker holds a connection to it)."""
     reason = services_skip_reason()
     if reason:
         pytest.skip(reason)
     workers: list[Worker] = []
 
-    def start(name: str = "w", pool: str = "solo", **env: str) -> Worker:
+    def start(name: str = "w", pool: str = "solo", kind: type[Worker] = Worker, **env: str) -> Worker:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "wedsync_integrations.test_settings",
@@ -69,7 +84,7 @@ def start_worker(transactional_db, worker_queue, tmp_path):
             "WSI_TEST_WORKER": "1",
             **env,
         }
-        worker = Worker(worker_queue, tmp_path, env, name=name, pool=pool)
+        worker = kind(worker_queue, tmp_path, env, name=name, pool=pool)
         workers.append(worker.start())
         return worker
 

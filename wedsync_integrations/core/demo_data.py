@@ -239,16 +239,28 @@ def _record(organisation, demo, occurred, hour, rates, wedding_by_date, batch, r
     )
 
 
+DEFAULT_DAYS = 30
+
+
+def default_days(now: datetime) -> int:
+    """30 days, or back to the start of last month (London) when that is longer: the CRM demo
+    reports last month, and a report of a few days of usage would show little."""
+    last_month_starts = calendar.Month.containing(now).previous.bounds()[0]
+    return max(DEFAULT_DAYS, math.ceil((now - last_month_starts) / timedelta(days=1)))
+
+
 def seed(
     *,
-    days: int = 30,
+    days: int | None = None,
     seed_value: int = 2026,
     now: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Create the demo tenants and data; usage is generated only for organisations that have none."""
+    """Create the demo tenants and data; usage is generated only for organisations that have none.
+    `days` of usage (default: default_days)."""
     rng = random.Random(seed_value)
     now = now or timezone.now()
+    days = days or default_days(now)
     end_hour = now.replace(minute=0, second=0, microsecond=0)
     start_hour = end_hour - timedelta(days=days)
     organisations = ensure_organisations()

@@ -110,6 +110,15 @@ def _seconds_until_http_date(value: str) -> float | None:
     return when.timestamp() - time.time()
 
 
+def json_object(response: requests.Response) -> dict:
+    """A vendor's JSON object reply, or {} when it sent anything else (empty, HTML, a list)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 @dataclass
 class VendorClient:
     """A vendor's HTTP client for one (family, organisation, provider).

@@ -20,6 +20,9 @@ Guarantees
   payload therefore always add up to what was delivered plus what is still owed, which is what
   a late correction for a count metric has to subtract (monitoring/exporter.py).
 - Every attempt writes a SyncLog row.
+- A provider is told when the payload may already be at the vendor (`provider.resending`: an
+  earlier attempt failed, or its worker died mid-send), so a vendor without idempotency keys can
+  look for it before sending again.
 """
 
 from __future__ import annotations
@@ -96,6 +99,9 @@ def deliver_item(family: Family, item, *, now=None) -> AttemptOutcome:
     """Attempt one item now (it must be pending). Records the attempt and its outcome."""
     now = now or timezone.now()
     model = family.retry_model
+    # A lease left behind means a worker took the item and died before recording how it went:
+    # perhaps after the vendor had the request.
+    lease_left_behind = item.leased_until is not None
     if not _claim(model, item.pk, now):
         return AttemptOutcome("skipped", "leased by another worker or no longer pending")
     item.refresh_from_db()
@@ -108,6 +114,7 @@ def deliver_item(family: Family, item, *, now=None) -> AttemptOutcome:
         return AttemptOutcome("skipped", f"configuration is {'disabled' if not config.enabled else 'stopped'}")
 
     provider = config.get_provider()
+    provider.resending = lease_left_behind or item.attempts > 0
     hidden = provider.secrets.values_to_hide()
     started = time.monotonic()
     log = family.sync_log_model(

@@ -55,7 +55,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--sandbox-port", type=int, default=8900)
-        parser.add_argument("--days", type=int, default=30, help="days of demo usage to seed on first run")
+        parser.add_argument("--days", type=int, default=None,
+                            help="days of demo usage to seed on first run (default 30, or from last month's start)")
         parser.add_argument("--smoke", type=int, default=0, metavar="SECONDS",
                             help="run for SECONDS, verify the service end to end, then stop")  # fmt: skip
 
@@ -110,9 +111,11 @@ class Command(BaseCommand):
             "PUBLIC_BASE_URL": web_url,
             "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
             "PYTHONUNBUFFERED": "1",
+            # months close at once, so the CRMs show last month's value report on the first start
+            "CRM_MONTH_CLOSE_DAYS": os.environ.get("CRM_MONTH_CLOSE_DAYS", "0"),
         }
 
-    def _prepare(self, days: int) -> None:
+    def _prepare(self, days: int | None) -> None:
         self.stdout.write("Migrating the database ...")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
