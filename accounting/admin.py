@@ -57,8 +57,11 @@ class AccountingConfigAdmin(ProviderConfigAdmin):
         own = [
             path("<path:object_id>/mappings/", self.admin_site.admin_view(self.mappings_view), name=f"{name}_mappings"),
             path("<path:object_id>/months/", self.admin_site.admin_view(self.months_view), name=f"{name}_months"),
-            path("<path:object_id>/months/<str:label>/", self.admin_site.admin_view(self.month_view),
-                 name=f"{name}_month"),  # fmt: skip
+            path(
+                "<path:object_id>/months/<str:label>/",
+                self.admin_site.admin_view(self.month_view),
+                name=f"{name}_month",
+            ),
         ]
         return own + super().get_urls()
 

@@ -64,9 +64,7 @@ def reference_for(organisation_id: int, month: Month, sequence: int) -> str:
     return base + (f"-A{sequence}" if sequence else "")
 
 
-def plan_month(
-    report: MonthlyCostReport, previous: list[MonthlyExport], *, treatment: Treatment, supply: str
-) -> Plan:
+def plan_month(report: MonthlyCostReport, previous: list[MonthlyExport], *, treatment: Treatment, supply: str) -> Plan:
     """Decide one month from its report and the documents already exported for it (oldest first)."""
     month = report.month
     if not report.is_final:

@@ -45,8 +45,8 @@ logger = logging.getLogger("wedsync.accounting")
 QUEUE_CHUNK = 200  # configurations queued per transaction by the daily run
 # what planning and queueing read of a configuration: never its secrets or tokens (decrypting
 # thousands of them would cost more than the month's reports)
-PLANNING_FIELDS = ("pk", "provider", "settings", "organisation__id", "organisation__slug", "organisation__name",
-                   "organisation__vendor_type", "organisation__vat_registered")  # fmt: skip
+PLANNING_FIELDS = ("pk", "provider", "settings", "created_at", "organisation__id", "organisation__slug",
+                   "organisation__name", "organisation__vendor_type", "organisation__vat_registered")  # fmt: skip
 
 
 def export_months(config, *, now: datetime | None = None, progress=None, only: Month | None = None) -> SyncResult:

@@ -21,9 +21,9 @@ FAMILY = Family(
             "accounting: drain retry queue", "integrations.drain_family", timedelta(minutes=5), args=("accounting",)
         ),
         Schedule("accounting: reconcile exported documents", "accounting.reconcile", crontab="30 3 * * *"),
-        Schedule("accounting: match vendor confirmations to exports", "accounting.match_confirmations",
-                 timedelta(hours=1)),  # fmt: skip
-        Schedule("accounting: VAT registration threshold watch", "accounting.watch_vat_threshold",
-                 crontab="0 7 * * *"),  # fmt: skip
+        Schedule(
+            "accounting: match vendor confirmations to exports", "accounting.match_confirmations", timedelta(hours=1)
+        ),
+        Schedule("accounting: VAT registration threshold watch", "accounting.watch_vat_threshold", crontab="0 7 * * *"),
     ),
 )

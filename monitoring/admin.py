@@ -1,17 +1,12 @@
 """Monitoring admin: the kernel's config, log, audit and retry-queue admins, plus the export cursor
 (last exported hour) on every config and a "sync now" action."""
 
-import logging
+from django.contrib import admin
 
-from django.contrib import admin, messages
-
-from wedsync_integrations.integrations import audit
-from wedsync_integrations.integrations.admin import ProviderConfigAdmin, register_family_admin
+from wedsync_integrations.integrations.admin import ProviderConfigAdmin, register_family_admin, sync_configs_now
 
 from .family import FAMILY
 from .models import MonitoringCursor
-
-logger = logging.getLogger("wedsync.monitoring")
 
 
 class MonitoringConfigAdmin(ProviderConfigAdmin):
@@ -33,26 +28,7 @@ class MonitoringConfigAdmin(ProviderConfigAdmin):
         description="Sync now: export finished hours not yet exported, then drain the queue", permissions=["change"]
     )
     def sync_now(self, request, queryset):
-        for config in queryset.select_related("organisation"):
-            if not config.is_usable:
-                self.message_user(request, f"{config}: skipped ({config.get_status_display()})", messages.WARNING)
-                continue
-            try:
-                result = FAMILY.sync_handler(config)
-            except Exception as exc:  # one config's failure must not hide the others' results
-                logger.exception("monitoring.admin_sync_failed config=%s", config.pk)
-                self.message_user(request, f"{config}: sync failed ({type(exc).__name__})", messages.ERROR)
-                continue
-            summary = f"queued {result.queued}, delivered {result.delivered}, failed {result.failed}"
-            self.message_user(request, f"{config}: {summary}", messages.ERROR if result.failed else messages.SUCCESS)
-            audit.record(
-                FAMILY,
-                actor=audit.actor_for_user(request.user),
-                user=request.user,
-                action="sync_now",
-                target=config,
-                summary=summary,
-            )
+        sync_configs_now(self, request, queryset)
 
 
 register_family_admin(FAMILY, config_admin=MonitoringConfigAdmin)

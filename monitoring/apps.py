@@ -9,6 +9,7 @@ class MonitoringAppConfig(AppConfig):
         from wedsync_integrations.integrations.registry import register_family
 
         from . import (
+            handlers,  # noqa: F401  (a CRM "new client" webhook syncs the organisation's metrics)
             providers,  # noqa: F401  (vendor modules register themselves)
             sync,  # noqa: F401  (registers the family's sync handler)
         )

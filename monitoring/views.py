@@ -24,7 +24,6 @@ import gzip
 import hmac
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -34,7 +33,7 @@ from wedsync_integrations.tenants.models import Organisation
 
 from .collector import AIMetricsCollector
 from .models import MonitoringConfig
-from .providers.prometheus import last_scrape_key
+from .providers.prometheus import last_scrape_key, last_scrapes
 
 PLATFORM = object()
 
@@ -101,7 +100,7 @@ def ai_metrics(request, org_slug: str | None = None):
             ids = None
     else:
         ids = [scope.pk]
-        cache.set(last_scrape_key(scope.pk), timezone.now(), timeout=7 * 24 * 3600)
+        last_scrapes.set(last_scrape_key(scope.pk), timezone.now(), timeout=7 * 24 * 3600)
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     body = encoder(AIMetricsCollector(ids))
     response = HttpResponse(content_type=content_type)

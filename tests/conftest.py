@@ -7,7 +7,9 @@ from datetime import date
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 
+from tests.webhooks.vendors import API as WEBHOOKS_API
 from wedsync_integrations.integrations.registry import DeliveryResult, HealthResult, Provider, get_family
 from wedsync_integrations.tenants.models import Organisation, Wedding
 
@@ -107,3 +109,50 @@ def fake_provider():
     FakeProvider.script, FakeProvider.delivered = [], []
     yield FakeProvider
     family.providers.pop("fake", None)
+
+
+@pytest.fixture
+def eager_celery():
+    """Run published Celery tasks in-process, as a worker would, for end-to-end tests."""
+    from wedsync_integrations.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+# -- inbound webhooks (used by the webhooks tests and by the families that handle events) -------
+@pytest.fixture
+def webhook_config(make_config):
+    def make(source: str, organisation, secret: str | None = "s3cret-signing-key-0001", settings=None, **extra):
+        secrets = {"signing_secret": secret} if secret else {}
+        secrets.update(extra.pop("secrets", {}))
+        return make_config("webhooks", organisation, source, settings=settings or {}, secrets=secrets, **extra)
+
+    return make
+
+
+@pytest.fixture
+def post(db, django_capture_on_commit_callbacks):
+    """post(source, org_slug_or_None, body: bytes, headers={}, content_type=..., query="") -> response
+
+    on_commit callbacks (the Celery publish) run as they would after a real commit."""
+    client = Client()
+
+    def send(source, org_slug, body: bytes, headers=None, content_type="application/json", query=""):
+        path = f"{WEBHOOKS_API}/{source}/" + (f"{org_slug}/" if org_slug else "") + (f"?{query}" if query else "")
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.generic("POST", path, data=body, content_type=content_type, headers=headers or {})
+
+    return send
+
+
+@pytest.fixture
+def queued_syncs(monkeypatch):
+    """The integrations.sync_config tasks published (family, config id), instead of running them."""
+    from wedsync_integrations.integrations import tasks
+
+    calls = []
+    monkeypatch.setattr(tasks.sync_config, "delay", lambda *args: calls.append(args))
+    return calls

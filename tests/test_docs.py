@@ -34,7 +34,9 @@ KNOWN_UNTIL_README_REWRITE = {("README.md", "../shared/docs/architecture.md")}
 
 SKIPPED_DIRS = {".git", ".venv", "var", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "build",
                 "staticfiles", "node_modules"}  # fmt: skip
-DOCUMENTED_FAMILIES = {"monitoring": "MONITORING_", "alerts": "ALERTS_", "webhooks": "WEBHOOK_"}
+DOCUMENTED_FAMILIES = {
+    "monitoring": "MONITORING_", "alerts": "ALERTS_", "webhooks": "WEBHOOK_", "crm": "CRM_", "bi": "BI_",
+}  # fmt: skip
 
 
 def project_files() -> list[str]:

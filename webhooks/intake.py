@@ -1,9 +1,12 @@
-"""The inbound request pipeline, in the order the issue fixes:
+"""The inbound request pipeline:
 
-    body size (413) → source and organisation (404) → rate limit (429 + Retry-After)
-    → signature and timestamp (401, logged as a rejected attempt) → parse (400, logged)
-    → dedupe + store → publish for processing → the vendor's 2xx
+    body size (413; a chunked body the server cannot end: 411) → source and organisation (404)
+    → signature and timestamp (401, logged as a rejected attempt; past the client address's
+      forgery budget 429, not logged) → rate limit of the source and organisation (429)
+    → parse (400, logged) → dedupe + store → publish for processing → the vendor's 2xx
 
+Signatures are checked before the tenant's rate limit so that forged requests never spend it:
+verification is a cheap HMAC, and forgeries have a budget of their own (see ratelimit.py).
 The raw body is read once, before anything parses it, and every scheme verifies those bytes.
 An unknown source, an unknown organisation and a source the organisation has not configured all
 get the same 404, so the endpoint does not reveal which one was wrong.
@@ -70,12 +73,12 @@ def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> H
     target = _resolve(source_cls, org_slug)
     if target is None:
         return _not_found(source)
-    throttled = _throttle(source, target)
-    if throttled is not None:
-        return throttled
-    body = _read_body(request)
-    if body is None:
+    try:
+        body = _read_body(request)
+    except BodyTooLarge:
         return _too_large(source)
+    except LengthRequired:
+        return _length_required(source)
 
     inbound = InboundRequest(
         body=body,
@@ -88,17 +91,37 @@ def receive(request: HttpRequest, source: str, org_slug: str | None = None) -> H
     client_ip = client_address(request)
     try:
         source_cls.authenticate(inbound, target.secrets, target.settings)
+    except Rejected as exc:
+        return _refuse_forgery(source, target, exc, client_ip, request, body)
+    throttled = _throttle(source, target)
+    if throttled is not None:
+        return throttled
+    try:
         parsed = source_cls.parse(inbound, target.settings)
         _refuse_unstorable(parsed, body)
-    except Rejected as exc:
-        _record_rejection(source, target, exc.reason, exc.detail, client_ip, request, body)
-        metrics.REQUESTS.labels(source, "rejected").inc()
-        return JsonResponse({"error": "unauthorised", "detail": exc.detail}, status=401)
+    except Rejected as exc:  # verified, but refused on what it says (an unexpected handshake)
+        return _refuse_unauthorised(source, target, exc, client_ip, request, body)
     except Malformed as exc:
         _record_rejection(source, target, RejectReason.MALFORMED, str(exc), client_ip, request, body)
         metrics.REQUESTS.labels(source, "malformed").inc()
         return JsonResponse({"error": "malformed", "detail": str(exc)}, status=400)
     return _accept(source_cls, target, parsed, request, client_ip, body)
+
+
+def _refuse_forgery(source: str, target: Target, exc: Rejected, client_ip, request, body: bytes) -> HttpResponse:
+    """A request that failed verification spends its client address's forgery budget, never the
+    tenant's. Within the budget it is recorded and answered 401; past it, a 429 costs nothing more."""
+    decision = ratelimit.hit_forged(client_ip)
+    if not decision.allowed:
+        metrics.REQUESTS.labels(source, "forged_throttled").inc()
+        return _too_many(f"more than {decision.limit} unverified requests this minute", decision)
+    return _refuse_unauthorised(source, target, exc, client_ip, request, body)
+
+
+def _refuse_unauthorised(source: str, target: Target, exc: Rejected, client_ip, request, body: bytes) -> HttpResponse:
+    _record_rejection(source, target, exc.reason, exc.detail, client_ip, request, body)
+    metrics.REQUESTS.labels(source, "rejected").inc()
+    return JsonResponse({"error": "unauthorised", "detail": exc.detail}, status=401)
 
 
 def _throttle(source: str, target: Target) -> HttpResponse | None:
@@ -107,21 +130,53 @@ def _throttle(source: str, target: Target) -> HttpResponse | None:
     if decision.allowed:
         return None
     metrics.REQUESTS.labels(source, "throttled").inc()
-    response = JsonResponse(
-        {"error": "rate_limited", "detail": f"more than {decision.limit} requests this minute"}, status=429
-    )
+    return _too_many(f"more than {decision.limit} requests this minute", decision)
+
+
+def _too_many(detail: str, decision: ratelimit.Decision) -> HttpResponse:
+    response = JsonResponse({"error": "rate_limited", "detail": detail}, status=429)
     response["Retry-After"] = str(decision.retry_after)
     return response
 
 
-def _read_body(request: HttpRequest) -> bytes | None:
-    """The raw bytes, read before anything parses them; None when over the limit (a chunked
-    upload has no Content-Length to judge beforehand)."""
+class BodyTooLarge(Exception):
+    """Over WEBHOOK_MAX_BODY_BYTES (413)."""
+
+
+class LengthRequired(Exception):
+    """A chunked body this server cannot tell the end of (411)."""
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    """The raw bytes, read before anything parses them, at most WEBHOOK_MAX_BODY_BYTES."""
+    if _is_chunked(request):
+        return _read_chunked(request)
     try:
         body = request.body
     except RequestDataTooBig:
-        return None
-    return body if len(body) <= settings.WEBHOOK_MAX_BODY_BYTES else None
+        raise BodyTooLarge
+    if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
+        raise BodyTooLarge
+    return body
+
+
+def _is_chunked(request: HttpRequest) -> bool:
+    return "CONTENT_LENGTH" not in request.META and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+
+def _read_chunked(request: HttpRequest) -> bytes:
+    """Django reads a body without Content-Length as empty (its stream stops at the declared
+    length, 0), so a genuine chunked delivery failed its signature and was logged as a forgery.
+    A server that de-chunks the body and ends the stream says so with wsgi.input_terminated
+    (gunicorn does): read it to its end, one byte past the cap at most. Any other server (the
+    development server) cannot be read safely without a length: 411, as the usage API answers."""
+    if not request.META.get("wsgi.input_terminated"):
+        raise LengthRequired
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    body = request.META["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise BodyTooLarge
+    return body
 
 
 def _accept(source_cls, target: Target, parsed: Parsed, request, client_ip, body: bytes) -> HttpResponse:
@@ -308,6 +363,12 @@ def _kept_headers(environ) -> dict:
 def _not_found(source: str) -> HttpResponse:
     metrics.REQUESTS.labels(source if source_class(source) else "unknown", "not_found").inc()
     return JsonResponse({"error": "not_found", "detail": "no such webhook endpoint"}, status=404)
+
+
+def _length_required(source: str) -> HttpResponse:
+    metrics.REQUESTS.labels(source, "length_required").inc()
+    detail = "send a Content-Length header: this server cannot read a chunked request body"
+    return JsonResponse({"error": "length_required", "detail": detail}, status=411)
 
 
 def _too_large(source: str) -> HttpResponse:

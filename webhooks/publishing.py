@@ -12,7 +12,7 @@ import logging
 from celery import current_app
 from django.conf import settings
 
-from .models import Priority
+from .models import InboundEvent, Priority
 
 logger = logging.getLogger("wedsync.webhooks")
 
@@ -42,4 +42,6 @@ def publish(event_id: int, priority: int = Priority.NORMAL, *, countdown: float 
         return True
     except Exception as exc:  # broker down: the stored row is the queue, the sweeper resends
         logger.warning("webhooks.publish_failed event=%s error=%s", event_id, type(exc).__name__)
+        # No task is on its way, so the sweeper need not allow one its minute: its next run publishes.
+        InboundEvent.objects.filter(pk=event_id).update(queued_at=None)
         return False

@@ -6,8 +6,11 @@ is WEBHOOK_RATE_LIMIT_PER_MINUTE (100), WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE (300)
 (calendar.season), and a config may override either. Over the limit: 429 with Retry-After =
 seconds until the window ends.
 
-It runs before signature checking on purpose: a flood of forged requests is stopped before it
-costs an HMAC and a rejected-attempt row each.
+It runs after signature checking, on verified requests only: forged ones must not spend a
+tenant's budget (130 unsigned requests once used an organisation's 100/min, and its genuine
+PagerDuty delivery got a 429). Verification is a cheap HMAC; what a forgery costs beyond it is a
+rejected-attempt row, so forgeries are counted on a budget of their own per client address
+(WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE), past which they are refused (429) without one.
 
 If the shared cache cannot be reached, requests are let through (and a warning logged, at most
 once a minute per process): the limit guards against floods, while refusing every vendor during a
@@ -25,7 +28,6 @@ window closes (at most 1/LEASE_SPREAD of the remainder per process).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -33,15 +35,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from redis.exceptions import RedisError
 
 from wedsync_integrations import calendar
-
-logger = logging.getLogger("wedsync.webhooks")
+from wedsync_integrations.core.redis_scripts import lua_script
+from wedsync_integrations.core.tolerant_cache import CACHE_ERRORS, warn_unavailable
 
 WINDOW_SECONDS = 60
-UNAVAILABLE_WARNING_EVERY_SECONDS = 60.0
-_last_unavailable_warning = float("-inf")  # monotonic time of this process's last warning
 
 
 @dataclass(frozen=True)
@@ -61,18 +60,26 @@ def limit_for(config_settings: dict | None, at=None) -> int:
 
 
 def hit(source: str, organisation_id: int | None, limit: int, *, now: float | None = None) -> Decision:
-    """Count one request against (source, organisation) and say whether it is allowed."""
+    """Count one verified request against (source, organisation) and say whether it is allowed."""
+    return _hit(f"{source}:{organisation_id or 'platform'}", limit, now)
+
+
+def hit_forged(client_ip: str | None, *, now: float | None = None) -> Decision:
+    """Count one request that failed verification against its client address's own budget."""
+    return _hit(f"forged:{client_ip or 'unknown'}", settings.WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE, now)
+
+
+def _hit(scope: str, limit: int, now: float | None) -> Decision:
     now = time.time() if now is None else now
     window = int(now // WINDOW_SECONDS)
     retry_after = max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
-    scope = f"{source}:{organisation_id or 'platform'}"
     local = _spend_local(scope, window, limit)
     if local is not None:
         return Decision(allowed=local.allowed, limit=limit, count=local.count, retry_after=retry_after)
     try:
         count, granted = _take(f"wsi:wh:rl:{scope}:{window}", limit, ttl=WINDOW_SECONDS + 5)
-    except (RedisError, OSError) as exc:
-        _warn_unavailable(exc)
+    except CACHE_ERRORS as exc:
+        warn_unavailable("webhooks.rate_limit_unavailable", exc, "requests are let through")
         return Decision(allowed=True, limit=limit, count=0, retry_after=0)
     _keep_local(scope, window, limit, count, granted)
     return Decision(allowed=granted > 0, limit=limit, count=count, retry_after=retry_after)
@@ -145,14 +152,6 @@ def lease_size(limit: int, used: int) -> int:
     return max(1, min(LEASE_MAX, remaining // LEASE_SPREAD))
 
 
-def _warn_unavailable(exc: Exception) -> None:
-    global _last_unavailable_warning
-    now = time.monotonic()
-    if now - _last_unavailable_warning >= UNAVAILABLE_WARNING_EVERY_SECONDS:
-        _last_unavailable_warning = now
-        logger.warning("webhooks.rate_limit_unavailable error=%s: requests are let through", type(exc).__name__)
-
-
 # -- the shared count -----------------------------------------------------------------------------------
 def _take(key: str, limit: int, ttl: int) -> tuple[int, int]:
     """Take this request (and on Redis a lease) from the window's shared count.
@@ -183,17 +182,9 @@ local count = redis.call('INCRBY', KEYS[1], grant)
 if count == grant then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
 return {count, grant}
 """
-_scripts: dict[int, object] = {}
 
 
 def _redis_take(backend: RedisCache, key: str, limit: int, ttl: int) -> tuple[int, int]:
-    full_key = backend.make_and_validate_key(key)
-    script = _scripts.get(id(backend))
-    if script is None:
-        # Django builds a new redis.Redis (copying ~170 response callbacks) on every cache call,
-        # and a pipeline copies them again: on this path that was a third of the request's CPU.
-        # One client per backend is thread-safe and shares Django's connection pool.
-        client = backend._cache.get_client(full_key, write=True)
-        script = _scripts[id(backend)] = client.register_script(_TAKE_LEASE)
-    count, granted = script(keys=[full_key], args=[limit, LEASE_MAX, LEASE_SPREAD, ttl])
+    script = lua_script(backend, _TAKE_LEASE)
+    count, granted = script(keys=[backend.make_and_validate_key(key)], args=[limit, LEASE_MAX, LEASE_SPREAD, ttl])
     return int(count), int(granted)

@@ -35,6 +35,11 @@ Event types per source (derived in webhooks/providers/<source>.py, as docs/vendo
 | freshbooks | form "name" ("expense.create", …); "callback.verify"         | name + object_id                        |
 
 event.organisation is None only for the platform-wide Slack app (global path).
+
+"A new client or a booking" is transport vocabulary, kept here so no family repeats it:
+NEW_CLIENT_EVENTS names, per source, the event types that mean one, and `handles_new_client`
+registers a handler for all of them (the CRM family syncs the organisation's CRMs, monitoring
+its AI metrics, as the product rules ask).
 """
 
 from __future__ import annotations
@@ -58,6 +63,23 @@ def handles(source: str, *event_types: str) -> Callable[[Handler], Handler]:
         return func
 
     return decorator
+
+
+# Which inbound events mean "a new client or a booking". Tave's are its REST-hook events
+# (docs/vendors/tave.md); HoneyBook's come from the studio's Zapier zap and the generic ones from
+# partners, so those names are our documented convention (docs/vendors/honeybook.md).
+NEW_CLIENT_EVENTS: dict[str, tuple[str, ...]] = {
+    "tave": ("contact.created", "job.created", "order.booked"),
+    "honeybook": ("client.created", "inquiry.created", "project.booked"),
+    "generic": ("crm.client.created", "crm.booking.created"),
+}
+
+
+def handles_new_client(func: Handler) -> Handler:
+    """Register `func` for every source's "new client / booking" events (NEW_CLIENT_EVENTS)."""
+    for source, event_types in NEW_CLIENT_EVENTS.items():
+        handles(source, *event_types)(func)
+    return func
 
 
 def handlers_for(source: str, event_type: str) -> list[Handler]:

@@ -183,6 +183,17 @@ def _signed_form_pairs(request: InboundRequest, header: str) -> list[tuple[str, 
         raise Rejected(RejectReason.BAD_SIGNATURE, f"{header} cannot match: {exc}")
 
 
+def unique_form_pairs(request: InboundRequest, header: str) -> list[tuple[str, str]]:
+    """The form fields of a scheme that signs them as a JSON object, each name once. With a name
+    repeated, the object signed keeps one value (json.dumps of a dict: the last) while the stored
+    payload keeps them all, so values added after signing would verify: refused (401) before any
+    MAC is computed. The sender is not told which name, as it is not told what else we parse."""
+    pairs = _signed_form_pairs(request, header)
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise Rejected(RejectReason.BAD_SIGNATURE, f"{header} cannot match: a form field is repeated")
+    return pairs
+
+
 def _check_timestamp(raw: str | None, now: float, tolerance: int, header: str) -> int:
     raw = (raw or "").strip(OWS)
     if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
@@ -348,9 +359,11 @@ class FreshBooksSignature(VerificationScheme):
 
     headers = {"X-FreshBooks-Hmac-SHA256": "FreshBooks: base64 HMAC-SHA256 of the form fields as JSON"}
 
-    @staticmethod
-    def signed_message(request: InboundRequest) -> str:
-        return json.dumps(dict(_signed_form_pairs(request, "X-FreshBooks-Hmac-SHA256")))
+    header = "X-FreshBooks-Hmac-SHA256"
+
+    @classmethod
+    def signed_message(cls, request: InboundRequest) -> str:
+        return json.dumps(dict(unique_form_pairs(request, cls.header)))
 
     def verify(self, request, secrets, *, tolerance=None):
         signature = _need(request, "X-FreshBooks-Hmac-SHA256")

@@ -45,6 +45,7 @@ _COMMON = {
         400: OpenApiResponse(_error, description="Verified, but the body is malformed"),
         401: OpenApiResponse(_error, description="Signature, timestamp or token missing or wrong"),
         404: OpenApiResponse(_error, description="Unknown source or organisation (not said which)"),
+        411: OpenApiResponse(_error, description="Chunked body on a server that cannot read one; send Content-Length"),
         413: OpenApiResponse(_too_large, description="Body over WEBHOOK_MAX_BODY_BYTES (1 MB)"),
         429: OpenApiResponse(_error, description="Rate limit for this source and organisation; see Retry-After"),
     },

@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "webhooks",
     "monitoring",
     "alerts",
+    "bi",
+    "crm",
     "accounting",
 ]
 
@@ -138,6 +140,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache (circuit breakers, rate limits, health results are shared through it) -------------
 CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+# Keeps one deployment's keys apart from another's on a shared Redis (the drill uses its own).
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
+if CACHES["default"]["BACKEND"].endswith(".RedisCache"):
+    # Request paths carry on without the cache (core/tolerant_cache.py), but only once a call has
+    # failed: an unanswering Redis must cost a request a second, not the OS's minutes-long connect.
+    _cache_timeout = env.float("CACHE_SOCKET_TIMEOUT_SECONDS", default=1.0)
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("socket_connect_timeout", _cache_timeout)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", _cache_timeout)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -209,6 +220,8 @@ CELERY_ENABLE_UTC = True
 # A worker that dies mid-task leaves the message unacknowledged, so another worker redoes it:
 # every task is written to be idempotent.
 CELERY_TASK_ACKS_LATE = True
+# The queue tasks go to unless routed elsewhere; a deployment sharing a broker uses its own.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 15 * 60
@@ -216,6 +229,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# The queue of every task not routed elsewhere (workers consume it unless told otherwise).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # Worker and beat log through Celery's own handlers, not LOGGING below; these are Celery's formats
 # plus the correlation id (core/observability.py gives those handlers the filter that supplies it).
 CELERY_WORKER_LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] [cid=%(correlation_id)s] %(message)s"
@@ -235,6 +250,9 @@ CIRCUIT_RESET_SECONDS = env.int("CIRCUIT_RESET_SECONDS", default=60)
 # for its turn, then goes back on the retry queue with the wait as its Retry-After.
 OUTBOUND_RATE_LIMIT_MAX_WAIT_SECONDS = env.float("OUTBOUND_RATE_LIMIT_MAX_WAIT_SECONDS", default=10.0)
 HEALTH_CACHE_SECONDS = 300
+# One drain per (organisation, provider) at a time, under a lease its holder renews every third
+# of this: after a worker dies mid-drain, the next drain takes over within this many seconds.
+OUTBOX_DRAIN_LEASE_SECONDS = env.float("OUTBOX_DRAIN_LEASE_SECONDS", default=10.0)
 
 # --- inbound webhooks (webhooks app) ----------------------------------------------------------
 # The platform Slack app's signing secret, for the global /api/webhooks/ai-integrations/slack/.
@@ -243,6 +261,9 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # Per source and organisation; a config's settings may override either figure.
 WEBHOOK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_RATE_LIMIT_PER_MINUTE", default=100)
 WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_PEAK_RATE_LIMIT_PER_MINUTE", default=300)
+# Requests failing verification, per client address and minute, whatever source or organisation:
+# each costs a rejected-attempt row, so past this they are refused (429) without one.
+WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE", default=30)
 # Celery queues for processing inbound events ("" = the default queue). Give
 # WEBHOOK_PRIORITY_QUEUE its own worker so wedding-day events never wait behind a backlog.
 WEBHOOK_TASK_QUEUE = env.str("WEBHOOK_TASK_QUEUE", default="")
@@ -313,6 +334,38 @@ EXCHANGE_RATE_FEED_URL = env.str("EXCHANGE_RATE_FEED_URL", default="")
 MONITORING_SCRAPE_TOKEN = env.str("MONITORING_SCRAPE_TOKEN", default="")
 # An hour is exported once it ended this long ago (and its rollup is clean).
 MONITORING_EXPORT_GRACE_SECONDS = env.int("MONITORING_EXPORT_GRACE_SECONDS", default=60)
+
+# --- BI exports (bi app; docs/families/bi.md) ---------------------------------------------------
+# Days of history a BI tool receives (Tableau's extract and Looker's reporting tables hold them all;
+# Power BI gets what changed). An hour reaches BI once it ended this long ago and its rollup is clean.
+BI_HISTORY_DAYS = env.int("BI_HISTORY_DAYS", default=400)
+BI_FINISHED_HOUR_GRACE_SECONDS = env.int("BI_FINISHED_HOUR_GRACE_SECONDS", default=0)
+# A push is refused (gate "stale") when the metrics count usage up to an instant older than this:
+# the rollups or the refresh have stopped following the usage.
+BI_STALE_AFTER_SECONDS = env.int("BI_STALE_AFTER_SECONDS", default=3 * 3600)
+# An hour with usage counts as down (uptime) when at least this share of its requests failed.
+BI_DOWN_HOUR_ERROR_PERCENT = env.float("BI_DOWN_HOUR_ERROR_PERCENT", default=50.0)
+# Celery queue of the BI refresh that follows each rollup ("" = the default queue).
+BI_TASK_QUEUE = env.str("BI_TASK_QUEUE", default="")
+# Power BI keeps ~200,000 rows per table (basicFIFO) and takes 1,000,000 rows an hour: a new dataset
+# receives this many days of history, not all of BI_HISTORY_DAYS.
+BI_POWERBI_HISTORY_DAYS = env.int("BI_POWERBI_HISTORY_DAYS", default=35)
+# Power BI push-dataset limits (docs/vendors/powerbi.md), enforced before each request, shared by every worker.
+BI_POWERBI_MAX_ROWS_PER_REQUEST = env.int("BI_POWERBI_MAX_ROWS_PER_REQUEST", default=10_000)
+BI_POWERBI_MAX_REQUESTS_PER_MINUTE = env.int("BI_POWERBI_MAX_REQUESTS_PER_MINUTE", default=120)
+BI_POWERBI_MAX_PENDING_REQUESTS = env.int("BI_POWERBI_MAX_PENDING_REQUESTS", default=5)
+# Tableau: one request carries at most this many bytes of .hyper file, larger files go up in chunks.
+BI_TABLEAU_SINGLE_REQUEST_BYTES = env.int("BI_TABLEAU_SINGLE_REQUEST_BYTES", default=64 * 1024 * 1024)
+BI_TABLEAU_CHUNK_BYTES = env.int("BI_TABLEAU_CHUNK_BYTES", default=50 * 1024 * 1024)
+# Looker's reporting tables: schema "reporting" on PostgreSQL, tables prefixed "reporting_" elsewhere.
+BI_REPORTING_SCHEMA = env.str("BI_REPORTING_SCHEMA", default="reporting")
+
+# --- CRM value reports (crm app) ---------------------------------------------------------------
+# A month's report goes to the CRMs this many days after the month ends (London midnight), so
+# usage the AI platform sends late is in it; the month's rollups must also be final by then.
+CRM_MONTH_CLOSE_DAYS = env.int("CRM_MONTH_CLOSE_DAYS", default=2)
+# A wedding linked to a Tave job gets its "AI help" note on that job this many days after its date.
+CRM_WEDDING_NOTE_AFTER_DAYS = env.int("CRM_WEDDING_NOTE_AFTER_DAYS", default=1)
 
 # --- accounting exports (accounting app) ----------------------------------------------------------
 # A month (Europe/London) is exported once it has been over this many days: late usage has landed.

@@ -9,6 +9,7 @@ admin.site.site_title = "WedSync Integrations"
 admin.site.index_title = "Operations"
 
 urlpatterns = [
+    path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", core_views.metrics_view, name="metrics"),

@@ -74,7 +74,10 @@ class AccountingSettings(BaseSettings):
     supply = serializers.ChoiceField(
         choices=list(SUPPLIES.items()), required=False, help_text="who supplies the AI usage (default wedsync)"
     )
-    first_month = serializers.CharField(help_text="the first month to export, YYYY-MM")
+    first_month = serializers.CharField(
+        required=False,
+        help_text="the first month to export, YYYY-MM (default: the month before the configuration was created)",
+    )
 
     def validate_first_month(self, value):
         return validate_month(value)
@@ -157,7 +160,12 @@ class AccountingProvider(Provider):
 
     # -- configuration ---------------------------------------------------------------------------------------
     def first_month(self) -> Month:
-        return Month.parse(self.settings["first_month"])
+        """The first month exported: the `first_month` setting, else the month before the
+        configuration was created (as the CRMs do: a studio connecting in July starts with June)."""
+        if self.settings.get("first_month"):
+            return Month.parse(self.settings["first_month"])
+        created = getattr(self.config, "created_at", None)
+        return Month.of(created or timezone.now()).previous()
 
     def vat_registered(self) -> bool:
         value = self.settings.get("vat_registered")

@@ -182,8 +182,11 @@ class FreshBooks(AccountingProvider):
             "category_id": [
                 (str(c["categoryid"]), c.get("category", "")) for c in categories if not c.get("vis_state")
             ],
-            "staff_id": [(str(s["id"]), f"{s.get('fname', '')} {s.get('lname', '')} <{s.get('email', '')}>".strip())
-                         for s in staff if not s.get("vis_state")],  # fmt: skip
+            "staff_id": [
+                (str(s["id"]), f"{s.get('fname', '')} {s.get('lname', '')} <{s.get('email', '')}>".strip())
+                for s in staff
+                if not s.get("vis_state")
+            ],  # fmt: skip
         }
 
     def ledger_mappings(self, treatment: Treatment) -> dict:

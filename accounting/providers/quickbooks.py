@@ -253,7 +253,9 @@ class QuickBooks(AccountingProvider):
         maps = {
             "vendor_id": self.chosen_or_matched("vendor_id", choices["vendor_id"], supplier, "supplier (Vendor)"),
             "expense_account_id": self.chosen_or_matched(
-                "expense_account_id", choices["expense_account_id"], settings.ACCOUNTING_EXPENSE_CATEGORY,
+                "expense_account_id",
+                choices["expense_account_id"],
+                settings.ACCOUNTING_EXPENSE_CATEGORY,
                 "expense account",
             ),  # fmt: skip
             "ap_account_id": self.settings.get("ap_account_id") or _only(choices["ap_account_id"]),

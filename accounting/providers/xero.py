@@ -195,8 +195,9 @@ class Xero(AccountingProvider):
             "expense_account_code": [
                 (a["Code"], a.get("Name", "")) for a in accounts if a.get("Class") == "EXPENSE" and a.get("Code")
             ],
-            "bank_account_code": [(a["Code"], a.get("Name", "")) for a in accounts if a.get("Type") == "BANK" and
-                                  a.get("Code")],  # fmt: skip
+            "bank_account_code": [
+                (a["Code"], a.get("Name", "")) for a in accounts if a.get("Type") == "BANK" and a.get("Code")
+            ],  # fmt: skip
             "tax_type": [
                 (r["TaxType"], f"{r.get('Name', '')} ({r.get('EffectiveRate', '?')}%)") for r in self.tax_rates()
             ],
@@ -208,7 +209,9 @@ class Xero(AccountingProvider):
         maps = {
             "contact_id": self.chosen_or_matched("contact_id", choices["contact_id"], supplier, "supplier (Contact)"),
             "expense_account_code": self.chosen_or_matched(
-                "expense_account_code", choices["expense_account_code"], settings.ACCOUNTING_EXPENSE_CATEGORY,
+                "expense_account_code",
+                choices["expense_account_code"],
+                settings.ACCOUNTING_EXPENSE_CATEGORY,
                 "expense account",
             ),  # fmt: skip
             "tax_type": self._tax_type(treatment, choices["tax_type"]),

@@ -27,6 +27,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from wedsync_integrations.integrations.errors import IntegrationError, PermanentError, RetryableError
+from wedsync_integrations.integrations.http import json_object
 from wedsync_integrations.integrations.registry import BaseSettings, HealthResult, StrictSerializer
 
 from .. import render
@@ -142,7 +143,7 @@ class Sms(AlertChannel):
                     status=exc.status,
                 ) from exc
             raise
-        body = _json(response)
+        body = json_object(response)
         return Sent(
             http_status=response.status_code,
             response=response.text[:500],
@@ -166,7 +167,7 @@ class Sms(AlertChannel):
                 status=exc.status,
                 retry_after=exc.retry_after,
             ) from exc
-        for message in _json(response).get("messages", []):
+        for message in json_object(response).get("messages", []):
             created = _rfc2822(message.get("date_created"))
             # Trial accounts prefix the body ("Sent from your Twilio trial account - "): compare the end.
             if str(message.get("body", "")).endswith(payload["body"]) and (created is None or created >= since):
@@ -193,16 +194,8 @@ class Sms(AlertChannel):
         response = client.request(
             "GET", f"/{API_VERSION}/Accounts/{self.secret('account_sid')}.json", auth=self._auth()
         )
-        status = _json(response).get("status", "unknown")
+        status = json_object(response).get("status", "unknown")
         return HealthResult(ok=status == "active", message=f"Twilio account is {status}", http_status=200)
-
-
-def _json(response) -> dict:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _json_text(text: str) -> dict:

@@ -23,8 +23,13 @@ from urllib.parse import urlsplit
 from rest_framework import serializers
 
 from wedsync_integrations.integrations.errors import PermanentError, RetryableError
-from wedsync_integrations.integrations.registry import HealthResult, OutboundURLField, StrictSerializer
-from wedsync_integrations.integrations.signing import InvalidSecret, standard_webhooks_headers, whsec_key
+from wedsync_integrations.integrations.registry import (
+    HealthResult,
+    OutboundURLField,
+    StrictSerializer,
+    validate_whsec,
+)
+from wedsync_integrations.integrations.signing import standard_webhooks_headers
 
 from .. import render
 from ..family import FAMILY
@@ -32,16 +37,6 @@ from ..models import Alert, Severity
 from .base import AlertChannel, Sent
 
 USER_AGENT = "WedSync-Webhooks/1"
-
-
-def validate_whsec(value: str) -> str:
-    try:
-        key = whsec_key(value)
-    except InvalidSecret as exc:
-        raise serializers.ValidationError(str(exc))
-    if not (24 <= len(key) <= 64):
-        raise serializers.ValidationError("the key must be 24 to 64 random bytes (whsec_ + base64)")
-    return value
 
 
 class WebhookSettings(StrictSerializer):

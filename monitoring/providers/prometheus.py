@@ -27,11 +27,11 @@ import re
 from datetime import datetime
 from urllib.parse import quote
 
-from django.core.cache import cache
 from django.db import transaction
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from rest_framework import serializers
 
+from wedsync_integrations.core.tolerant_cache import TolerantCache
 from wedsync_integrations.integrations import outbox
 from wedsync_integrations.integrations.errors import ConfigurationError
 from wedsync_integrations.integrations.models import RetryState
@@ -54,6 +54,10 @@ _PLAIN_SEGMENT = re.compile(r"^[A-Za-z0-9_.~-]+$")
 
 def last_scrape_key(organisation_id: int) -> str:
     return f"wsi:monitoring:scraped:{organisation_id}"
+
+
+# When a tenant last scraped: shown by the health check, never worth failing a scrape over.
+last_scrapes = TolerantCache("monitoring.scrape_time_unavailable", "the last scrape time is not kept")
 
 
 def grouping_path(job: str, labels: dict[str, str]) -> str:
@@ -175,7 +179,7 @@ class Prometheus(MonitoringProvider):
     def check_health(self) -> HealthResult:
         self.secret("bearer_token")
         url = self.pushgateway_url()
-        scraped = cache.get(last_scrape_key(self.organisation.pk))
+        scraped = last_scrapes.get(last_scrape_key(self.organisation.pk))
         scrape_note = f"last scraped {scraped:%Y-%m-%d %H:%M:%S}Z" if scraped else "not scraped yet"
         if not url:
             return HealthResult(ok=True, message=f"scrape endpoint ready ({scrape_note})")

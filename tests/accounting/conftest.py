@@ -15,7 +15,6 @@ import requests
 from accounting import sandbox as ledgers
 from tests.fixtures import load
 from tests.kernel.credential_providers import fresh_credential
-from tests.webhooks.conftest import eager_celery, post, webhook_config  # noqa: F401  (signed webhooks in)
 from wedsync_integrations.usage import rollup
 from wedsync_integrations.usage.models import AIUsageRecord, RollupDirtyHour
 

@@ -33,7 +33,6 @@ def _public(settings):
     settings.PUBLIC_BASE_URL = PUBLIC
 
 
-
 def sent_export(ledger_config, provider="quickbooks", entity_type="Bill", entity_id="145") -> MonthlyExport:
     config = ledger_config(provider)
     export, _ = queue_frozen(config, MAPPINGS)
@@ -58,7 +57,8 @@ def test_quickbooks_cloudevents_become_confirmations_and_confirm_the_export(post
     assert post("quickbooks", "acme", body, signature).status_code == 200
 
     rows = ExportConfirmation.objects.order_by("entity_id").values_list(
-        "source", "entity_type", "entity_id", "operation", "vendor_account", "occurred_at", "export_id")
+        "source", "entity_type", "entity_id", "operation", "vendor_account", "occurred_at", "export_id"
+    )
     assert list(rows) == [
         ("quickbooks", "Bill", "145", "created", "9130355", datetime(2026, 12, 7, 10, tzinfo=UTC), export.pk),
         ("quickbooks", "Purchase", "77", "deleted", "9130355", datetime(2026, 12, 7, 10, tzinfo=UTC), None),
@@ -176,5 +176,10 @@ def test_the_rows_the_webhooks_app_recorded_are_copied_into_accounting(organisat
 
     (copied,) = ExportConfirmation.objects.all()
     assert (copied.source, copied.entity_type, copied.entity_id, copied.operation, copied.inbound_event_id) == (
-        "xero", "Invoice", "inv-9", "created", event.pk)
+        "xero",
+        "Invoice",
+        "inv-9",
+        "created",
+        event.pk,
+    )
     assert "webhooks_exportconfirmation" not in connection.introspection.table_names()

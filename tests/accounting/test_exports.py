@@ -36,7 +36,6 @@ def _no_delivery(monkeypatch):
     monkeypatch.setattr(exporter.outbox, "drain_pair", lambda *args, **kwargs: {})
 
 
-
 def logs(**filters):
     return list(FAMILY.sync_log_model.objects.filter(**filters).order_by("id").values_list("error", flat=True))
 
@@ -60,6 +59,25 @@ def test_every_closed_month_from_the_first_is_queued_once(ledger_config, add_usa
     assert again.queued == 0 and MonthlyExport.objects.count() == 2  # nothing twice
     assert len(logs(detail__reason="no_usage")) == 1  # said once, not every day
     assert FAMILY.retry_model.objects.count() == 2
+
+
+def test_without_first_month_the_export_starts_with_the_month_before_the_configuration(
+    ledger_config, add_usage, organisation
+):
+    """As the CRMs: a ledger connected in December starts with November; earlier usage stays out."""
+    with freeze_time(datetime(2026, 12, 1, 0, 30, tzinfo=UTC)):  # 1 December, London
+        config = ledger_config("xero")
+    settings = dict(config.settings)
+    settings.pop("first_month")
+    type(config).objects.filter(pk=config.pk).update(settings=settings)
+    config.refresh_from_db()
+    add_usage(organisation, [(OCT, "openai", "email_template", "1", "0.79"), (NOV, "openai", "email_template", "2",
+                                                                               "1.58")])  # fmt: skip
+
+    result = exporter.export_months(config, now=NOW)
+
+    assert config.get_provider().first_month() == Month(2026, 11)
+    assert result.detail["months"] == {"2026-11": "export"}
 
 
 def test_a_month_waiting_for_an_exchange_rate_is_held_and_said_never_exported_as_zero(
@@ -109,7 +127,8 @@ def test_late_usage_goes_out_as_an_adjustment_referencing_the_month(ledger_confi
     assert original.net_gbp == D("15.01")  # never edited
     assert adjustment.reference == f"WS-2611-{organisation.pk:06d}-A1" and len(adjustment.reference) <= 21
     assert [(line["key"], line["net"], line["requests"]) for line in adjustment.lines] == [
-        ("google", "0.50", 1), ("openai", "2.50", 1)
+        ("google", "0.50", 1),
+        ("openai", "2.50", 1),
     ]
     # together the documents are the month's cost rounded to the penny: 18.008 -> 18.01
     total = MonthlyExport.objects.filter(month=original.month).aggregate(net=Sum("net_gbp"))["net"]

@@ -133,7 +133,11 @@ def test_month_end_posts_one_bill_exactly_as_quickbooks_documents(rsps, ledger_c
     }  # fmt: skip
     assert len(export.reference) <= 21
     assert (export.state, export.vendor_entity_type, export.vendor_entity_id, export.vendor_sync_token) == (
-        ExportState.SENT, "Bill", "145", "0")
+        ExportState.SENT,
+        "Bill",
+        "145",
+        "0",
+    )
     item = get_family("accounting").retry_model.objects.get()
     assert item.result["entity_id"] == "145" and item.result["entity_type"] == "Bill"
 
@@ -256,7 +260,10 @@ def test_connecting_names_the_company_from_the_realm_on_the_redirect(rsps, ledge
     provider = config.get_provider()
     account = provider.connected_account(IssuedToken("fresh-access"), {"realmId": "4620816365169237100"})
     assert (account.id, account.name, account.settings) == (
-        "4620816365169237100", "Cotswold Lens Photography Ltd", {"realm_id": "4620816365169237100"})
+        "4620816365169237100",
+        "Cotswold Lens Photography Ltd",
+        {"realm_id": "4620816365169237100"},
+    )
 
 
 def test_a_token_quickbooks_rotates_is_stored_and_used_on_the_next_renewal(rsps, ledger_config):

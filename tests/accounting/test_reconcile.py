@@ -32,7 +32,6 @@ def rsps():
         yield mock
 
 
-
 def sent_bill(ledger_config, **fields):
     config = ledger_config("quickbooks")
     export, _ = queue_frozen(config, QBO_MAPPINGS)

@@ -63,10 +63,14 @@ def test_the_report_has_every_figure_the_product_promises(add_usage, organisatio
 
     assert (report.total.requests, report.total.cost_usd, report.cost_gbp) == (4, D("3.6"), D("2.844"))
     assert {name: f.cost_gbp for name, f in report.by_provider.items()} == {
-        "openai": D("2.37"), "anthropic": D("0.395"), "google": D("0.079")
+        "openai": D("2.37"),
+        "anthropic": D("0.395"),
+        "google": D("0.079"),
     }
     assert {name: f.requests for name, f in report.by_use_case.items()} == {
-        "email_template": 2, "content_writing": 1, "form_generation": 1
+        "email_template": 2,
+        "content_writing": 1,
+        "form_generation": 1,
     }
     assert report.usage_hours == 3 and report.cost_per_hour == D("0.95")  # 2.844 / 3 = 0.948
     assert report.vendor_type == "Photographer"

@@ -31,7 +31,10 @@ pytestmark = [
 
 @pytest.mark.worker
 def test_a_real_worker_processes_events_and_recovers_one_a_dead_worker_left(
-    webhook_worker, organisation, webhook_config, settings  # noqa: F811
+    webhook_worker,  # noqa: F811
+    organisation,
+    webhook_config,
+    settings,
 ):
     settings.WEBHOOK_DISPATCH = "immediate"
     webhook_config("quickbooks", organisation, QBO_VERIFIER)

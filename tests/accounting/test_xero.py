@@ -117,8 +117,13 @@ def test_month_end_puts_one_accpay_bill_exactly_as_xero_documents(rsps, ledger_c
     "settings, contact, tax_type, amounts, unit",
     [
         ({"vat_registered": True, "supply": "wedsync"}, ledgers.XERO_CONTACT_WEDSYNC, "INPUT2", "Exclusive", 19.73),
-        ({"vat_registered": True, "supply": "overseas_provider", "contact_id": ledgers.XERO_CONTACT_OPENAI},
-         ledgers.XERO_CONTACT_OPENAI, "REVERSECHARGES", "Exclusive", 19.73),
+        (
+            {"vat_registered": True, "supply": "overseas_provider", "contact_id": ledgers.XERO_CONTACT_OPENAI},
+            ledgers.XERO_CONTACT_OPENAI,
+            "REVERSECHARGES",
+            "Exclusive",
+            19.73,
+        ),
         ({"vat_registered": False, "supply": "wedsync"}, ledgers.XERO_CONTACT_WEDSYNC, "NONE", "NoTax", 23.68),
     ],
     ids=["standard", "reverse-charge", "not-registered"],

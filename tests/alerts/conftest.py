@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from alerts.family import FAMILY
 from tests.services.conftest import start_worker, worker_queue  # noqa: F401  (real-worker fixtures)
-from tests.webhooks.conftest import eager_celery  # noqa: F401  (tasks run in-process, as a worker would)
 from wedsync_integrations.integrations import outbox
 
 SLACK_WEBHOOK = "https://hooks.slack.com/services/T0001/B0001/sEcReTsLaCkToKeN0123456789"

@@ -13,7 +13,7 @@ from freezegun import freeze_time
 
 from alerts.lifecycle import raise_alert
 from alerts.models import Alert, AlertConfig, Delivery, DeliveryStatus
-from tests.alerts.conftest import SLACK_WEBHOOK, TWILIO_SID, WEBHOOK_URL, calls_to
+from tests.alerts.conftest import PD_ROUTING_KEY, SLACK_WEBHOOK, TWILIO_SID, WEBHOOK_URL, calls_to
 from wedsync_integrations.integrations import outbox
 from wedsync_integrations.integrations.models import ConfigStatus, RetryState
 from wedsync_integrations.integrations.registry import get_family, validate_config_data
@@ -305,3 +305,40 @@ def test_a_failed_check_at_twilio_is_itself_ambiguous_and_never_leads_to_a_blind
     attempts = Delivery.objects.filter(alert=alert, channel="sms").order_by("attempt")
     assert [d.status for d in attempts] == ["ambiguous", "ambiguous", "sent"]
     assert attempts.last().vendor_ref == "SM" + "9" * 32
+
+
+@pytest.mark.parametrize(
+    ("provider", "url", "echo"),
+    [
+        # a vendor whose JSON encoder escapes slashes echoes the Slack webhook URL
+        ("slack", SLACK_WEBHOOK, json.dumps({"error": "invalid_url", "url": SLACK_WEBHOOK}).replace("/", "\\/")),
+        ("slack", SLACK_WEBHOOK, "no_service: " + requests.utils.quote(SLACK_WEBHOOK, safe="")),  # URL-encoded
+        ("pagerduty", "https://events.pagerduty.com/v2/enqueue", f"routing key {PD_ROUTING_KEY.lower()} unknown"),
+    ],
+    ids=["slack-json-escaped", "slack-url-encoded", "pagerduty-lower-cased"],
+)
+def test_a_secret_echoed_in_another_form_is_stored_and_logged_redacted(
+    organisation, channels, vendors, deliver_all, provider, url, echo, caplog
+):
+    """Issue 14, item 6: a secret the vendor echoed escaped, URL-encoded or in another case was
+    stored in clear in last_error, the sync log, the delivery row and the worker's log."""
+    vendors.replace(responses.POST, url, status=500, body=echo)
+    with caplog.at_level("DEBUG"):
+        raise_alert(organisation=organisation, title="Gallery AI down", severity="critical")
+        deliver_all()
+
+    failed = item(provider)
+    assert failed.state == RetryState.PENDING and "HTTP 500" in failed.last_error
+    stored = [
+        failed.last_error,
+        *FAMILY.sync_log_model.objects.filter(provider=provider).values_list("error", flat=True),
+        *Delivery.objects.filter(channel=provider).values_list("response", flat=True),
+        *Delivery.objects.filter(channel=provider).values_list("error", flat=True),
+        AlertConfig.objects.get(provider=provider).last_error,
+        caplog.text,
+    ]
+    for text in stored:
+        lowered = text.lower()
+        assert "secretslacktoken0123456789" not in lowered.replace("%2f", "/").replace("\\/", "/"), text
+        assert PD_ROUTING_KEY.lower() not in lowered, text
+    assert "***" in failed.last_error

@@ -85,7 +85,12 @@ def _a_closed_month(now) -> Month:
 
 
 def test_connected_in_the_browser_exported_and_the_next_run_spends_the_rotated_token(
-    browser, accountant, sandbox, make_config, organisation, add_usage  # noqa: F811
+    browser,
+    accountant,
+    sandbox,
+    make_config,
+    organisation,
+    add_usage,  # noqa: F811
 ):
     config = unconnected("xero", sandbox, make_config, organisation)
     month = _a_closed_month(timezone.now())

@@ -94,7 +94,7 @@ def test_run_demo_runs_web_worker_beat_and_sandbox_end_to_end(tmp_path):
 
 def test_the_banners_usage_example_is_a_valid_wire_record():
     """The record the banner tells a new user to send is one the ingest API accepts."""
-    record = run_demo.Command._example_record("try-0123456789ab")
+    record = demo_data.example_record("try-0123456789ab")
     clean = validation.clean_record(record, now=datetime.now(UTC), max_future=timedelta(seconds=0))
     assert clean["request_id"] == "try-0123456789ab"
     assert clean["cost_usd"] == Decimal("0.000266")
@@ -119,7 +119,9 @@ def test_a_stopped_demo_integration_is_reported_when_the_demo_starts(settings):
     command._apply_demo_integrations("http://127.0.0.1:8900")
 
     printed = out.getvalue()
-    assert "26 unchanged" in printed
+    demo = json.loads(run_demo.DEMO_CONFIG.read_text())
+    entries = sum(1 + len(org["integrations"]) for org in demo["organisations"])  # organisations and integrations
+    assert f"{entries} unchanged" in printed
     assert (
         "note: alerts/slack for cotswold-lens is stopped (outbound URL for '127.0.0.1' must use https); "
         "once its credentials are right, resume it in admin to send what it holds"

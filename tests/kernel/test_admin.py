@@ -289,3 +289,28 @@ def test_resume_needs_the_change_permission(
     config.refresh_from_db()
     assert config.status == ConfigStatus.STOPPED
     assert not family.audit_model.objects.filter(action="resume").exists()
+
+
+def test_view_only_staff_see_the_configuration_read_only_without_any_secret(client, django_user_model, config, family):
+    """Issue 14, item 2: the form looked up fields a view-only page does not have (KeyError
+    'settings', a 500 on every configuration page). They see it read-only, secrets never shown."""
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_monitoringconfig"))
+    client.force_login(viewer)
+
+    changelist = client.get(_url("monitoringconfig", "changelist"))
+    page = client.get(_url("monitoringconfig", "change", config.pk))
+
+    assert changelist.status_code == 200
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert API_KEY not in html and APP_KEY not in html
+    assert "datadoghq.eu" in html  # the settings, shown
+    assert 'name="secret__api_key"' not in html and 'name="settings"' not in html  # nothing to edit
+    before = (dict(config.settings), dict(config.secrets))
+    posted = client.post(_url("monitoringconfig", "change", config.pk), _form_data(config, secret__api_key=NEW_KEY))
+    assert posted.status_code == 403
+    config.refresh_from_db()
+    assert (dict(config.settings), dict(config.secrets)) == before

@@ -185,6 +185,8 @@ def test_view_only_staff_cannot_start_a_connection(client, django_user_model, co
     viewer = django_user_model.objects.create_user("viewer", "v@example.com", "pw-viewer-1", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_monitoringconfig"))
     client.force_login(viewer)
+    page = client.get(_change_url(config))
+    assert page.status_code == 200 and 'id="connect-button"' not in page.content.decode()
     response = client.post(reverse("admin:monitoring_monitoringconfig_connect", args=[config.pk]))
     assert response.status_code == 403
 

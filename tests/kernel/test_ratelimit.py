@@ -1,10 +1,13 @@
-"""The kernel's client-side rate limits (integrations/ratelimit.py): a vendor's per-tenant budget
-spent by every process through the cache, a request waits for its turn or goes back on the queue,
-and a 429 holds that tenant (only) for its Retry-After."""
+"""The kernel's shared client-side limits (integrations/ratelimit.py): never exceeded, even when
+threads race for the last place; a refusal says when to come back. And a vendor's per-tenant
+limits declared on its client: each send spends them, waiting for its turn or going back on the
+queue, and a 429 holds that tenant (only) for its Retry-After."""
 
 from __future__ import annotations
 
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import responses
@@ -12,9 +15,76 @@ import responses
 from wedsync_integrations.integrations import ratelimit
 from wedsync_integrations.integrations.errors import RetryableError
 from wedsync_integrations.integrations.http import VendorClient
-from wedsync_integrations.integrations.ratelimit import RateLimit, RateLimited
+from wedsync_integrations.integrations.ratelimit import Concurrency, ExclusiveUse, RateLimit, RateLimited, RequestRate
 
 
+def test_a_request_rate_admits_the_limit_and_refuses_the_rest():
+    rate = RequestRate("test:rate", limit=3, per_seconds=60, wait_seconds=0)
+    now = 1_000_000.0
+    assert [rate.try_spend(now) for _ in range(5)] == [True, True, True, False, False]
+    assert rate.used(now) == 3  # refused requests are not counted
+    assert rate.try_spend(now + 61)  # the window slid on
+
+
+def test_a_refusal_is_retryable_with_a_retry_after():
+    rate = RequestRate("test:refusal", limit=1, per_seconds=60, wait_seconds=0)
+    with rate.spend():
+        pass
+    with pytest.raises(RetryableError) as refused, rate.spend():
+        pass
+    assert 1.0 <= refused.value.retry_after <= 6.0
+
+
+def test_racing_threads_never_exceed_the_rate():
+    rate = RequestRate("test:race", limit=20, per_seconds=60, wait_seconds=0)
+    barrier = threading.Barrier(8)
+
+    def spend_five():
+        barrier.wait()
+        return sum(rate.try_spend() for _ in range(5))
+
+    with ThreadPoolExecutor(8) as pool:
+        admitted = sum(pool.map(lambda _: spend_five(), range(8)))
+    assert admitted <= 20 and rate.used() <= 20
+
+
+def test_at_most_n_pending_at_once():
+    pending = Concurrency("test:pending", limit=5, wait_seconds=3)
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def call():
+        nonlocal running, peak
+        with pending.slot():
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            time.sleep(0.05)
+            with lock:
+                running -= 1
+
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(lambda _: call(), range(24)))
+    assert peak == 5 and pending.held() == 0
+
+
+def test_pending_slots_refuse_when_full():
+    pending = Concurrency("test:full", limit=1, wait_seconds=0)
+    with pending.slot():
+        with pytest.raises(RetryableError, match="already pending"), pending.slot():
+            pass
+
+
+def test_exclusive_use_has_one_holder():
+    lock = ExclusiveUse("test:exclusive", retry_after=30)
+    with lock.held():
+        assert lock.busy()
+        with pytest.raises(RetryableError) as refused, ExclusiveUse("test:exclusive").held():
+            pass
+        assert refused.value.retry_after == 30
+    assert not lock.busy()
+
+
+# -- limits declared on a vendor's client --------------------------------------------------------------------
 class Clock:
     """Time that moves only when someone sleeps."""
 
@@ -50,14 +120,12 @@ def test_the_window_slides_so_a_burst_at_a_minute_boundary_cannot_double_the_rat
     limit = RateLimit("vendor:tenant:a", per_minute=4)
     for _ in range(4):
         take(limit, clock).release()
-    clock.now += 1.0  # the first second of the next minute: the last minute still counts almost fully
-    with pytest.raises(RateLimited):
-        take(limit, clock)
-    clock.now += 30.0  # half of it has slid out of the window: two requests fit again
+    for later in (1.0, 30.0):  # a fixed per-minute window would start afresh at the minute
+        clock.now += later
+        with pytest.raises(RateLimited):
+            take(limit, clock)
+    clock.now += 31.0  # a minute after the burst
     take(limit, clock).release()
-    take(limit, clock).release()
-    with pytest.raises(RateLimited):
-        take(limit, clock)
 
 
 def test_a_request_waits_for_its_turn_when_that_is_soon_enough():

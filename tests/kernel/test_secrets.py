@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 import pytest
 from django.core import serializers as django_serializers
@@ -77,6 +78,42 @@ def test_values_to_hide_include_the_path_of_url_secrets():
 )
 def test_redact(text, secrets, expected):
     assert redact(text, secrets) == expected
+
+
+ESCAPED_SLACK_URL = SLACK_URL.replace("/", "\\/")  # what a JSON encoder that escapes slashes writes
+
+
+@pytest.mark.parametrize(
+    ("text", "form"),
+    [
+        (f'{{"error": "no_service", "url": "{ESCAPED_SLACK_URL}"}}', "JSON-escaped slashes"),
+        (
+            "bad callback " + quote(SLACK_URL, safe=""),
+            "URL-encoded",
+        ),
+        (
+            "bad callback https%3a%2f%2fhooks.slack.com%2fservices%2ft0aaaaaaa%2fb0bbbbbbb%2fabcdefghijklmnopqrstuvwx",
+            "URL-encoded, lower-case escapes and text",
+        ),
+        ("path=%2Fservices%2FT0AAAAAAA%2FB0BBBBBBB%2Fabcdefghijklmnopqrstuvwx", "the URL-encoded path alone"),
+        ("path \\/services\\/T0AAAAAAA\\/B0BBBBBBB\\/abcdefghijklmnopqrstuvwx", "the escaped path alone"),
+        (f"INVALID KEY {API_KEY.upper()}", "upper-cased"),
+        (f"Invalid key {API_KEY.title()}", "title-cased"),
+        (f"key={API_KEY.replace('-', '%2D')}", "every character escaped that may be"),
+        ('{"key": "live-api-key-5f1c0ffee"}'.replace("-", "\\u002d"), "JSON unicode escapes"),
+    ],
+    ids=lambda value: value if len(value) < 45 else None,
+)
+def test_redact_hides_the_forms_a_vendor_may_echo_a_secret_in(text, form):
+    """Issue 14, item 6: a vendor echoing a secret escaped, URL-encoded or in another case left it
+    in clear in last_error, the sync log and worker logs."""
+    hidden = SecretBag(api_key=API_KEY, webhook_url=SLACK_URL).values_to_hide()
+
+    redacted = redact(text, hidden)
+
+    assert MASK in redacted, form
+    for fragment in ("abcdefghijklmnopqrstuvwx", "5f1c0ffee", "5F1C0FFEE", "B0BBBBBBB", "b0bbbbbbb"):
+        assert fragment not in redacted, (form, redacted)
 
 
 def test_a_ciphertext_no_key_opens_gives_an_error_without_the_ciphertext(settings):

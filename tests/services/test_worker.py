@@ -34,6 +34,19 @@ def sandboxed_provider():
     providers_for_tests.unregister()
 
 
+@pytest.fixture
+def sandboxed_config(sandbox, sandboxed_provider, make_config, organisation):
+    """A monitoring config of the sandboxed test vendor, which accepts every item (202)."""
+    sandbox.route("POST", ITEMS, status=202, json={"accepted": True})
+    return make_config(
+        "monitoring",
+        organisation,
+        "sandboxed",
+        settings={"base_url": sandbox.vendor_url("testvendor")},
+        secrets={"api_key": API_KEY},
+    )
+
+
 def test_a_task_round_trips_through_the_broker_and_the_result_backend(start_worker, worker_queue, make_organisation):
     make_organisation(slug="kew-weddings", name="Kew Weddings")
     worker = start_worker()
@@ -45,16 +58,9 @@ def test_a_task_round_trips_through_the_broker_and_the_result_backend(start_work
 
 
 def test_a_failed_delivery_is_replayed_by_the_kernel_drain_task_on_the_worker(
-    start_worker, worker_queue, sandbox, sandboxed_provider, make_config, organisation
+    start_worker, worker_queue, sandbox, sandboxed_config, organisation
 ):
-    sandbox.route("POST", ITEMS, status=202, json={"accepted": True})
-    config = make_config(
-        "monitoring",
-        organisation,
-        "sandboxed",
-        settings={"base_url": sandbox.vendor_url("testvendor")},
-        secrets={"api_key": API_KEY},
-    )
+    config = sandboxed_config
     family = get_family("monitoring")
     item = outbox.enqueue(config, operation="series", payload={"n": 7, "metric": "wedsync.ai.cost_gbp"})
     sandbox.fault("/testvendor", kind="status", status=503)
@@ -103,3 +109,41 @@ def test_a_task_whose_worker_is_killed_mid_run_is_redelivered_to_another_worker(
     answer = result.get(timeout=90)
     assert journal.read_text().split() == [doomed.hostname, rescuer.hostname], rescuer.log()
     assert answer == {"worker": rescuer.hostname, "runs": 2}
+
+
+def test_a_worker_killed_mid_drain_is_succeeded_within_seconds_and_nothing_is_lost(
+    start_worker, worker_queue, sandbox, sandboxed_config, organisation
+):
+    """Issue 14, item 7: the drain lock outlived a SIGKILLed holder by five minutes, stalling its
+    pair. Its lease now lapses within OUTBOX_DRAIN_LEASE_SECONDS (nobody renews it) and the next
+    drain takes over: every item delivered, in order, only the one in flight sent twice."""
+    config = sandboxed_config
+    family = get_family("monitoring")
+    total = 40
+    for n in range(total):
+        outbox.enqueue(config, operation="series", payload={"n": n})
+    sandbox.fault("/testvendor", kind="slow", delay=0.4, times=0)  # a long drain: 0.4 s a send
+    doomed = start_worker(name="doomed").wait_ready()
+    drain_pair.apply_async(args=["monitoring", organisation.pk, "sandboxed"], queue=worker_queue)
+    sandbox.wait_for(ITEMS.split("/api")[0], count=2, timeout=60)
+    successor = start_worker(name="successor").wait_ready()  # idle on the same queue meanwhile
+    assert len(sandbox.requests(ITEMS.split("/api")[0])) < total, "the drain finished before the kill"
+
+    doomed.kill()  # SIGKILL mid-drain: no release, no bookkeeping for the send in flight
+    killed_at = time.monotonic()
+    sandbox.clear_faults()
+    succeeded = family.retry_model.objects.filter(state=RetryState.SUCCEEDED)
+    at_kill = succeeded.count()
+    recovered_after = None
+    while succeeded.count() < total:  # beat's part: a drain of the pair every half second
+        assert time.monotonic() - killed_at < 60, f"no takeover after 60 s:\n{successor.log()}"
+        drain_pair.apply_async(args=["monitoring", organisation.pk, "sandboxed"], queue=worker_queue)
+        time.sleep(0.5)
+        if recovered_after is None and succeeded.count() > at_kill:
+            recovered_after = time.monotonic() - killed_at
+
+    assert recovered_after is not None and recovered_after < 20, recovered_after  # lease 10 s, drains every 0.5 s
+    sent = [request.json()["n"] for request in sandbox.requests(ITEMS.split("/api")[0])]
+    first_sends = list(dict.fromkeys(sent))
+    assert first_sends == list(range(total))  # in order
+    assert len(sent) - total <= 1  # only the item in flight at the kill went twice

@@ -552,3 +552,23 @@ def test_two_concurrent_sends_of_one_batch_store_it_once_and_count_exactly(organ
     assert sum(r.accepted for r in results) == 300
     assert sum(r.duplicates for r in results) == 300
     assert AIUsageRecord.objects.count() == 300
+
+
+# -- issue 14, item 9: the path without its trailing slash ----------------------------------------------
+@pytest.mark.parametrize("debug", [True, False])
+def test_a_post_without_the_trailing_slash_is_served_like_the_documented_path(
+    client, token, june_rate, settings, debug
+):
+    """Django's APPEND_SLASH cannot redirect a POST (DEBUG: a RuntimeError, a 500; otherwise a 301
+    the client follows as a GET and its batch is lost): both spellings are routed to the view."""
+    settings.DEBUG = debug
+    response = client.post(
+        URL.rstrip("/"),
+        data=json.dumps({"records": [wire_record()]}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+    assert _stored() == 1

@@ -1,14 +1,13 @@
-"""Fixtures for the webhooks tests: source configs, a client that posts raw bytes, handler capture."""
+"""Fixtures for the webhooks tests: handler capture, dispatch, a fresh configuration cache. (Source
+configs, `webhook_config`, and the raw-bytes client, `post`, are in tests/conftest.py: the families
+that handle events use them too.)"""
 
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from webhooks import registry
 from webhooks.models import InboundEvent
-
-from .vendors import API
 
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks reference test secret
 OTHER_WHSEC = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="  # 32 bytes, organisation B
@@ -30,31 +29,6 @@ def _fresh_config_cache():
     forget_targets()
     yield
     forget_targets()
-
-
-@pytest.fixture
-def webhook_config(make_config):
-    def make(source: str, organisation, secret: str | None = "s3cret-signing-key-0001", settings=None, **extra):
-        secrets = {"signing_secret": secret} if secret else {}
-        secrets.update(extra.pop("secrets", {}))
-        return make_config("webhooks", organisation, source, settings=settings or {}, secrets=secrets, **extra)
-
-    return make
-
-
-@pytest.fixture
-def post(db, django_capture_on_commit_callbacks):
-    """post(source, org_slug_or_None, body: bytes, headers={}, content_type=..., query="") -> response
-
-    on_commit callbacks (the Celery publish) run as they would after a real commit."""
-    client = Client()
-
-    def send(source, org_slug, body: bytes, headers=None, content_type="application/json", query=""):
-        path = f"{API}/{source}/" + (f"{org_slug}/" if org_slug else "") + (f"?{query}" if query else "")
-        with django_capture_on_commit_callbacks(execute=True):
-            return client.generic("POST", path, data=body, content_type=content_type, headers=headers or {})
-
-    return send
 
 
 @pytest.fixture
@@ -89,14 +63,3 @@ def no_dispatch(monkeypatch):
         "webhooks.inbox.publish", lambda event_id, priority=0: published.append((event_id, priority)) or True
     )
     return published
-
-
-@pytest.fixture
-def eager_celery():
-    """Run published Celery tasks in-process, as a worker would, for end-to-end tests."""
-    from wedsync_integrations.celery import app
-
-    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    yield app
-    app.conf.task_always_eager, app.conf.task_eager_propagates = previous

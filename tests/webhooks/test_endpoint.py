@@ -21,9 +21,10 @@ from webhooks.models import (
     WebhookAuditEntry,
     WebhookConfig,
 )
+from wedsync_integrations.core.tolerant_cache import forget_warnings
 
 from . import vendors
-from .cases import CASES, FB_VERIFIER, PUBLIC, SLACK_SECRET, TWILIO_TOKEN, WHSEC, XERO_KEY
+from .cases import CASES, FB_VERIFIER, PD_SECRET, PUBLIC, SLACK_SECRET, TWILIO_TOKEN, WHSEC, XERO_KEY
 from .conftest import OTHER_WHSEC
 
 pytestmark = pytest.mark.django_db
@@ -90,14 +91,65 @@ def test_an_oversized_body_is_refused_with_413_before_any_other_check(post, orga
     assert post("generic", "acme", small, {}).status_code == 401
 
 
-def test_the_rate_limit_applies_before_signatures_so_a_forged_flood_costs_nothing(post, organisation, webhook_config):
+# -- issue 14, item 8: forged requests never spend the tenant's budget ------------------------------------
+def _from(address: str) -> dict:
+    return {"X-Forwarded-For": address}  # with one trusted proxy, the client address
+
+
+@pytest.fixture
+def behind_one_proxy(settings):
+    settings.WEBHOOK_TRUSTED_PROXY_COUNT = 1
+
+
+def test_a_flood_of_forged_requests_never_costs_a_genuine_delivery_its_place(
+    post, organisation, webhook_config, behind_one_proxy
+):
+    """130 unsigned requests used to spend the organisation's 100/min, and its genuine PagerDuty
+    delivery got a 429."""
+    webhook_config("pagerduty", organisation, PD_SECRET, settings={"rate_limit_per_minute": 100,
+                                                                   "peak_rate_limit_per_minute": 100})  # fmt: skip
+    attackers = [f"198.51.100.{n}" for n in range(1, 14)]  # 10 forged requests from each
+    forged = [post("pagerduty", "acme", b'{"event": {}}', _from(attackers[n % 13])).status_code for n in range(130)]
+    genuine = next(case for case in CASES if case.source == "pagerduty").build("acme", 1)
+
+    response = post("pagerduty", "acme", genuine.body, {**genuine.headers, **_from("203.0.113.7")})
+
+    assert set(forged) == {401}
+    assert response.status_code == 202
+    assert InboundEvent.objects.count() == 1
+
+
+def test_forged_requests_are_counted_per_source_address_and_refused_past_its_budget(
+    post, organisation, webhook_config, behind_one_proxy, settings
+):
+    settings.WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE = 3
+    webhook_config("generic", organisation, WHSEC)
+    body, _ = generic_request()
+
+    flood = [post("generic", "acme", body, {"webhook-id": "x", **_from("198.51.100.1")}) for _ in range(5)]
+    elsewhere = post("generic", "acme", body, {"webhook-id": "x", **_from("198.51.100.2")})
+    genuine_body, genuine_headers = generic_request(msg_id="msg_genuine")
+    genuine = post("generic", "acme", genuine_body, {**genuine_headers, **_from("198.51.100.1")})
+
+    assert [r.status_code for r in flood] == [401, 401, 401, 429, 429]
+    assert 1 <= int(flood[-1]["Retry-After"]) <= 60
+    assert elsewhere.status_code == 401  # another address has a budget of its own
+    assert genuine.status_code == 200  # verified: the address's forgeries do not count against it
+    # past the budget a forgery costs no rejected-attempt row (nor a log line)
+    assert RejectedAttempt.objects.count() == 4
+
+
+def test_genuine_requests_still_get_the_tenants_limit(post, organisation, webhook_config):
     webhook_config(
         "generic", organisation, WHSEC, settings={"rate_limit_per_minute": 2, "peak_rate_limit_per_minute": 2}
     )
-    body, _ = generic_request()
-    statuses = [post("generic", "acme", body, {"webhook-id": "x"}).status_code for _ in range(4)]
-    assert statuses == [401, 401, 429, 429]
-    assert RejectedAttempt.objects.count() == 2  # the throttled ones were not even verified
+    statuses = []
+    for n in range(3):
+        body, headers = generic_request(msg_id=f"msg_{n}")
+        statuses.append(post("generic", "acme", body, headers).status_code)
+
+    assert statuses == [200, 200, 429]
+    assert InboundEvent.objects.count() == 2
 
 
 def test_a_malformed_but_correctly_signed_body_gets_400_with_a_reason(post, organisation, webhook_config):
@@ -377,6 +429,41 @@ def test_freshbooks_delivery_before_verification_is_refused(post, organisation, 
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize(
+    "altered",
+    [
+        # json.dumps(dict(fields)) keeps a repeated field's last value, so a value inserted before
+        # the genuine one leaves the signed message, and the signature, unchanged
+        "name=expense.create&object_id=77&account_id=aBcD1&business_id=456&identity_id=789&user_id=666&user_id=1",
+        "name=expense.create&object_id=77&account_id=aBcD1&business_id=456&identity_id=789&user_id=1&user_id=1",
+    ],
+    ids=["value-inserted", "value-repeated"],
+)
+def test_freshbooks_a_repeated_form_field_is_refused_before_verification(post, organisation, webhook_config, altered):
+    """Issue 14, item 4: the stored payload kept every value, the signature covered only one."""
+    webhook_config("freshbooks", organisation, FB_VERIFIER)
+    signed = "name=expense.create&object_id=77&account_id=aBcD1&business_id=456&identity_id=789&user_id=1"
+    headers = {"X-FreshBooks-Hmac-SHA256": vendors.freshbooks_signature(FB_VERIFIER, signed)}
+
+    response = post("freshbooks", "acme", altered.encode(), headers, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 401
+    assert "repeated" in response.json()["detail"]
+    assert not InboundEvent.objects.exists()
+    assert RejectedAttempt.objects.get().reason == RejectReason.BAD_SIGNATURE
+
+
+def test_freshbooks_a_verification_handshake_with_a_repeated_field_is_refused(post, organisation, webhook_config):
+    config = webhook_config("freshbooks", organisation, None, settings={"pending_callback_id": "2001"})
+    handshake = _verification() + "&verifier=attacker-chosen-code"
+
+    response = post("freshbooks", "acme", handshake.encode(), {}, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 401
+    config.refresh_from_db()
+    assert not config.secrets.get("signing_secret")
+
+
 # -- Twilio signs the public URL, not whatever Host says -----------------------------------------------------
 def test_twilio_signature_is_checked_against_public_base_url_not_the_host_header(
     post, organisation, webhook_config, settings
@@ -462,7 +549,7 @@ def test_when_the_shared_cache_is_down_vendors_are_let_through_not_refused(
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(ratelimit, "_take", cache_down)
-    monkeypatch.setattr(ratelimit, "_last_unavailable_warning", float("-inf"))
+    forget_warnings()  # an earlier test's outage warning must not silence this one
     webhook_config("generic", organisation, WHSEC, settings={"rate_limit_per_minute": 1})
     for n in range(3):  # over the limit of 1, but the count cannot be kept: nothing is refused
         body, headers = generic_request(msg_id=f"msg_{n}")

@@ -77,8 +77,10 @@ def _fuzz(operation, headers: dict, path_parameters: dict) -> set[int]:
 
 
 @pytest.mark.slow
-def test_fuzzed_webhook_and_usage_requests_never_cause_a_server_error(webhook_api):
+def test_fuzzed_webhook_and_usage_requests_never_cause_a_server_error(webhook_api, settings):
     schema, usage_token = webhook_api
+    # every fuzzed request comes from one address: past its forgery budget they would all be 429s
+    settings.WEBHOOK_FORGED_RATE_LIMIT_PER_MINUTE = 100_000
     operations = {result.ok().path: result.ok() for result in schema.get_all_operations()}
     assert set(operations) == {*WEBHOOK_PATHS, "/api/v1/usage/"}
     # fuzzed bodies and headers for endpoints that exist (random slugs and sources find only 404),

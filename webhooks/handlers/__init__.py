@@ -1,6 +1,4 @@
-"""Handlers the webhooks family registers itself (issue part 4): the CRM ones. Alert handlers
-(Slack buttons, PagerDuty incidents, Twilio delivery status, Datadog/New Relic alerts) are
-registered by the alerts family in alerts/webhook_handlers.py, and the accounting confirmations
-by the accounting family in accounting/confirmations.py."""
-
-from . import crm  # noqa: F401
+"""The webhooks app carries events; it registers no handler of its own. What an event means belongs
+to the family that acts on it: alerts (alerts/webhook_handlers.py), "new client" for the CRM and
+monitoring families (crm/handlers.py, monitoring/handlers.py), ledger confirmations for accounting
+(accounting/confirmations.py)."""

@@ -23,8 +23,7 @@ from django.http import HttpResponse, JsonResponse
 from rest_framework import serializers
 
 from wedsync_integrations.integrations.errors import PermanentError
-from wedsync_integrations.integrations.registry import HealthResult, Provider, StrictSerializer
-from wedsync_integrations.integrations.signing import InvalidSecret, whsec_key
+from wedsync_integrations.integrations.registry import HealthResult, Provider, StrictSerializer, validate_whsec
 
 from ..verification import InboundRequest, Malformed, VerificationScheme, parse_json
 
@@ -82,18 +81,6 @@ class SigningSecrets(StrictSerializer):
         allow_blank=True,
         help_text="During rotation: the old secret, still accepted until removed.",
     )
-
-
-def validate_whsec(value: str) -> str:
-    if not value.startswith("whsec_"):
-        raise serializers.ValidationError("must be a Standard Webhooks secret starting with 'whsec_'")
-    try:
-        key = whsec_key(value)
-    except InvalidSecret as exc:
-        raise serializers.ValidationError(str(exc))
-    if not 24 <= len(key) <= 64:
-        raise serializers.ValidationError("the decoded key must be 24 to 64 random bytes")
-    return value
 
 
 class StandardWebhooksSecrets(SigningSecrets):

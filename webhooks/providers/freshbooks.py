@@ -28,7 +28,7 @@ from wedsync_integrations.integrations.signing import same
 
 from ..family import FAMILY
 from ..models import RejectReason
-from ..verification import FreshBooksSignature, Malformed, Rejected
+from ..verification import FreshBooksSignature, Malformed, Rejected, unique_form_pairs
 from .base import (
     InboundSettings,
     InboundSource,
@@ -78,6 +78,8 @@ class FreshBooks(InboundSource):
     @classmethod
     def authenticate(cls, request, secrets, settings) -> None:
         if _is_verification(request):
+            # unsigned by design, so no MAC refuses a repeated object_id or verifier: refused here
+            unique_form_pairs(request, FreshBooksSignature.header)
             if secrets:
                 raise Rejected(
                     RejectReason.VERIFICATION_REFUSED,

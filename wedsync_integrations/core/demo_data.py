@@ -14,7 +14,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
@@ -22,6 +22,15 @@ from django.utils import timezone
 from wedsync_integrations import calendar
 from wedsync_integrations.tenants.models import Organisation, Wedding
 from wedsync_integrations.usage.models import AIUsageRecord, ExchangeRate
+
+
+def example_record(request_id: str, at: datetime | None = None) -> dict:
+    """One usage record in the wire format, stamped `at` (default now): the demo banner's example,
+    its smoke check, and the drill's load."""
+    at = (at or timezone.now()).astimezone(UTC).replace(microsecond=0)
+    return {"request_id": request_id, "occurred_at": at.isoformat().replace("+00:00", "Z"),
+            "feature": "email_template", "provider": "openai", "model": "gpt-4o-mini", "prompt_tokens": 812,
+            "completion_tokens": 240, "latency_ms": 930, "cost_usd": "0.000266", "outcome": "ok"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,23 @@ def ensure_exchange_rates(start: date, end: date, rng: random.Random) -> int:
     return created
 
 
+def ensure_staff_inputs(today: date) -> int:
+    """The BI family's staff inputs for this month (what usage cannot tell: the platform's position
+    against competing platforms), labelled as demo figures. Nothing when the BI app is not installed."""
+    from django.apps import apps
+
+    if not apps.is_installed("bi"):
+        return 0
+    staff_input = apps.get_model("bi", "StaffInput")
+    _, created = staff_input.objects.get_or_create(
+        organisation=None,
+        month=today.replace(day=1),
+        defaults={"competitive_position": "at_parity", "feature_parity_percent": Decimal("85"),
+                  "note": "demo figure, not a real assessment", "updated_by": "demo seed"},
+    )  # fmt: skip
+    return int(created)
+
+
 def _hour_level(demo: DemoOrganisation, at: datetime) -> float:
     local = calendar.london(at)
     level = demo.requests_per_hour * HOURLY_SHAPE[local.hour] * SEASON_LEVEL[calendar.season(at)]
@@ -213,21 +239,34 @@ def _record(organisation, demo, occurred, hour, rates, wedding_by_date, batch, r
     )
 
 
+DEFAULT_DAYS = 30
+
+
+def default_days(now: datetime) -> int:
+    """30 days, or back to the start of last month (London) when that is longer: the CRM demo
+    reports last month, and a report of a few days of usage would show little."""
+    last_month_starts = calendar.Month.containing(now).previous.bounds()[0]
+    return max(DEFAULT_DAYS, math.ceil((now - last_month_starts) / timedelta(days=1)))
+
+
 def seed(
     *,
-    days: int = 30,
+    days: int | None = None,
     seed_value: int = 2026,
     now: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Create the demo tenants and data; usage is generated only for organisations that have none."""
+    """Create the demo tenants and data; usage is generated only for organisations that have none.
+    `days` of usage (default: default_days)."""
     rng = random.Random(seed_value)
     now = now or timezone.now()
+    days = days or default_days(now)
     end_hour = now.replace(minute=0, second=0, microsecond=0)
     start_hour = end_hour - timedelta(days=days)
     organisations = ensure_organisations()
     today = calendar.london(now).date()
     weddings = ensure_weddings(organisations, today, rng)
+    ensure_staff_inputs(today)
     ensure_exchange_rates(calendar.london(start_hour).date() - timedelta(days=1), today, rng)
     rates = {rate.date: rate.rate for rate in ExchangeRate.objects.filter(base="USD", quote="GBP")}
     demos = {demo.slug: demo for demo in ORGANISATIONS}

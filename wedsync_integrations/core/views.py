@@ -1,4 +1,5 @@
-"""Operational endpoints: /healthz (process up), /readyz (dependencies reachable), /metrics."""
+"""Operational endpoints: / (where to go), /healthz (process up), /readyz (dependencies reachable),
+/metrics."""
 
 from __future__ import annotations
 
@@ -10,12 +11,21 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from . import metrics
 
 logger = logging.getLogger("wedsync.health")
+
+
+@require_GET
+def home(request):
+    """Staff land on the operations console; anyone else gets a plain page saying what this is."""
+    if request.user.is_active and request.user.is_staff:
+        return redirect("admin:index")
+    return render(request, "core/landing.html")
 
 
 @require_GET

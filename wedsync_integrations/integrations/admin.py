@@ -12,6 +12,7 @@ queue with a "replay now" action.
 from __future__ import annotations
 
 import json
+import logging
 
 from django import forms
 from django.contrib import admin, messages
@@ -31,6 +32,7 @@ from .models import RetryState
 from .registry import Family, UnknownProvider, validate_config_data
 
 SECRET_FIELD_PREFIX = "secret__"
+logger = logging.getLogger("wedsync.admin")
 
 
 # -- config form --------------------------------------------------------------------------------
@@ -54,12 +56,15 @@ class ProviderConfigForm(forms.ModelForm):
     Leaving a box blank keeps the stored secret; ticking "clear" removes it."""
 
     family: Family  # set by the admin
+    editable: bool = True  # False for staff who may only view: every field is read-only then
 
     class Meta:
         fields = ["organisation", "provider", "enabled", "settings"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if not self.editable:
+            return  # the admin shows the row's fields read-only; there is nothing to set up or to write
         self.fields["provider"] = forms.ChoiceField(
             choices=[(name, cls.label or name) for name, cls in sorted(self.family.providers.items())]
         )
@@ -206,12 +211,15 @@ class ProviderConfigAdmin(admin.ModelAdmin):
             kwargs["fields"] = [name for name in fields if not name.startswith(SECRET_FIELD_PREFIX)]
         form = super().get_form(request, obj, change=change, **kwargs)
         form.family = self.family
+        form.editable = self._can_edit(request, obj)
         return form
+
+    def _can_edit(self, request, obj) -> bool:
+        return self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        can_edit = self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
-        if not can_edit:
+        if not self._can_edit(request, obj):
             return fieldsets
         stored = obj.secrets if obj is not None else {}
         boxes = []
@@ -322,6 +330,31 @@ class ProviderConfigAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+def sync_summary(result) -> tuple[str, bool]:
+    """(message, failed) for one configuration's sync result, as "sync now" reports it."""
+    return f"queued {result.queued}, delivered {result.delivered}, failed {result.failed}", bool(result.failed)
+
+
+def sync_configs_now(model_admin: ProviderConfigAdmin, request, queryset, *, summary=sync_summary) -> None:
+    """A family's "sync now" admin action: run the family's sync for each usable selected configuration,
+    report each outcome (one failing never hides the others) and audit it. The family's action wraps
+    this with its own description and `permissions=["change"]` (it sends to the tenant's vendor)."""
+    family = model_admin.family
+    for config in queryset.select_related("organisation"):
+        if not config.is_usable:
+            model_admin.message_user(request, f"{config}: skipped ({config.get_status_display()})", messages.WARNING)
+            continue
+        try:
+            result = family.sync_handler(config)
+        except Exception as exc:  # one config's failure must not hide the others' results
+            logger.exception("%s.admin_sync_failed config=%s", family.name, config.pk)
+            model_admin.message_user(request, f"{config}: sync failed ({type(exc).__name__})", messages.ERROR)
+            continue
+        text, failed = summary(result)
+        model_admin.message_user(request, f"{config}: {text}", messages.ERROR if failed else messages.SUCCESS)
+        _audit(family, request, "sync_now", config, summary=text)
 
 
 def _connectable(config) -> bool:

@@ -4,6 +4,9 @@ Because the state lives in Django's cache (Redis in production), every web proce
 worker sees the same circuit: once a vendor has failed CIRCUIT_FAILURE_THRESHOLD times in a row
 for a tenant, nobody calls it for CIRCUIT_RESET_SECONDS; then one probe is let through
 (half-open) and its outcome closes or re-opens the circuit.
+
+While the cache cannot be reached every circuit reads as closed and nothing is counted: calls go
+out with their own timeouts, as they would without a breaker, rather than none at all.
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+
+from wedsync_integrations.core.tolerant_cache import TolerantCache
+
+_circuits = TolerantCache("integrations.circuit_unavailable", "circuits count as closed, failures are not counted")
 
 
 class CircuitState(enum.StrEnum):
@@ -40,12 +47,12 @@ class CircuitBreaker:
 
     # -- state -------------------------------------------------------------------------------
     def state(self, now: float | None = None) -> CircuitState:
-        return self._state_from(cache.get(self._opened_key), time.time() if now is None else now)
+        return self._state_from(_circuits.get(self._opened_key), time.time() if now is None else now)
 
     @staticmethod
     def states(breakers: list[CircuitBreaker], now: float | None = None) -> list[CircuitState]:
         """The states of many circuits in one cache round trip (metric scrapes, dashboards)."""
-        opened = cache.get_many([breaker._opened_key for breaker in breakers])
+        opened = _circuits.get_many([breaker._opened_key for breaker in breakers])
         now = time.time() if now is None else now
         return [breaker._state_from(opened.get(breaker._opened_key), now) for breaker in breakers]
 
@@ -55,10 +62,10 @@ class CircuitBreaker:
         return CircuitState.HALF_OPEN if now - opened_at >= self.reset_seconds else CircuitState.OPEN
 
     def failures(self) -> int:
-        return cache.get(self._failures_key, 0)
+        return _circuits.get(self._failures_key, 0)
 
     def seconds_until_retry(self, now: float | None = None) -> float:
-        opened_at = cache.get(self._opened_key)
+        opened_at = _circuits.get(self._opened_key)
         if opened_at is None:
             return 0.0
         now = time.time() if now is None else now
@@ -72,24 +79,26 @@ class CircuitBreaker:
         if state is CircuitState.OPEN:
             return False
         # Half-open: exactly one caller across all processes gets to probe.
-        return cache.add(self._probe_key, 1, timeout=self.reset_seconds)
+        return _circuits.add(self._probe_key, 1, timeout=self.reset_seconds, when_unavailable=True)
 
     def record_success(self) -> None:
-        cache.delete_many([self._failures_key, self._opened_key, self._probe_key])
+        with _circuits.tolerated():
+            cache.delete_many([self._failures_key, self._opened_key, self._probe_key])
 
     def record_failure(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        if cache.add(self._failures_key, 1, timeout=24 * 3600):
-            failures = 1
-        else:
-            try:
-                failures = cache.incr(self._failures_key)
-            except ValueError:  # expired between add and incr
-                cache.set(self._failures_key, 1, timeout=24 * 3600)
+        with _circuits.tolerated():
+            if cache.add(self._failures_key, 1, timeout=24 * 3600):
                 failures = 1
-        if failures >= self.failure_threshold or self.state(now) is CircuitState.HALF_OPEN:
-            cache.set(self._opened_key, now, timeout=24 * 3600)
-            cache.delete(self._probe_key)
+            else:
+                try:
+                    failures = cache.incr(self._failures_key)
+                except ValueError:  # expired between add and incr
+                    cache.set(self._failures_key, 1, timeout=24 * 3600)
+                    failures = 1
+            if failures >= self.failure_threshold or self.state(now) is CircuitState.HALF_OPEN:
+                cache.set(self._opened_key, now, timeout=24 * 3600)
+                cache.delete(self._probe_key)
 
     def reset(self) -> None:
         self.record_success()

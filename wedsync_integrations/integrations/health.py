@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
+
+from wedsync_integrations.core.tolerant_cache import TolerantCache
 
 from .breaker import CircuitBreaker
 from .errors import IntegrationError
@@ -15,6 +16,8 @@ from .registry import HealthResult
 from .secrets import redact
 
 logger = logging.getLogger("wedsync.health")
+# Without the cache every page view runs the live check: slower, still right.
+_results = TolerantCache("integrations.health_cache_unavailable", "health is checked live on every view")
 
 
 def _key(config) -> str:
@@ -23,10 +26,10 @@ def _key(config) -> str:
 
 def check(config, *, refresh: bool = False) -> dict:
     """Health of one config. The vendor call is cached HEALTH_CACHE_SECONDS; local state is live."""
-    cached = None if refresh else cache.get(_key(config))
+    cached = None if refresh else _results.get(_key(config))
     if cached is None:
         cached = _live_check(config)
-        cache.set(_key(config), cached, timeout=settings.HEALTH_CACHE_SECONDS)
+        _results.set(_key(config), cached, timeout=settings.HEALTH_CACHE_SECONDS)
     family = config.family()
     breaker = CircuitBreaker(family.name, config.organisation_id, config.provider)
     return {
@@ -61,4 +64,4 @@ def _live_check(config) -> dict:
 
 
 def forget(config) -> None:
-    cache.delete(_key(config))
+    _results.delete(_key(config))

@@ -36,7 +36,7 @@ from wedsync_integrations.core.metrics import VENDOR_CALLS
 from . import ratelimit
 from .breaker import CircuitBreaker
 from .errors import CircuitOpenError, PayloadTooLarge, PermanentError, RetryableError
-from .secrets import redact
+from .secrets import redact, redaction_margin
 from .ssrf import GuardedSession
 
 logger = logging.getLogger("wedsync.http")
@@ -111,6 +111,15 @@ def _seconds_until_http_date(value: str) -> float | None:
     if when.tzinfo is None:  # HTTP dates are GMT; "-0000" parses as naive
         when = when.replace(tzinfo=datetime.UTC)
     return when.timestamp() - time.time()
+
+
+def json_object(response: requests.Response) -> dict:
+    """A vendor's JSON object reply, or {} when it sent anything else (empty, HTML, a list)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 @dataclass
@@ -235,8 +244,7 @@ class VendorClient:
             return response
         # Redact before cutting to the kept length: a secret straddling the cut would no longer
         # match and its first part would be stored (last_error, sync log, Delivery.response).
-        longest = max((len(secret) for secret in self._hidden), default=0)
-        body = redact(response.text[: BODY_KEPT + longest], self._hidden)[:BODY_KEPT]
+        body = redact(response.text[: BODY_KEPT + redaction_margin(self._hidden)], self._hidden)[:BODY_KEPT]
         summary = f"{self.provider}: HTTP {status} from {where}"
         if body.strip():
             summary += f": {body.strip()[:300]}"

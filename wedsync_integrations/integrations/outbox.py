@@ -9,6 +9,9 @@ Guarantees
   idempotency key where one exists).
 - Items of one (organisation, provider) go out in id order: a failing item holds back the
   ones queued after it, so a vendor outage queues work and its return drains it in order.
+- One drain per (organisation, provider) at a time, under a short lease its holder renews
+  (leases.py): a worker killed mid-drain stops renewing, and within OUTBOX_DRAIN_LEASE_SECONDS
+  the next drain takes over, sending again the item that was in flight.
 - RetryableError -> backoff (vendor Retry-After honoured) until max attempts -> dead.
 - PermanentError -> dead. With stops_config (bad key) the config is stopped instead and the
   item stays pending: once staff fix the key and resume, nothing has been lost.
@@ -17,6 +20,9 @@ Guarantees
   payload therefore always add up to what was delivered plus what is still owed, which is what
   a late correction for a count metric has to subtract (monitoring/exporter.py).
 - Every attempt writes a SyncLog row.
+- A provider is told when the payload may already be at the vendor (`provider.resending`: an
+  earlier attempt failed, or its worker died mid-send), so a vendor without idempotency keys can
+  look for it before sending again.
 """
 
 from __future__ import annotations
@@ -27,14 +33,14 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.core.cache import cache
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from wedsync_integrations.core.observability import correlation_scope
 
-from . import signals
+from . import leases, signals
 from .errors import IntegrationError, PermanentError, RetryableError
 from .models import ConfigStatus, RetryState, SyncOutcome
 from .registry import DeliveryResult, Family, get_family
@@ -43,7 +49,6 @@ from .secrets import redact
 logger = logging.getLogger("wedsync.outbox")
 
 LEASE_SECONDS = 120
-DRAIN_LOCK_SECONDS = 300
 
 
 @dataclass
@@ -94,6 +99,9 @@ def deliver_item(family: Family, item, *, now=None) -> AttemptOutcome:
     """Attempt one item now (it must be pending). Records the attempt and its outcome."""
     now = now or timezone.now()
     model = family.retry_model
+    # A lease left behind means a worker took the item and died before recording how it went:
+    # perhaps after the vendor had the request.
+    lease_left_behind = item.leased_until is not None
     if not _claim(model, item.pk, now):
         return AttemptOutcome("skipped", "leased by another worker or no longer pending")
     item.refresh_from_db()
@@ -106,6 +114,7 @@ def deliver_item(family: Family, item, *, now=None) -> AttemptOutcome:
         return AttemptOutcome("skipped", f"configuration is {'disabled' if not config.enabled else 'stopped'}")
 
     provider = config.get_provider()
+    provider.resending = lease_left_behind or item.attempts > 0
     hidden = provider.secrets.values_to_hide()
     started = time.monotonic()
     log = family.sync_log_model(
@@ -265,30 +274,55 @@ def drain_pair(
     family: Family | str, organisation_id: int | None, provider: str, *, now=None, limit: int = 1000
 ) -> dict:
     """Deliver the due items of one (organisation, provider), oldest first, stopping at the first
-    one that does not succeed (so order is kept). Returns counts."""
+    one that does not succeed (so order is kept). Returns counts; "skipped" 1 when another drain
+    of the pair is running (or, the cache being unreachable, no drain can know it is alone: the
+    items wait, due, for the next drain after it is back)."""
     family = get_family(family) if isinstance(family, str) else family
-    lock_key = f"wsi:drain:{family.name}:{organisation_id}:{provider}"
     counts = {"succeeded": 0, "pending": 0, "dead": 0, "skipped": 0}
-    if not cache.add(lock_key, 1, timeout=DRAIN_LOCK_SECONDS):
-        counts["skipped"] = 1
-        return counts
-    try:
-        pending = family.retry_model.objects.filter(
-            organisation_id=organisation_id, provider=provider, state=RetryState.PENDING
-        ).order_by("id")
-        for item in pending[:limit]:
-            current = now or timezone.now()
-            if item.next_attempt_at > current:
-                break  # the oldest is backing off: later ones wait behind it
-            outcome = deliver_item(family, item, now=current)
-            counts[outcome.state] = counts.get(outcome.state, 0) + 1
-            # A dead item (malformed payload, attempts exhausted) must not block the queue;
-            # one that will be retried, or could not be attempted, holds back the later ones.
-            if outcome.state not in (RetryState.SUCCEEDED, RetryState.DEAD):
-                break
-    finally:
-        cache.delete(lock_key)
+    key = f"wsi:drain:{family.name}:{organisation_id}:{provider}"
+    with leases.hold(key, settings.OUTBOX_DRAIN_LEASE_SECONDS) as lease:
+        if lease is None:
+            counts["skipped"] = 1
+            return counts
+        _reclaim_in_flight(family, organisation_id, provider)
+        _deliver_due(family, organisation_id, provider, lease, counts, now=now, limit=limit)
     return counts
+
+
+def _reclaim_in_flight(family: Family, organisation_id: int | None, provider: str) -> None:
+    """Holding the pair's lease proves no live drain is sending its items, so an item still
+    leased was in flight when its drain died (SIGKILL, OOM): it is due again now rather than when
+    its own lease would run out (sent again: the outbox's at-least-once)."""
+    reclaimed = family.retry_model.objects.filter(
+        organisation_id=organisation_id, provider=provider, state=RetryState.PENDING, leased_until__isnull=False
+    ).update(leased_until=None)
+    if reclaimed:
+        logger.warning(
+            "outbox.lease_reclaimed provider=%s org=%s items=%d: their drain stopped before recording the outcome;"
+            " sending again",
+            provider,
+            organisation_id,
+            reclaimed,
+        )
+
+
+def _deliver_due(family: Family, organisation_id, provider: str, lease, counts: dict, *, now, limit: int) -> None:
+    pending = family.retry_model.objects.filter(
+        organisation_id=organisation_id, provider=provider, state=RetryState.PENDING
+    ).order_by("id")
+    for item in pending[:limit]:
+        if not lease.held():  # not renewed in time: stop before a successor may start
+            logger.warning("outbox.lease_lost provider=%s org=%s: drain stopped", provider, organisation_id)
+            return
+        current = now or timezone.now()
+        if item.next_attempt_at > current:
+            return  # the oldest is backing off: later ones wait behind it
+        outcome = deliver_item(family, item, now=current)
+        counts[outcome.state] = counts.get(outcome.state, 0) + 1
+        # A dead item (malformed payload, attempts exhausted) must not block the queue;
+        # one that will be retried, or could not be attempted, holds back the later ones.
+        if outcome.state not in (RetryState.SUCCEEDED, RetryState.DEAD):
+            return
 
 
 def replay(items, *, now=None) -> dict:

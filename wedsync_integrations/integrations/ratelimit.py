@@ -1,31 +1,37 @@
-"""Client-side rate limits a vendor sets per tenant (or per app), shared by every process.
+"""Client-side limits a vendor imposes, shared by every process through the cache (like breaker.py).
 
-Vendors count our calls per connected tenant: Xero allows 60 a minute and 5 at once per tenant,
-QuickBooks 500 a minute and 10 at once per company. Every web process and Celery worker calling
-the same tenant must therefore spend one budget, so the counts live in Django's cache (Redis in
-production), like the circuit breaker's state (breaker.py):
+    per_minute = RequestRate(f"powerbi:{dataset_id}", limit=120, per_seconds=60)
+    in_flight = Concurrency(f"powerbi:{dataset_id}", limit=5)
+    with in_flight.slot(), per_minute.spend():
+        client.request(...)
 
-    limits = (RateLimit("xero:tenant:3f2a…", per_minute=60, concurrent=5),
-              RateLimit("xero:app", per_minute=10_000))
-    client = provider.client(rate_limits=limits)         # VendorClient acquires before each send
+RequestRate: at most `limit` requests in any `per_seconds` window (a sliding window kept as ten
+buckets). A request is counted *before* the window is judged (increment, then read the sum), so two
+workers racing for the last request can both be refused but never both admitted: the limit is
+never exceeded, it is at worst briefly under-used.
 
-- per minute: a sliding-window counter (this minute's count plus the share of the previous
-  minute's that still falls inside the last 60 seconds), so a burst at a minute boundary cannot
-  double the rate;
-- concurrent: numbered slots taken with cache.add and held for the request (a lease that expires,
-  so a worker killed mid-request frees its slot);
-- a 429 from the vendor blocks the first (the tenant's) scope for its Retry-After: only that
-  tenant waits, every other tenant keeps going.
+Concurrency: at most `limit` requests pending at once, as leased slots (cache.add on one of `limit`
+keys, released after the call, expiring after `lease_seconds` if the holder dies).
 
-A call that cannot go within OUTBOUND_RATE_LIMIT_MAX_WAIT_SECONDS raises RetryableError with the
-wait as its retry_after: the outbox item backs off instead of a worker sleeping on it.
+When the limit is reached the caller waits up to `wait_seconds` for room (short: a worker is not a
+queue), then gets a RetryableError whose retry_after says when room will be there, so the outbox
+backs off instead of hammering the vendor.
+
+A vendor's per-tenant limits can also be declared on its client, which then spends them on every
+send (Xero: 60 a minute and 5 at once per tenant, and 10,000 a minute per app):
+
+    limits = (RateLimit("xero:tenant:3f2a…", per_minute=60, concurrent=5), RateLimit("xero:app", per_minute=10_000))
+    client = provider.client(rate_limits=limits)       # VendorClient acquires before each send
+
+and a 429 holds the first (the tenant's) scope for its Retry-After, so only that tenant waits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-import secrets
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -34,29 +40,165 @@ from django.core.cache import cache
 
 from .errors import RetryableError
 
-WINDOW_SECONDS = 60
-POLL_SECONDS = 0.05
+BUCKETS = 10
+POLL_SECONDS = 0.1
 
 
+class RequestRate:
+    def __init__(self, name: str, *, limit: int, per_seconds: float, wait_seconds: float = 2.0):
+        if limit < 1 or per_seconds <= 0:
+            raise ValueError("a request rate needs a positive limit and window")
+        self.name, self.limit, self.per_seconds, self.wait_seconds = name, limit, per_seconds, wait_seconds
+        self.bucket_seconds = per_seconds / BUCKETS
+
+    def _bucket(self, now: float) -> int:
+        return int(now // self.bucket_seconds)
+
+    def _key(self, bucket: int) -> str:
+        return f"wsi:rate:{self.name}:{bucket}"
+
+    def used(self, now: float | None = None) -> int:
+        """Requests counted in the window ending now."""
+        now = time.time() if now is None else now
+        current = self._bucket(now)
+        keys = [self._key(bucket) for bucket in range(current - BUCKETS + 1, current + 1)]
+        return sum(int(value) for value in cache.get_many(keys).values())
+
+    def try_spend(self, now: float | None = None) -> bool:
+        """Count one request if the window has room; False (and nothing counted) if not."""
+        now = time.time() if now is None else now
+        key = self._key(self._bucket(now))
+        timeout = int(self.per_seconds + self.bucket_seconds) + 1
+        if not cache.add(key, 1, timeout=timeout):
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.set(key, 1, timeout=timeout)
+        if self.used(now) <= self.limit:
+            return True
+        try:
+            cache.decr(key)  # give the place back: this request is not sent
+        except ValueError:
+            pass
+        return False
+
+    def seconds_until_room(self, now: float | None = None) -> float:
+        now = time.time() if now is None else now
+        return self.bucket_seconds - (now % self.bucket_seconds)
+
+    @contextlib.contextmanager
+    def spend(self):
+        # bounded by tries as well as time: a frozen clock (tests) must not spin forever
+        for _ in range(int(self.wait_seconds / POLL_SECONDS) + 1):
+            if self.try_spend():
+                break
+            time.sleep(min(self.seconds_until_room(), POLL_SECONDS))
+        else:
+            raise RetryableError(
+                f"{self.name}: client-side limit of {self.limit} requests per {self.per_seconds:g}s reached",
+                retry_after=max(self.seconds_until_room(), 1.0),
+            )
+        yield
+
+
+class Concurrency:
+    def __init__(self, name: str, *, limit: int, lease_seconds: float = 300.0, wait_seconds: float = 2.0):
+        if limit < 1:
+            raise ValueError("a concurrency limit needs a positive limit")
+        self.name, self.limit, self.lease_seconds, self.wait_seconds = name, limit, lease_seconds, wait_seconds
+
+    def _key(self, index: int) -> str:
+        return f"wsi:slots:{self.name}:{index}"
+
+    def held(self) -> int:
+        return len(cache.get_many([self._key(index) for index in range(self.limit)]))
+
+    def try_acquire(self) -> str | None:
+        """The key of a free slot, now leased to the caller; None when all are taken."""
+        token = uuid.uuid4().hex
+        for index in range(self.limit):
+            key = self._key(index)
+            if cache.add(key, token, timeout=int(self.lease_seconds)):
+                return key
+        return None
+
+    @contextlib.contextmanager
+    def slot(self):
+        for _ in range(int(self.wait_seconds / POLL_SECONDS) + 1):
+            key = self.try_acquire()
+            if key is not None:
+                break
+            time.sleep(POLL_SECONDS)
+        else:
+            raise RetryableError(f"{self.name}: {self.limit} requests already pending", retry_after=5.0)
+        try:
+            yield
+        finally:
+            cache.delete(key)
+
+
+class ExclusiveUse:
+    """One holder at a time across every process (e.g. one sign-in session per personal access token).
+    Not re-entrant. A holder that dies releases it when its lease expires."""
+
+    def __init__(
+        self, name: str, *, lease_seconds: float = 900.0, wait_seconds: float = 0.0, retry_after: float = 30.0
+    ):
+        self.name, self.lease_seconds, self.wait_seconds, self.retry_after = (
+            name,
+            lease_seconds,
+            wait_seconds,
+            retry_after,
+        )
+        self.key = f"wsi:exclusive:{name}"
+
+    def busy(self) -> bool:
+        return cache.get(self.key) is not None
+
+    @contextlib.contextmanager
+    def held(self):
+        token = uuid.uuid4().hex
+        for _ in range(int(self.wait_seconds / POLL_SECONDS) + 1):
+            if cache.add(self.key, token, timeout=int(self.lease_seconds)):
+                break
+            time.sleep(POLL_SECONDS)
+        else:
+            raise RetryableError(f"{self.name}: in use by another job", retry_after=self.retry_after)
+        try:
+            yield
+        finally:
+            if cache.get(self.key) == token:
+                cache.delete(self.key)
+
+
+# -- a vendor's limits declared on its client (VendorClient(rate_limits=…)) ----------------------------------
 class RateLimited(RetryableError):
-    """The tenant's budget is spent for now (or the vendor told us to wait): no request was sent."""
+    """A scope's budget is spent for now, or the vendor told us to wait: no request was sent."""
 
 
 @dataclass(frozen=True)
 class RateLimit:
-    """One scope's limits. `scope` names what the vendor counts ("xero:tenant:<id>"); 0 = no limit."""
+    """One scope's limits: what the vendor counts (`scope`, e.g. "xero:tenant:<id>"), requests per
+    minute and at once; 0 = no such limit."""
 
     scope: str
     per_minute: int = 0
     concurrent: int = 0
 
-    def key(self, part: str) -> str:
-        return f"wsi:rl:{self.scope}:{part}"
+    def rate(self) -> RequestRate:
+        return RequestRate(self.scope, limit=self.per_minute, per_seconds=60, wait_seconds=0)
+
+    def slots(self, lease_seconds: float) -> Concurrency:
+        return Concurrency(self.scope, limit=self.concurrent, lease_seconds=lease_seconds, wait_seconds=0)
+
+    @property
+    def blocked_key(self) -> str:
+        return f"wsi:blocked:{self.scope}"
 
 
 @dataclass
 class Lease:
-    """The concurrency slots one request holds; release() gives them back."""
+    """The concurrency slots one send holds; release() gives them back."""
 
     slots: list[str] = field(default_factory=list)
 
@@ -74,8 +216,9 @@ def acquire(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Lease:
-    """Spend one request of every scope's budget, waiting up to `max_wait` seconds; RateLimited
-    (with the wait still needed) when that is not enough."""
+    """Spend one request of every scope's budget, waiting up to `max_wait` seconds
+    (OUTBOUND_RATE_LIMIT_MAX_WAIT_SECONDS); RateLimited, with the wait still needed, when that is
+    not enough."""
     max_wait = settings.OUTBOUND_RATE_LIMIT_MAX_WAIT_SECONDS if max_wait is None else max_wait
     deadline = clock() + max_wait
     lease = Lease()
@@ -83,9 +226,9 @@ def acquire(
         for limit in limits:
             _wait_until_unblocked(limit, deadline, clock, sleep)
             if limit.per_minute:
-                _take_minute_budget(limit, deadline, clock, sleep)
+                _spend(limit, deadline, clock, sleep)
             if limit.concurrent:
-                lease.slots.append(_take_slot(limit, deadline, lease_seconds, clock, sleep))
+                lease.slots.append(_take_slot(limit, lease_seconds, deadline, clock, sleep))
     except RateLimited:
         lease.release()
         raise
@@ -96,83 +239,43 @@ def block(limit: RateLimit, seconds: float, *, clock: Callable[[], float] = time
     """The vendor answered 429: nobody calls this scope for `seconds`."""
     seconds = max(1.0, float(seconds))
     until = clock() + seconds
-    current = cache.get(limit.key("blocked_until"))
+    current = cache.get(limit.blocked_key)
     if current is None or current < until:
-        cache.set(limit.key("blocked_until"), until, timeout=math.ceil(seconds) + 1)
+        cache.set(limit.blocked_key, until, timeout=math.ceil(seconds) + 1)
 
 
 def blocked_for(limit: RateLimit, *, clock: Callable[[], float] = time.time) -> float:
-    until = cache.get(limit.key("blocked_until"))
+    until = cache.get(limit.blocked_key)
     return max(0.0, until - clock()) if until else 0.0
 
 
-# -- internals ----------------------------------------------------------------------------------------
-def _give_up(limit: RateLimit, why: str, retry_after: float) -> RateLimited:
+def _refused(limit: RateLimit, why: str, retry_after: float) -> RateLimited:
     return RateLimited(f"{limit.scope}: {why}; trying again in {retry_after:.0f}s", retry_after=retry_after)
 
 
-def _wait_until_unblocked(limit, deadline, clock, sleep) -> None:
+def _wait_until_unblocked(limit: RateLimit, deadline: float, clock, sleep) -> None:
     remaining = blocked_for(limit, clock=clock)
     if not remaining:
         return
     if clock() + remaining > deadline:
-        raise _give_up(limit, "the vendor asked us to wait (429)", remaining)
+        raise _refused(limit, "the vendor asked us to wait (429)", remaining)
     sleep(remaining)
 
 
-def _take_minute_budget(limit, deadline, clock, sleep) -> None:
-    while True:
-        wait = _try_minute(limit, clock())
-        if wait == 0:
-            return
+def _spend(limit: RateLimit, deadline: float, clock, sleep) -> None:
+    rate = limit.rate()
+    while not rate.try_spend(clock()):
+        wait = max(POLL_SECONDS, rate.seconds_until_room(clock()))
         if clock() + wait > deadline:
-            raise _give_up(limit, f"{limit.per_minute} requests a minute spent", wait)
+            raise _refused(limit, f"{limit.per_minute} requests a minute spent", max(wait, 1.0))
         sleep(wait)
 
 
-def _try_minute(limit: RateLimit, now: float) -> float:
-    """Count one request in the sliding window; 0 if it fits, else seconds until one would."""
-    window = int(now // WINDOW_SECONDS)
-    current_key, previous_key = limit.key(f"m:{window}"), limit.key(f"m:{window - 1}")
-    count = _incr(current_key, timeout=2 * WINDOW_SECONDS + 5)
-    previous = cache.get(previous_key) or 0
-    elapsed = now - window * WINDOW_SECONDS
-    weight = (WINDOW_SECONDS - elapsed) / WINDOW_SECONDS
-    if previous * weight + count <= limit.per_minute:
-        return 0.0
-    _decr(current_key)
-    if previous and count <= limit.per_minute:
-        # the previous minute's share shrinks by previous/60 a second: wait until it has shrunk enough
-        excess = previous * weight + count - limit.per_minute
-        return min(WINDOW_SECONDS - elapsed, max(POLL_SECONDS, excess * WINDOW_SECONDS / previous))
-    return max(POLL_SECONDS, WINDOW_SECONDS - elapsed)
-
-
-def _take_slot(limit, deadline, lease_seconds, clock, sleep) -> str:
-    token = secrets.token_hex(8)
-    first = secrets.randbelow(limit.concurrent)  # start anywhere: callers do not all fight for slot 0
-    while True:
-        for offset in range(limit.concurrent):
-            key = limit.key(f"c:{(first + offset) % limit.concurrent}")
-            if cache.add(key, token, timeout=math.ceil(lease_seconds)):
-                return key
+def _take_slot(limit: RateLimit, lease_seconds: float, deadline: float, clock, sleep) -> str:
+    slots = limit.slots(lease_seconds)
+    while (key := slots.try_acquire()) is None:
         if clock() + POLL_SECONDS > deadline:
-            raise _give_up(limit, f"{limit.concurrent} requests already in flight", 1.0)
+            raise _refused(limit, f"{limit.concurrent} requests already in flight", 1.0)
         sleep(POLL_SECONDS)
+    return key
 
-
-def _incr(key: str, *, timeout: int) -> int:
-    if cache.add(key, 1, timeout=timeout):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=timeout)
-        return 1
-
-
-def _decr(key: str) -> None:
-    try:
-        cache.decr(key)
-    except ValueError:
-        pass

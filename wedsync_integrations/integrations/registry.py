@@ -31,6 +31,7 @@ from rest_framework import serializers
 from .errors import ConfigurationError, UnsafeURLError
 from .retry import RetryPolicy
 from .secrets import SecretBag, redact
+from .signing import WHSEC_PREFIX, InvalidSecret, whsec_key
 from .ssrf import check_outbound_url
 
 if TYPE_CHECKING:
@@ -78,6 +79,20 @@ class OutboundURLField(serializers.URLField):
 
     def to_internal_value(self, data):
         return validate_outbound_url(super().to_internal_value(data))
+
+
+def validate_whsec(value: str) -> str:
+    """A Standard Webhooks signing secret: 'whsec_' and the standard base64 of 24 to 64 random
+    bytes (the spec's range). The message never quotes the value."""
+    if not value.startswith(WHSEC_PREFIX):
+        raise serializers.ValidationError("must be a Standard Webhooks secret starting with 'whsec_'")
+    try:
+        key = whsec_key(value)
+    except InvalidSecret as exc:
+        raise serializers.ValidationError(str(exc))
+    if not 24 <= len(key) <= 64:
+        raise serializers.ValidationError("the decoded key must be 24 to 64 random bytes")
+    return value
 
 
 class BaseSettings(StrictSerializer):
@@ -175,6 +190,10 @@ class Provider:
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
     # How the vendor issues an expiring token, if it does (credentials.py); None for static keys
     credentials: ClassVar[CredentialScheme | None] = None
+    # Set by the outbox before deliver(): True when this payload may already have reached the
+    # vendor (an earlier attempt failed, or a worker died mid-send). A vendor with no idempotency
+    # key (Twilio, Tave) looks for its earlier write before writing again.
+    resending: bool = False
 
     @classmethod
     def validate_combination(cls, settings: dict, secrets: dict) -> dict[str, str]:

@@ -123,16 +123,51 @@ class EncryptedJSONField(models.TextField):
 
 
 _MIN_SECRET_LENGTH_TO_REDACT = 4
+# The longest spelling of one character that redact() recognises: a 4-byte UTF-8 character
+# percent-encoded (%F0%9F%8E%89) or as a JSON surrogate pair (\ud83c\udf89), 12 characters.
+LONGEST_CHARACTER_FORM = 12
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """Replace every occurrence of any secret value in `text` with '***'.
 
     Used on vendor error bodies and exception messages before they are logged or stored:
-    some vendors echo the key they rejected.
+    some vendors echo the key they rejected, and not always as we sent it. So each character of
+    a secret matches in any case and in any of the forms an encoder may give it: as is,
+    percent-encoded (%2F or %2f), as a JSON \\u escape, or backslash-escaped ("\\/" from an
+    encoder that escapes slashes) — whatever mix of them a vendor's echo holds.
     """
-    hidden = sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH_TO_REDACT}, key=len, reverse=True)
+    hidden = tuple(sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH_TO_REDACT}, key=len, reverse=True))
     if not hidden or not text:
         return text
-    pattern = re.compile("|".join(re.escape(s) for s in hidden))
-    return pattern.sub(MASK, text)
+    return _any_form_of(hidden).sub(MASK, text)
+
+
+def redaction_margin(secrets: Iterable[str]) -> int:
+    """How far past a cut redact() may need to read to see a whole secret in its longest form
+    (redact first, then cut: a secret straddling the cut would otherwise leave its first part)."""
+    return max((len(secret) for secret in secrets), default=0) * LONGEST_CHARACTER_FORM
+
+
+@lru_cache(maxsize=256)
+def _any_form_of(secrets: tuple[str, ...]) -> re.Pattern:
+    # longest first: where one secret contains another, the longer one is hidden whole
+    return re.compile("|".join("".join(_character_forms(char) for char in secret) for secret in secrets), re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
+def _character_forms(char: str) -> str:
+    """A pattern matching `char` as is, percent-encoded, as a JSON \\u escape, or escaped with a
+    backslash (JSON's \\/, \\" and \\\\); IGNORECASE covers its case and the escapes' hex digits."""
+    utf8 = char.encode("utf-8")
+    utf16 = char.encode("utf-16-be")
+    forms = {
+        char,
+        "".join(f"%{byte:02x}" for byte in utf8),
+        "".join(f"\\u{utf16[i]:02x}{utf16[i + 1]:02x}" for i in range(0, len(utf16), 2)),
+    }
+    if char in '/\\"':
+        forms.add("\\" + char)
+    if char == " ":
+        forms.add("+")  # a form-encoded space
+    return "(?:" + "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True)) + ")"

@@ -33,6 +33,7 @@ VENDOR_HOST_SUFFIXES = (
     "newrelic.com",
     "nr-data.net",
     "hooks.slack.com",
+    "hooks.zapier.com",
     "slack.com",
     "api.twilio.com",
     "events.pagerduty.com",

@@ -3,11 +3,24 @@ so a slow or failing vendor or tenant never delays the others."""
 
 from __future__ import annotations
 
+import logging
+from functools import partial
+
 from celery import shared_task
+from django.core.cache import cache
+from django.db import transaction
 
 from . import outbox
 from .models import ConfigStatus
 from .registry import Family, get_family
+
+logger = logging.getLogger("wedsync.integrations")
+
+# One sync per configuration per this many seconds when something asks for many at once (an
+# import of fifty contacts fires fifty "new client" webhooks): each sync brings the vendor up to
+# date with everything there is, so the ones after the first would add nothing. Work queued in the
+# meantime is not lost: the family's drain (beat, every minute) delivers it.
+SYNC_COALESCE_SECONDS = 60
 
 
 def syncable_configs(family: Family):
@@ -29,6 +42,32 @@ def sync_family(family_name: str) -> int:
         sync_config.delay(family_name, config_pk)
         count += 1
     return count
+
+
+def queue_organisation_syncs(family: Family, organisation) -> list[str]:
+    """Queue integrations.sync_config for each syncable configuration of `family` for
+    `organisation`, published once the caller's transaction commits (a sync never runs before
+    what prompted it is visible). Returns the providers queued; a configuration synced moments
+    ago is skipped (SYNC_COALESCE_SECONDS)."""
+    if family.sync_handler is None or organisation is None:
+        return []
+    queued = []
+    for config_pk, provider in syncable_configs(family).filter(organisation=organisation).values_list("pk", "provider"):
+        key = f"wsi:sync-soon:{family.name}:{config_pk}"
+        if not cache.add(key, 1, timeout=SYNC_COALESCE_SECONDS):
+            continue  # a sync queued moments ago covers this change too
+        transaction.on_commit(partial(_publish_sync, family.name, config_pk, key))
+        queued.append(provider)
+    return queued
+
+
+def _publish_sync(family_name: str, config_pk: int, coalesce_key: str) -> None:
+    try:
+        sync_config.delay(family_name, config_pk)
+    except Exception as exc:  # broker down: the next scheduled sync or drain does it instead
+        cache.delete(coalesce_key)
+        logger.warning("integrations.sync_publish_failed family=%s config=%s error=%s", family_name, config_pk,
+                       type(exc).__name__)  # fmt: skip
 
 
 @shared_task(name="integrations.sync_config")

@@ -16,17 +16,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from wedsync_integrations.calendar import LONDON
 from wedsync_integrations.core.metrics import USAGE_RECORDS
+from wedsync_integrations.core.tolerant_cache import TolerantCache
 from wedsync_integrations.tenants.models import Organisation, Wedding
 
 from .models import AIUsageRecord, ExchangeRate, RollupDirtyHour
-from .validation import MONEY_PLACES, RecordInvalid, clean_record
+from .validation import MONEY_PLACES, TOO_MUCH_MONEY, RecordInvalid, clean_record, fits_money_column
 
 logger = logging.getLogger("wedsync.usage.ingest")
 
@@ -34,6 +34,7 @@ logger = logging.getLogger("wedsync.usage.ingest")
 # means someone forgot; the warning is logged at most hourly, not on every batch.
 STALE_RATE_DAYS = 35
 STALE_RATE_WARNING_KEY = "wsi:usage:stale-rate-warned"
+_warned = TolerantCache("usage.warning_marker_unavailable", "stale-rate warnings are logged on every batch")
 
 
 @dataclass
@@ -169,24 +170,28 @@ def _build_rows(
     weddings = WeddingIndex(organisation, {clean["wedding_date"] for _, clean in new if clean["wedding_date"]})
     rows: list[AIUsageRecord] = []
     oldest_rate_age = 0
-    for (_, clean), day in zip(new, days, strict=True):
+    for (index, clean), day in zip(new, days, strict=True):
         found = rates.on_or_before(day)
         # No rate yet (a fresh install, a late rate feed): the record is stored with its GBP cost
         # pending, never refused, and usage/pricing.py prices it when a rate arrives.
+        rate = found[1] if found is not None else None
+        cost_gbp = gbp(clean["cost_usd"], rate) if rate is not None else None
+        if cost_gbp is not None and not fits_money_column(cost_gbp):  # a large cost at a staff rate above 1
+            result.rejected.append({"index": index, "errors": {"cost_usd": [f"In GBP: {TOO_MUCH_MONEY}"]}})
+            continue
         if found is not None:
             oldest_rate_age = max(oldest_rate_age, (day - found[0]).days)
-        rate = found[1] if found is not None else None
         occurred_at = clean["occurred_at"].astimezone(UTC)
         values = {
             **clean,
             "occurred_at": occurred_at,
             "hour": utc_hour(occurred_at),
-            "cost_gbp": gbp(clean["cost_usd"], rate) if rate is not None else None,
+            "cost_gbp": cost_gbp,
             "usd_gbp_rate": rate,
             "wedding_id": weddings.find(clean["wedding_date"], clean["venue_region"]),
         }
         rows.append(AIUsageRecord(organisation=organisation, ingest_batch=batch_id, **values))
-    if oldest_rate_age > STALE_RATE_DAYS and cache.add(STALE_RATE_WARNING_KEY, 1, timeout=3600):
+    if oldest_rate_age > STALE_RATE_DAYS and _warned.add(STALE_RATE_WARNING_KEY, 1, 3600, when_unavailable=True):
         logger.warning(
             "usage.stale_rate org=%s days=%d: the USD→GBP rate used is over a month old; add current rates in admin",
             organisation.slug,

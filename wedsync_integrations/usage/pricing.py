@@ -36,6 +36,7 @@ from wedsync_integrations.integrations.signals import Notice, attention_over, ne
 
 from .ingest import RateTable, gbp, london_date
 from .models import AIUsageRecord, ExchangeRate, RollupDirtyHour
+from .validation import fits_money_column
 
 logger = logging.getLogger("wedsync.usage.pricing")
 
@@ -92,7 +93,11 @@ def _price(rows: list[tuple]) -> tuple[int, int]:
         found = rates.on_or_before(day)
         if found is None:
             continue
-        updates.append(AIUsageRecord(id=pk, cost_gbp=gbp(cost_usd, found[1]), usd_gbp_rate=found[1]))
+        cost_gbp = gbp(cost_usd, found[1])
+        if not fits_money_column(cost_gbp):  # only at a rate above 1 on a near-limit cost: it keeps waiting, said once
+            logger.error("usage.unpriceable record=%s: %s GBP does not fit the money column", pk, cost_gbp)
+            continue
+        updates.append(AIUsageRecord(id=pk, cost_gbp=cost_gbp, usd_gbp_rate=found[1]))
         hours.add((organisation_id, hour))
     if not updates:
         return 0, 0

@@ -123,15 +123,19 @@ def update_rollups(now: datetime | None = None) -> RollupStats:
         ceiling = dirty["ceiling"]
         stats.lag_seconds = max(0.0, (now - dirty["oldest"]).total_seconds())
         after = None
+        recomputed: list[datetime] = []
         while hours := _dirty_hours(after, ceiling):
             for markers, rollup_rows, wedding_rows in _recompute_slices(hours, ceiling):
                 stats.markers += markers
                 stats.rollup_rows += rollup_rows
                 stats.wedding_rows += wedding_rows
             stats.hours += len(hours)
+            recomputed.extend(hours)
             after = hours[-1]
         stats.remaining = RollupDirtyHour.objects.count()
     stats.seconds = round(time.monotonic() - started, 3)
+    if recomputed:
+        _announce(recomputed, stats)
     if stats.hours:
         logger.info(
             "usage.rollup hours=%d markers=%d rows=%d weddings=%d remaining=%d lag=%.0fs took=%.2fs",
@@ -144,6 +148,16 @@ def update_rollups(now: datetime | None = None) -> RollupStats:
             stats.seconds,
         )
     return stats
+
+
+def _announce(hours: list[datetime], stats: RollupStats) -> None:
+    """Tell followers (BI) which hours were recomputed, once they are committed."""
+    from .signals import rollups_updated
+
+    def send():
+        rollups_updated.send_robust(sender=update_rollups, hours=hours, stats=stats)
+
+    transaction.on_commit(send)
 
 
 def rebuild_rollups(organisation: Organisation | None = None) -> RollupStats:

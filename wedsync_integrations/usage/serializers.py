@@ -13,7 +13,7 @@ from .validation import ERROR_MESSAGE_LENGTH
 class UsageRecordSerializer(serializers.Serializer):
     request_id = serializers.CharField(max_length=128, help_text="The platform's id; unique per organisation.")
     occurred_at = serializers.DateTimeField(
-        help_text="ISO 8601 with a UTC offset or Z; at most 5 minutes ahead of the server clock."
+        help_text="ISO 8601 with a UTC offset or Z; not before 2000, at most 5 minutes ahead of the server clock."
     )
     feature = serializers.CharField(max_length=64, help_text="Use case, e.g. email_template.")
     provider = serializers.CharField(max_length=32, help_text="AI provider, e.g. openai.")
@@ -21,7 +21,8 @@ class UsageRecordSerializer(serializers.Serializer):
     latency_ms = serializers.IntegerField(min_value=0)
     cost_usd = serializers.RegexField(
         r"^\d+(\.\d+)?$",
-        help_text='Decimal string, e.g. "0.0041" (numbers are rejected); rounded half-up to 6 places.',
+        help_text='Decimal string, e.g. "0.0041" (numbers are rejected); rounded half-up to 6 places, '
+        "then under 100,000,000.",
     )
     outcome = serializers.ChoiceField(choices=Outcome.choices)
     prompt_tokens = serializers.IntegerField(min_value=0, required=False, default=0)

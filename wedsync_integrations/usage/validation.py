@@ -11,11 +11,10 @@ can fix and resend exactly the records that were rejected.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from .models import Outcome
@@ -23,6 +22,11 @@ from .models import Outcome
 MAX_POSITIVE_INT = 2**31 - 1  # PositiveIntegerField's range on every backend
 MONEY_PLACES = Decimal("0.000001")  # the model keeps money to 6 decimal places (micro-dollars)
 MONEY_INTEGER_DIGITS = 8  # max_digits 14 - 6 decimal places
+MONEY_LIMIT = Decimal(10) ** MONEY_INTEGER_DIGITS  # the first amount the money columns cannot hold
+# No AI request happened before this. The floor also keeps every time we store far from the ends
+# of Python's calendar (years 1 and 9999), where converting to UTC or to the London date, or
+# stepping an hour, raises OverflowError instead of giving a date.
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 ERROR_MESSAGE_LENGTH = 500
 _MONEY = re.compile(r"^\d+(?:\.\d+)?$")
 # NUL cannot be stored in a PostgreSQL text column and lone surrogates cannot be encoded as
@@ -32,6 +36,16 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 class FieldError(ValueError):
     """A field's value is unusable; the message is shown to the client as is."""
+
+
+def printable(name: str) -> str:
+    """A client-sent name as it can appear in a JSON reply: a lone surrogate (valid in JSON text,
+    not encodable as UTF-8) is written as its escape instead of failing the whole reply."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name
 
 
 def _string(max_length: int, *, truncate: bool = False) -> Callable[[object], str]:
@@ -79,11 +93,22 @@ def _money(value: object) -> Decimal:
     if not _MONEY.match(value):
         raise FieldError('Not a non-negative decimal amount such as "0.0041".')
     amount = Decimal(value)
-    if amount >= Decimal(10) ** MONEY_INTEGER_DIGITS:
-        raise FieldError(f"Too large: at most {MONEY_INTEGER_DIGITS} digits before the decimal point.")
+    if amount >= MONEY_LIMIT:  # checked before rounding too: quantize cannot hold huge amounts
+        raise FieldError(TOO_MUCH_MONEY)
     # Per-token prices give costs with more than 6 places; micro-dollar rounding is far below
     # the penny every report rounds to, and rounding once here keeps the stored figure exact.
-    return amount.quantize(MONEY_PLACES, rounding=ROUND_HALF_UP)
+    rounded = amount.quantize(MONEY_PLACES, rounding=ROUND_HALF_UP)
+    if not fits_money_column(rounded):  # 99999999.9999999 rounds up to 10^8
+        raise FieldError(TOO_MUCH_MONEY)
+    return rounded
+
+
+TOO_MUCH_MONEY = f"Too large: at most {MONEY_INTEGER_DIGITS} digits before the decimal point."
+
+
+def fits_money_column(amount: Decimal) -> bool:
+    """Whether an amount already rounded to MONEY_PLACES fits the money columns (14 digits, 6 places)."""
+    return amount < MONEY_LIMIT
 
 
 def _aware_datetime(value: object) -> datetime:
@@ -95,7 +120,16 @@ def _aware_datetime(value: object) -> datetime:
         raise FieldError('Not an ISO 8601 date-time such as "2026-06-13T14:05:00Z".')
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise FieldError('Needs a UTC offset or "Z": a time without one is ambiguous.')
-    return parsed
+    try:
+        in_utc = parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T05:00:00+14:00 is in year 0 in UTC, 9999-12-31T23:00:00-14:00 in 10000
+        raise FieldError("Outside the calendar (years 1 to 9999) once converted to UTC.")
+    if in_utc < EARLIEST_OCCURRED_AT:
+        raise FieldError(_TOO_EARLY)
+    return in_utc
+
+
+_TOO_EARLY = f"Is before {EARLIEST_OCCURRED_AT:%Y-%m-%d}: not a time an AI request can have happened."
 
 
 def _date(value: object) -> date:
@@ -116,7 +150,9 @@ def _outcome(value: object) -> str:
 def _quality_score(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FieldError("Must be a number between 0 and 1.")
-    if not math.isfinite(value) or not 0 <= value <= 1:
+    # Compared before any conversion: float() of a 400-digit integer raises OverflowError, and
+    # NaN or infinity fail the comparison anyway.
+    if not 0 <= value <= 1:
         raise FieldError("Must be between 0 and 1.")
     return float(value)
 
@@ -173,7 +209,7 @@ def clean_record(record: object, *, now: datetime, max_future: timedelta) -> dic
         spec = WIRE_FIELDS.get(name)
         if spec is None:
             # Strict on purpose: a misspelt "completion_token" would otherwise be silently lost.
-            errors[name] = ["Unknown field."]
+            errors[printable(name)] = ["Unknown field."]
         elif value is None:
             if spec.required:
                 errors[name] = ["This field is required."]

@@ -25,6 +25,7 @@ from wedsync_integrations.tenants.models import Organisation
 from .ingest import ingest_batch
 from .serializers import ErrorSerializer, IngestReplySerializer, UsageBatchSerializer
 from .tokens import organisation_for_token
+from .validation import printable
 
 ENVELOPE_KEYS = {"records"}
 
@@ -181,7 +182,7 @@ def _parse_envelope(body: bytes) -> list:
         raise exceptions.ParseError(f"Malformed JSON: {exc}")
     if not isinstance(envelope, dict) or not isinstance(envelope.get("records"), list):
         raise exceptions.ParseError('Expected a JSON object {"records": [...]} with "records" a list.')
-    unknown = sorted(set(envelope) - ENVELOPE_KEYS)
+    unknown = sorted(printable(key) for key in set(envelope) - ENVELOPE_KEYS)
     if unknown:
         raise exceptions.ParseError(f"Unknown key(s) in the envelope: {', '.join(unknown)}.")
     records = envelope["records"]

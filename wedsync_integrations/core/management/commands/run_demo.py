@@ -21,13 +21,14 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from wedsync_integrations.core.demo_data import example_record
 from wedsync_integrations.core.processes import die_with_parent
 
 ROOT = Path(settings.BASE_DIR)
@@ -54,7 +55,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--sandbox-port", type=int, default=8900)
-        parser.add_argument("--days", type=int, default=30, help="days of demo usage to seed on first run")
+        parser.add_argument("--days", type=int, default=None,
+                            help="days of demo usage to seed on first run (default 30, or from last month's start)")
         parser.add_argument("--smoke", type=int, default=0, metavar="SECONDS",
                             help="run for SECONDS, verify the service end to end, then stop")  # fmt: skip
 
@@ -111,9 +113,11 @@ class Command(BaseCommand):
             "PUBLIC_BASE_URL": web_url,
             "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
             "PYTHONUNBUFFERED": "1",
+            # months close at once, so the CRMs show last month's value report on the first start
+            "CRM_MONTH_CLOSE_DAYS": os.environ.get("CRM_MONTH_CLOSE_DAYS", "0"),
         }
 
-    def _prepare(self, days: int) -> None:
+    def _prepare(self, days: int | None) -> None:
         self.stdout.write("Migrating the database ...")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
@@ -145,15 +149,9 @@ class Command(BaseCommand):
         return issue_token(organisation, created_by="run_demo") if organisation else ""
 
     def _apply_demo_integrations(self, sandbox_url: str) -> None:
-        from django.utils import timezone
-
-        from wedsync_integrations.calendar import LONDON
         from wedsync_integrations.integrations import config_io
 
-        # accounting exports start with last month, the newest one the demo's 30 days of usage cover
-        today = timezone.localdate(timezone=LONDON)
-        last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-        text = DEMO_CONFIG.read_text().replace("${SANDBOX_URL}", sandbox_url).replace("${DEMO_FIRST_MONTH}", last_month)
+        text = DEMO_CONFIG.read_text().replace("${SANDBOX_URL}", sandbox_url)
         report = config_io.apply(json.loads(text), actor="cli:run_demo")
         self.stdout.write(f"Demo integrations pointed at the sandbox: {report.lines()[-1]}")
         for note in report.notes:  # e.g. a configuration stopped by an earlier run: it sends nothing until resumed
@@ -299,16 +297,8 @@ class Command(BaseCommand):
             raise CommandError("smoke check failed")
         self.stdout.write(self.style.SUCCESS("smoke check passed"))
 
-    @staticmethod
-    def _example_record(request_id: str) -> dict:
-        """One usage record in the wire format, stamped now (the banner's example and the smoke check)."""
-        now = datetime.now(UTC).replace(microsecond=0)
-        return {"request_id": request_id, "occurred_at": now.isoformat().replace("+00:00", "Z"),
-                "feature": "email_template", "provider": "openai", "model": "gpt-4o-mini", "prompt_tokens": 812,
-                "completion_tokens": 240, "latency_ms": 930, "cost_usd": "0.000266", "outcome": "ok"}  # fmt: skip
-
     def _smoke_ingest(self, web_url: str, token: str) -> bool:
-        record = self._example_record(f"smoke-{uuid.uuid4().hex}")
+        record = example_record(f"smoke-{uuid.uuid4().hex}")
         request = urllib.request.Request(  # noqa: S310 (local demo URL)
             web_url + "/api/v1/usage/",
             data=json.dumps({"records": [record]}).encode(),
@@ -358,7 +348,7 @@ class Command(BaseCommand):
         )
         if token:
             # a real record, so the example shows the wire format; sending it twice shows the dedupe
-            body = json.dumps({"records": [self._example_record(f"try-{uuid.uuid4().hex[:12]}")]})
+            body = json.dumps({"records": [example_record(f"try-{uuid.uuid4().hex[:12]}")]})
             self.stdout.write(
                 f"  Ingest token (shown once, replaced on each run): {token}\n"
                 f"  Send usage:     curl -s -X POST {web_url}/api/v1/usage/ -H 'Authorization: Bearer {token}' "

@@ -12,7 +12,9 @@ class Command(BaseCommand):
     help = "Create demo organisations, weddings, exchange rates and 30 days of realistic AI usage (idempotent)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--days", type=int, default=30, help="days of usage history (default 30)")
+        parser.add_argument(
+            "--days", type=int, default=None, help="days of usage history (default 30, or from the start of last month)"
+        )
         parser.add_argument("--seed", type=int, default=2026, help="random seed (same seed, same data)")
 
     def handle(self, *args, days, seed, **options):
