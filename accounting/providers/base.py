@@ -157,6 +157,15 @@ class AccountingProvider(Provider):
     default_document: ClassVar[str] = ""
     tenant_setting: ClassVar[str] = ""  # realm_id / tenant_id / account_id
     mapping_labels: ClassVar[dict[str, str]] = {}  # setting -> what staff choose
+    # document -> (the setting it cannot go without, why): e.g. a QuickBooks purchase, its account
+    document_needs: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    @classmethod
+    def validate_combination(cls, settings_: dict, secrets: dict) -> dict[str, str]:
+        needed = cls.document_needs.get(settings_.get("document") or cls.default_document)
+        if needed and not settings_.get(needed[0]):
+            return {f"settings.{needed[0]}": needed[1]}
+        return {}
 
     # -- configuration ---------------------------------------------------------------------------------------
     def first_month(self) -> Month:

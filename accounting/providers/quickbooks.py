@@ -152,16 +152,11 @@ class QuickBooks(AccountingProvider):
     default_base_url = API
     documents = DOCUMENTS
     default_document = "bill"
+    document_needs = {"purchase": ("payment_account_id", "a purchase needs the card or bank account that paid")}
     tenant_setting = "realm_id"
     credentials = OAuth2AuthorizationCode(
         authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=SCOPES, pkce=False, auth_method="client_secret_basic"
     )
-
-    @classmethod
-    def validate_combination(cls, settings_: dict, secrets: dict) -> dict[str, str]:
-        if settings_.get("document") == "purchase" and not settings_.get("payment_account_id"):
-            return {"settings.payment_account_id": "a purchase needs the card or bank account that paid"}
-        return {}
 
     def rate_limits(self) -> tuple[RateLimit, ...]:
         return (

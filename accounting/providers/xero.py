@@ -126,16 +126,11 @@ class Xero(AccountingProvider):
     default_base_url = API
     documents = DOCUMENTS
     default_document = "bill"
+    document_needs = {"spend": ("bank_account_code", "spend money needs the bank account it is paid from")}
     tenant_setting = "tenant_id"
     credentials = OAuth2AuthorizationCode(
         authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=SCOPES, pkce=True, auth_method="client_secret_basic"
     )
-
-    @classmethod
-    def validate_combination(cls, settings_: dict, secrets: dict) -> dict[str, str]:
-        if settings_.get("document") == "spend" and not settings_.get("bank_account_code"):
-            return {"settings.bank_account_code": "spend money needs the bank account it is paid from"}
-        return {}
 
     def rate_limits(self) -> tuple[RateLimit, ...]:
         return (

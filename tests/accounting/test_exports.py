@@ -19,10 +19,11 @@ from accounting.family import FAMILY
 from accounting.models import MonthlyExport, Treatment
 from accounting.months import Month
 from wedsync_integrations.integrations.models import SyncOutcome
+from wedsync_integrations.integrations.registry import validate_config_data
 from wedsync_integrations.usage import pricing
 from wedsync_integrations.usage.models import AIUsageRecord, ExchangeRate
 
-from .conftest import NOW
+from .conftest import CLIENT, NOW, SETTINGS
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -227,3 +228,14 @@ def test_the_daily_month_end_reads_every_organisation_at_once_and_queues_each_mo
     ]
     with django_assert_max_num_queries(25):  # nothing to queue: the reads, whatever the number of organisations
         assert exporter.month_end(now=NOW, drain=False)["queued"] == 0
+
+
+@pytest.mark.parametrize(
+    ("vendor", "document", "needed"),
+    [("quickbooks", "purchase", "payment_account_id"), ("xero", "spend", "bank_account_code")],
+)
+def test_a_paid_document_is_refused_without_the_account_it_was_paid_from(vendor, document, needed):
+    provider_cls = FAMILY.provider(vendor)
+    errors = validate_config_data(provider_cls, SETTINGS[vendor](document=document), CLIENT, partial_secrets=False)
+    assert list(errors) == [f"settings.{needed}"]
+    assert validate_config_data(provider_cls, SETTINGS[vendor](), CLIENT, partial_secrets=False) == {}
