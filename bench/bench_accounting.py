@@ -14,8 +14,10 @@ the same run, each the best of ROUNDS, wall clock (the database does most of the
   records    (for information) the same SUM over the raw usage records, through their covering
              index. With this benchmark's sparse usage (400 requests a month spread over 720 hours)
              the rollups have about as many rows as the records, so reading them is no cheaper
-  reports    report.build_reports for the 5,000 organisations: every figure of every report (cost,
-             USD, breakdowns by AI provider and use case, usage hours, cost per hour, rates used)
+  reports    as month-end reads them: the usable configurations with their organisations (never
+             their secrets), then report.build_reports for the 5,000 organisations: every figure of
+             every report (cost, USD, breakdowns by AI provider and use case, usage hours, cost per
+             hour, rates used)
   payloads   per configuration: the month's plan (lines from the unrounded costs by largest
              remainder, VAT per line half-up), its document and the vendor's request body with
              its idempotency key. Transport stubbed: nothing is sent.
@@ -77,14 +79,14 @@ def _measure(organisations: int, records: int) -> dict:
     for _ in range(ROUNDS):
         timings["baseline"].append(_timed(_baseline, month, "usage_usagerollup")[0])
         timings["raw_baseline"].append(_timed(_baseline, month, "usage_aiusagerecord")[0])
-        seconds, reports = _timed(_reports, month)
+        seconds, (configs, reports) = _timed(_reports, month)
         timings["reports"].append(seconds)
-        seconds, bodies = _timed(_payloads, reports, month)
+        seconds, bodies = _timed(_payloads, configs, reports, month)
         timings["payloads"].append(seconds)
     checks = _check(reports, month)
     if os.environ.get("BENCH_PROFILE"):  # where the time goes, on stderr
         _profile(_reports, month)
-        _profile(_payloads, reports, month)
+        _profile(_payloads, configs, reports, month)
     queue_seconds, counts = _timed(_queue)
     return {**seeded, **{k: min(v) for k, v in timings.items()}, "queue": queue_seconds, "queued": counts["queued"],
             "documents": len(bodies), **checks}  # fmt: skip
@@ -185,28 +187,35 @@ def _baseline(month, table: str) -> int:
 
 
 def _reports(month):
+    """The configurations and their organisations' reports, read as exporter.month_end reads them."""
+    from accounting.exporter import PLANNING_FIELDS
+    from accounting.family import FAMILY
     from accounting.report import build_reports
-    from wedsync_integrations.tenants.models import Organisation
+    from wedsync_integrations.integrations.tasks import syncable_configs
 
-    return build_reports(list(Organisation.objects.all()), month)
+    configs = list(
+        syncable_configs(FAMILY).select_related("organisation").only(*PLANNING_FIELDS)
+        .order_by("organisation_id", "provider")
+    )  # fmt: skip
+    unique = {config.organisation_id: config.organisation for config in configs}
+    return configs, build_reports(list(unique.values()), month)
 
 
-def _payloads(reports, month) -> list[dict]:
+def _payloads(configs, reports, month) -> list[dict]:
     from datetime import date
 
     from accounting.documents import Outcome, document_for, plan_month, reference_for
-    from accounting.exporter import PLANNING_FIELDS
-    from accounting.models import AccountingConfig
 
     bodies = []
-    for config in AccountingConfig.objects.select_related("organisation").only(*PLANNING_FIELDS).order_by("id"):
+    for config in configs:
         provider = config.get_provider()
-        plan = plan_month(reports[config.organisation_id], [], treatment=provider.treatment(), supply=provider.supply())
+        treatment, supply = provider.treatment(), provider.supply()
+        plan = plan_month(reports[config.organisation_id], [], treatment=treatment, supply=supply)
         if plan.outcome != Outcome.EXPORT:
             continue
         document = document_for(
             plan, export_id=config.pk, reference=reference_for(config.organisation_id, month, 0),
-            treatment=provider.treatment(), supply=provider.supply(), today=date(2026, 12, 7),
+            treatment=treatment, supply=supply, today=date(2026, 12, 7),
             url=f"https://integrations.wedsync.example/exports/{config.pk}/", original="",
         )  # fmt: skip
         bodies.append(provider.frozen_request(document, _mappings(provider)))

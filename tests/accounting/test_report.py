@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db.models import Sum
 
+from accounting import report as report_module
 from accounting.months import Month, closed_months, rolling_twelve_months
 from accounting.report import build_report, build_reports
 from wedsync_integrations.usage.models import AIUsageRecord, ExchangeRate
@@ -135,3 +136,21 @@ def test_a_month_reconciles_to_the_penny_with_an_independent_sum_of_its_records(
     assert D(report.as_json()["cost_gbp_rounded"]) == independent.quantize(D("0.01"), rounding=ROUND_HALF_UP)
     assert sum(f.cost_gbp for f in report.by_provider.values()) == independent
     assert sum(f.cost_gbp for f in report.by_use_case.values()) == independent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reports_read_for_every_organisation_at_once_equal_each_ones_own(add_usage, make_organisation, monkeypatch):
+    """Month-end's form (all organisations' rollups, on PostgreSQL two passes side by side, the sums
+    in a transaction of their own with more work_mem) gives each organisation its own report."""
+    at = datetime(2026, 11, 20, 15, tzinfo=UTC)
+    organisations = [make_organisation(), make_organisation(), make_organisation()]
+    for n, organisation in enumerate(organisations):
+        add_usage(organisation, [(at + timedelta(hours=h), provider, "email_template", "1.25", f"0.98765{n}")
+                                 for h in range(n + 1) for provider in ("openai", "google")])  # fmt: skip
+    alone = {org.pk: build_report(org, Month(2026, 11)).as_json() for org in organisations}
+
+    monkeypatch.setattr(report_module, "ALL_AT_ONCE", 1)
+    together = build_reports(organisations, Month(2026, 11))
+
+    assert {pk: report.as_json() for pk, report in together.items()} == alone
+    assert [alone[org.pk]["usage_hours"] for org in organisations] == [1, 2, 3]
