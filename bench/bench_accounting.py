@@ -255,7 +255,7 @@ def _report(r: dict) -> bool:
                  f"(seeded in {r['seed_seconds']:.1f} s, rolled up in {r['rollup_seconds']:.1f} s)"),
         ("baseline: SUM … GROUP BY organisation, provider (rollups)", f"{r['baseline']:.3f} s"),
         ("the same SUM over the raw records (info)", f"{r['raw_baseline']:.3f} s"),
-        ("reports (every figure, 5,000 reports)", f"{r['reports']:.3f} s"),
+        ("reports (configurations read, every figure of 5,000 reports)", f"{r['reports']:.3f} s"),
         ("payloads (plans, VAT, documents, request bodies)",
          f"{r['payloads']:.3f} s for {r['documents']:,} documents"),
         ("reports + payloads",
