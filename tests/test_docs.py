@@ -36,6 +36,7 @@ SKIPPED_DIRS = {".git", ".venv", "var", "__pycache__", ".pytest_cache", ".ruff_c
                 "staticfiles", "node_modules"}  # fmt: skip
 DOCUMENTED_FAMILIES = {
     "monitoring": "MONITORING_", "alerts": "ALERTS_", "webhooks": "WEBHOOK_", "crm": "CRM_", "bi": "BI_",
+    "accounting": "ACCOUNTING_",
 }  # fmt: skip
 
 
