@@ -28,10 +28,6 @@ OUTSIDE_POINTER = re.compile(r"\.\./shared|/work/shared")
 CONTRACT_POINTER = re.compile(r"contracts/|\bcontracts?\s*\(?§")
 CITATION = re.compile(r"\bdocs/(?:vendors|families)/[A-Za-z0-9_.-]+\.md\b")
 
-# README.md is being rewritten as the project's front door (kernel issue, part 5); until that
-# lands, its one pointer to the old shared architecture notes is known. Nothing else is allowed.
-KNOWN_UNTIL_README_REWRITE = {("README.md", "../shared/docs/architecture.md")}
-
 SKIPPED_DIRS = {".git", ".venv", "var", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "build",
                 "staticfiles", "node_modules"}  # fmt: skip
 DOCUMENTED_FAMILIES = {
@@ -70,8 +66,6 @@ def in_docs_or_tests(path: str) -> bool:
 def pointers_outside(path: str, text: str) -> list[str]:
     found = []
     for number, line in enumerate(text.splitlines(), 1):
-        if any(known_path == path and known in line for known_path, known in KNOWN_UNTIL_README_REWRITE):
-            continue
         if OUTSIDE_POINTER.search(line) or (not in_docs_or_tests(path) and CONTRACT_POINTER.search(line)):
             found.append(f"{path}:{number}: {line.strip()[:120]}")
     return found
