@@ -94,6 +94,33 @@ def test_drop_on_a_reused_keep_alive_connection_is_seen_by_a_pooled_client(vendo
         assert session.post(vendor_sandbox.url + ITEMS, json={}, timeout=5).status_code == 202
 
 
+def test_reply_lost_fault_lets_the_vendor_act_then_closes_before_the_answer(vendor_sandbox):
+    notes = vendor_sandbox.url + "/testvendor/notes"
+    vendor_sandbox.fault("/testvendor/notes", kind="reply_lost")
+    with pytest.raises(requests.ConnectionError):
+        requests.post(notes, data="first", timeout=5)
+    (recorded,) = vendor_sandbox.requests()
+    assert (recorded.fault, recorded.status) == ("reply_lost", 201)  # what the vendor would have answered
+    assert requests.get(notes, timeout=5).json() == {"notes": ["first"]}  # it acted on the request
+    assert requests.post(notes, data="second", timeout=5).json() == {"id": 2}  # used up
+
+
+def test_drop_fault_closes_before_the_vendor_acts(vendor_sandbox):
+    notes = vendor_sandbox.url + "/testvendor/notes"
+    vendor_sandbox.fault("/testvendor/notes", kind="drop")
+    with pytest.raises(requests.ConnectionError):
+        requests.post(notes, data="first", timeout=5)
+    assert requests.get(notes, timeout=5).json() == {"notes": []}
+
+
+def test_a_fault_with_a_method_spares_the_other_methods(vendor_sandbox):
+    notes = vendor_sandbox.url + "/testvendor/notes"
+    vendor_sandbox.fault("/testvendor/notes", kind="status", method="post")
+    assert requests.get(notes, timeout=5).status_code == 200  # a read goes through, the fault stays armed
+    assert requests.post(notes, data="n", timeout=5).status_code == 503
+    assert requests.post(notes, data="n", timeout=5).status_code == 201
+
+
 def test_times_counts_uses_and_zero_means_until_cleared(vendor_sandbox):
     vendor_sandbox.fault("/testvendor", times=2)
     assert [post(vendor_sandbox).status_code for _ in range(3)] == [503, 503, 202]
@@ -139,6 +166,7 @@ def test_reset_disarms_faults(vendor_sandbox):
         ({"prefix": "/x", "times": -1}, "times must be a whole number"),
         ({"prefix": "/x", "delay": "soon"}, "delay must be a number"),
         ({"prefix": "/x", "colour": "red"}, "unknown fault field"),
+        ({"prefix": "/x", "method": "PO ST"}, "method must be an HTTP method"),
     ],
 )
 def test_a_bad_fault_is_refused_naming_the_field(vendor_sandbox, spec, message):

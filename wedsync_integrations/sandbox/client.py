@@ -39,7 +39,10 @@ class FaultKind(enum.StrEnum):
     RETRY_AFTER = "retry_after"  # answer 429 (or the given status) with a Retry-After header
     SLOW = "slow"  # wait `delay` seconds, then answer normally
     TIMEOUT = "timeout"  # hold the connection `delay` seconds without answering, then close it
-    DROP = "drop"  # close the connection without any response
+    DROP = "drop"  # close the connection without any response (the route never runs)
+    # the route runs (the vendor acts on the request: a document created, a row stored), then the
+    # connection closes before its answer leaves: the client cannot tell this from DROP
+    REPLY_LOST = "reply_lost"
 
 
 FAULT_KINDS: tuple[str, ...] = tuple(kind.value for kind in FaultKind)
@@ -98,7 +101,7 @@ class RecordedRequest:
     `body` is the raw bytes on the wire after de-chunking (a gzip body stays gzip);
     text()/json()/form() decode Content-Encoding first. `fault` names the fault injected into
     this request, if any; `status` is what the sandbox answered (None when it dropped or held
-    the connection). Route handlers receive the same object, with `match` filled in.
+    the connection; for "reply_lost", what the route answered although the reply never left). Route handlers receive the same object, with `match` filled in.
     """
 
     method: str
@@ -241,16 +244,20 @@ class SandboxClient:
         retry_after: float | str = 30,
         delay: float | None = None,
         times: int = 1,
+        method: str = "",
     ) -> dict:
         """Inject a fault into the next `times` requests under `path_prefix` (0 = until cleared).
 
         status: the status answered (kind "status": default 503; "retry_after": default 429).
         delay: seconds for "slow" (default 2) and "timeout" (default 60, beyond a client's read timeout).
+        method: only requests of this method (e.g. a vendor's POSTs, not the reads around them); default any.
         Faults queue in the order they were added: two faults on one prefix fire one after the other.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r} (one of {', '.join(FAULT_KINDS)})")
         spec = {"prefix": path_prefix, "kind": str(kind), "retry_after": retry_after, "times": times}
+        if method:
+            spec["method"] = method
         if status is not None:
             spec["status"] = status
         if delay is not None:

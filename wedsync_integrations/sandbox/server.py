@@ -17,7 +17,7 @@ lives under /__sandbox (never recorded, never faulted):
     GET    /__sandbox/requests?prefix=/x&since=N   recorded requests, oldest first, bodies base64
     DELETE /__sandbox/requests                     forget them
     GET    /__sandbox/faults                       faults still armed
-    POST   /__sandbox/faults                       {prefix, kind, status, retry_after, delay, times}
+    POST   /__sandbox/faults                       {prefix, method, kind, status, retry_after, delay, times}
     DELETE /__sandbox/faults                       disarm all
     POST   /__sandbox/reset                        forget requests, disarm faults, drop overrides, and
                                                    run the route modules' reset hooks (routes.on_reset)
@@ -123,6 +123,7 @@ class Fault:
     retry_after: str
     delay: float
     times: int  # 0 = until cleared
+    method: str = ""  # only requests of this method ("" = any)
     used: int = 0
 
     @property
@@ -134,7 +135,7 @@ def parse_fault(data: object, fault_id: int) -> Fault:
     """Validate a fault spec from the control API; ValueError with a message naming the field."""
     if not isinstance(data, dict):
         raise ValueError("fault must be a JSON object")
-    unknown = sorted(set(data) - {"prefix", "kind", "status", "retry_after", "delay", "times"})
+    unknown = sorted(set(data) - {"prefix", "method", "kind", "status", "retry_after", "delay", "times"})
     if unknown:
         raise ValueError(f"unknown fault field(s): {', '.join(unknown)}")
     prefix = data.get("prefix")
@@ -159,7 +160,10 @@ def parse_fault(data: object, fault_id: int) -> Fault:
     times = data.get("times", 1)
     if isinstance(times, bool) or not isinstance(times, int) or times < 0:
         raise ValueError("times must be a whole number >= 0 (0 = until cleared)")
-    return Fault(fault_id, prefix, kind, status, str(retry_after), float(delay), times)
+    method = data.get("method", "")
+    if not isinstance(method, str) or (method and not method.isalpha()):
+        raise ValueError("method must be an HTTP method such as POST (or absent: any method)")
+    return Fault(fault_id, prefix, kind, status, str(retry_after), float(delay), times, method.upper())
 
 
 class FaultBook:
@@ -177,11 +181,12 @@ class FaultBook:
             self._faults.append(fault)
             return fault
 
-    def take(self, path: str) -> Fault | None:
-        """The first armed fault covering `path`, with one use consumed."""
+    def take(self, path: str, method: str = "") -> Fault | None:
+        """The first armed fault covering `method` `path`, with one use consumed."""
         with self._lock:
             for fault in self._faults:
-                if path.startswith(fault.prefix) and not fault.exhausted:
+                covers = path.startswith(fault.prefix) and fault.method in ("", method.upper())
+                if covers and not fault.exhausted:
                     fault.used += 1
                     if fault.exhausted:
                         self._faults.remove(fault)
@@ -334,12 +339,12 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if control:
             self._control(self.command, path[len(CONTROL_PREFIX) :], parse_qs(parts.query), request.body)
             return
-        fault = self.server.faults.take(path)
+        fault = self.server.faults.take(path, self.command)
         request.fault = fault.kind if fault else None
         self.server.recorder.add(request)
         if fault and self._apply_fault(fault, request):
             return
-        self._answer_route(request)
+        self._answer_route(request, reply_lost=fault is not None and fault.kind == FaultKind.REPLY_LOST)
 
     def _header_pairs(self) -> list[tuple[str, str]]:
         pairs: dict[str, str] = {}
@@ -407,16 +412,23 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
                 headers={"Retry-After": fault.retry_after},
             )
             return True
+        if fault.kind == FaultKind.REPLY_LOST:
+            return False  # the route runs; _answer_route hangs up instead of answering
         if fault.kind == FaultKind.TIMEOUT:
             self.server.stopping.wait(fault.delay)
         # TIMEOUT (after holding) and DROP: close without a byte of response
+        self._hang_up()
+        return True
+
+    def _hang_up(self) -> None:
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        return True
 
     # -- routes ---------------------------------------------------------------------------------------
-    def _answer_route(self, request: RecordedRequest) -> None:
+    def _answer_route(self, request: RecordedRequest, *, reply_lost: bool = False) -> None:
+        """Answer from the matching route; with `reply_lost` the route acts on the request (a vendor
+        commits it) but its answer never leaves: the connection closes first."""
         found = self.server.overrides.find(request.method, request.path) or routes.find(request.method, request.path)
         if found is None:
             request.status = 404
@@ -442,6 +454,9 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             return
         body, headers = reply.encoded()
         request.status = reply.status
+        if reply_lost:
+            self._hang_up()
+            return
         self._send(reply.status, body, headers)
 
     # -- control API ----------------------------------------------------------------------------------
