@@ -20,6 +20,8 @@ Light Blue, base_url "<sandbox>/lightblue/api.php"
 - POST form: "0" stored in the studio's Inbox; "-4 Duplicate API request" for a repeated
   (Source, ID) of the same key; "-3 …" for a type other than "contact form" or no data field;
   a missing key answers "-2 No API key" (Light Blue's own code for that is not published).
+- GET /lightblue/__inbox (control, not Light Blue's API, which has no read): every studio's Inbox
+  items in the order they were stored, without the keys (the drill counts what arrived).
 """
 
 from __future__ import annotations
@@ -331,3 +333,10 @@ def lightblue_api(request):
             return Reply(200, body="-4 Duplicate API request")
         inbox.append({name: value for name, value in form.items() if name != "key"})
     return Reply(200, body="0")
+
+
+@route("GET", "/lightblue/__inbox")
+def lightblue_inbox(request):
+    with _lock:
+        items = [dict(item) for inbox in _inbox.values() for item in inbox]
+    return Reply(200, json={"items": items})

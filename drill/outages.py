@@ -1,15 +1,20 @@
 """Vendor outages, one declarative entry per (family, vendor): the vendor fails in every way the
 sandbox can (5xx twice, 429 with Retry-After, a held connection past the read timeout, a
-connection dropped after the request was sent), then recovers; every delivery must reach it,
-in the order it was queued, and only a send cut off in flight may arrive twice.
+connection dropped after the request was sent, and one whose reply is lost after the vendor acted
+on it), then recovers; every delivery must reach it, in the order it was queued, and only a send
+whose reply was lost may arrive twice — none at all where the vendor's contract makes a resend
+harmless (an idempotency key, a look-up before sending again).
 
-Adding a family's vendor (accounting, CRM and BI are next) is one entry in OUTAGES:
+Adding a family's vendor is one entry in OUTAGES:
 
     VendorOutage(
-        family="accounting", provider="xero", vendor="xero",   # the sandbox prefix of its routes
-        settings=lambda sandbox: {"base_url": sandbox.vendor_url("xero")},
-        secrets=lambda sandbox: {"client_secret": "drill-xero-secret-0001"},
-        produce=xero_invoices,
+        family="crm", provider="lightblue", vendor="lightblue",   # the sandbox prefix of its routes
+        settings=lambda sandbox: {"base_url": sandbox.vendor_url("lightblue") + "/api.php", ...},
+        secrets=lambda sandbox: {"api_key": "drill-lightblue-key-0001"},
+        produce=exports.monthly_reports,
+        faults_on=Sends("/lightblue/api.php", "POST"),   # optional: only its sends, not its reads
+        held=exports.lightblue_inbox,                    # optional: what the vendor holds, not what it was sent
+        resend_safe=True,                                # optional: a resend never makes a second copy
     )
 
 where `produce(config, count, run)` queues `count` deliveries for that configuration through the
@@ -38,7 +43,7 @@ from wedsync_integrations.integrations.models import RetryState
 from wedsync_integrations.integrations.tasks import drain_pair, sync_config
 from wedsync_integrations.usage.ingest import ingest_batch
 
-from . import tenants
+from . import exports, tenants
 from .report import Row
 from .stack import RUN
 
@@ -52,9 +57,19 @@ FAULTS = [
     {"kind": "status", "status": 503},
     {"kind": "retry_after", "retry_after": 1},
     {"kind": "timeout", "delay": 3},
-    {"kind": "drop"},
+    {"kind": "drop"},  # the vendor never acts on it: the resend is its only copy
+    {"kind": "reply_lost"},  # the vendor acted on it: a blind resend makes a second copy
 ]
-SENDS_CUT_IN_FLIGHT = sum(1 for fault in FAULTS if fault["kind"] == "drop")
+REPLIES_LOST = sum(1 for fault in FAULTS if fault["kind"] == "reply_lost")
+
+
+@dataclass(frozen=True)
+class Sends:
+    """The requests that deliver (a path prefix, and a method if reads share it): the faults hit
+    these, so a cut-off send is a delivery, not a read before it."""
+
+    prefix: str
+    method: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,10 +80,32 @@ class VendorOutage:
     settings: Callable[[object], dict]  # (sandbox) -> the configuration's settings
     secrets: Callable[[object], dict]  # (sandbox) -> its secrets
     produce: Callable[[object, int, str], list[str]]  # (config, count, run) -> markers, in arrival order
+    faults_on: Sends | None = None  # default: every request under /<vendor>
+    # (sandbox) -> one text per thing the vendor holds, in the order it took them (its ledger, inbox,
+    # dataset). Default: the bodies of the requests it answered 2xx, which would count a resend the
+    # vendor recognised (an idempotency key, a duplicate ID) as a second copy.
+    held: Callable[[object], list[str]] | None = None
+    # The vendor's contract makes a resend harmless (an idempotency key, a refused duplicate ID, or a
+    # look-up before posting again): not even a send whose reply was lost may arrive twice.
+    resend_safe: bool = False
 
     @property
     def label(self) -> str:
         return f"vendor outage: {self.family} → {self.provider}"
+
+    @property
+    def sends(self) -> Sends:
+        return self.faults_on or Sends("/" + self.vendor)
+
+    @property
+    def allowed_duplicates(self) -> int:
+        return 0 if self.resend_safe else REPLIES_LOST
+
+    def arrived(self, sandbox, markers: list[str], since: int) -> list[str]:
+        """The marker of each delivery the vendor holds, in the order it took them."""
+        if self.held is None:
+            return deliveries(sandbox, self.vendor, markers, since)
+        return markers_in(self.held(sandbox), markers)
 
 
 # -- how each family queues deliveries ---------------------------------------------------------------
@@ -128,6 +165,71 @@ OUTAGES = [
         secrets=lambda sandbox: {"license_key": "0123456789abcdef0123456789abcdefNRAL"},
         produce=exported_hours,
     ),
+    # Accounting: month-end documents, one per closed month. Both ledgers are OAuth 2.0: the drill
+    # connects them headlessly with a refresh token from the sandbox's authorization server (its
+    # "OAuth playground"), which the worker renews at its first call. A resend is harmless: Xero
+    # replays the first answer to a repeated Idempotency-Key; QuickBooks to a repeated requestid,
+    # and a retry looks the document number up before posting again.
+    VendorOutage(
+        family="accounting",
+        provider="xero",
+        vendor="xero",
+        settings=exports.ledger_settings("xero"),
+        secrets=exports.ledger_secrets("xero"),
+        produce=exports.month_end_documents,
+        faults_on=Sends("/xero/api.xro/2.0/Invoices", "PUT"),
+        held=exports.ledger("xero"),
+        resend_safe=True,
+    ),
+    VendorOutage(
+        family="accounting",
+        provider="quickbooks",
+        vendor="quickbooks",
+        settings=exports.ledger_settings("quickbooks"),
+        secrets=exports.ledger_secrets("quickbooks"),
+        produce=exports.month_end_documents,
+        faults_on=Sends(f"/quickbooks/v3/company/{exports.QBO_REALM}/bill", "POST"),
+        held=exports.ledger("quickbooks"),
+        resend_safe=True,
+    ),
+    # CRM: the monthly value report of each closed month. Light Blue refuses a repeated (Source, ID);
+    # Tave has no key, so a resend first looks for the note's reference among the studio's notes.
+    VendorOutage(
+        family="crm",
+        provider="lightblue",
+        vendor="lightblue",
+        settings=lambda sandbox: {
+            "base_url": sandbox.vendor_url("lightblue") + "/api.php",
+            "contact_email": "studio@drill.example",
+        },
+        secrets=lambda sandbox: {"api_key": "drill-lightblue-key-0001"},
+        produce=exports.monthly_reports,
+        faults_on=Sends("/lightblue/api.php", "POST"),
+        held=exports.lightblue_inbox,
+        resend_safe=True,
+    ),
+    VendorOutage(
+        family="crm",
+        provider="tave",
+        vendor="tave",
+        settings=lambda sandbox: {"base_url": sandbox.vendor_url("tave")},
+        secrets=lambda sandbox: {"api_key": "drill-tave-studio-key-0001"},
+        produce=exports.monthly_reports,
+        faults_on=Sends("/tave/note", "POST"),
+        resend_safe=True,
+    ),
+    # BI: Power BI push rows, one push per day of new usage. POST rows has no idempotency key: a
+    # batch whose 200 was lost is sent again (its rows carry batch_id, so a report can drop them).
+    VendorOutage(
+        family="bi",
+        provider="powerbi",
+        vendor="powerbi",
+        settings=exports.powerbi_settings,
+        secrets=lambda sandbox: {"client_id": "drill-powerbi-client", "client_secret": "drill-powerbi-secret-0001"},
+        produce=exports.pushed_days,
+        faults_on=Sends(f"/powerbi/v1.0/myorg/groups/{exports.POWERBI_WORKSPACE}/datasets/", "POST"),
+        held=exports.powerbi_metric_rows,
+    ),
 ]
 
 
@@ -140,11 +242,16 @@ def _outage(stack, outage: VendorOutage) -> Row:
     config = configure(stack, outage)
     since = last_seq(stack.sandbox)
     for fault in FAULTS:
-        stack.sandbox.fault("/" + outage.vendor, **fault)
+        stack.sandbox.fault(outage.sends.prefix, method=outage.sends.method, **fault)
     markers = outage.produce(config, DELIVERIES, RUN)
-    recovered_in = drain_until_delivered(stack, config, outage.vendor, markers, since)
+
+    def arrived() -> list[str]:
+        return outage.arrived(stack.sandbox, markers, since)
+
+    recovered_in = drain_until_delivered(stack, config, markers, arrived)
+    requests = len(stack.sandbox.requests("/" + outage.vendor, since=since))
     return outage_row(
-        outage.label, stack.sandbox, outage.vendor, markers, since, recovered_in, allowed_duplicates=SENDS_CUT_IN_FLIGHT
+        outage.label, requests, markers, arrived(), recovered_in, allowed_duplicates=outage.allowed_duplicates
     )
 
 
@@ -164,10 +271,10 @@ def last_seq(sandbox) -> int:
     return recorded[-1].seq if recorded else 0
 
 
-def drain_until_delivered(stack, config, vendor: str, markers: list[str], since: int, *, queue: str | None = None):
+def drain_until_delivered(stack, config, markers: list[str], arrived: Callable[[], list[str]], *, queue=None):
     """Ask the worker to drain the configuration's pair every POLL_SECONDS, backoff fast-forwarded,
-    until every marker has reached the vendor and nothing is pending. Returns the seconds from the
-    end of the outage (no fault left armed) to then, or None if that never happened."""
+    until every marker has reached the vendor (`arrived()`) and nothing is pending. Returns the
+    seconds from the end of the outage (no fault left armed) to then, or None if that never happened."""
     family = config.family()
     items = family.retry_model.objects.filter(organisation_id=config.organisation_id, provider=config.provider)
     outage_over_at = None
@@ -175,7 +282,7 @@ def drain_until_delivered(stack, config, vendor: str, markers: list[str], since:
     while time.monotonic() < deadline:
         if outage_over_at is None and not stack.sandbox.faults():
             outage_over_at = time.monotonic()
-        if outage_over_at and _all_arrived(stack.sandbox, vendor, markers, since) and not _pending(items):
+        if outage_over_at and set(markers) <= set(arrived()) and not _pending(items):
             return time.monotonic() - outage_over_at
         items.filter(state=RetryState.PENDING).update(next_attempt_at=timezone.now())
         request_drain(config, queue)
@@ -193,29 +300,32 @@ def _pending(items) -> bool:
 
 
 def deliveries(sandbox, vendor: str, markers: list[str], since: int) -> list[str]:
-    """The marker of each request the vendor took, in arrival order: answered 2xx, or cut off
-    after it was sent (the vendor may have it)."""
-    arrived = []
-    for request in sandbox.requests("/" + vendor, since=since):
-        if request.fault == "drop" or (request.status is not None and 200 <= request.status < 300):
-            text = request.text()
-            arrived.extend(marker for marker in markers if marker in text)
-    return arrived
+    """The marker of each request the vendor took, in arrival order: those its routes answered 2xx,
+    including one whose reply was lost on the way back (the vendor acted on it). A request dropped
+    or held before the vendor acted is not one."""
+    return markers_in(
+        [
+            request.text()
+            for request in sandbox.requests("/" + vendor, since=since)
+            if request.status is not None and 200 <= request.status < 300
+        ],
+        markers,
+    )
 
 
-def _all_arrived(sandbox, vendor: str, markers: list[str], since: int) -> bool:
-    return set(markers) <= set(deliveries(sandbox, vendor, markers, since))
+def markers_in(texts: list[str], markers: list[str]) -> list[str]:
+    """The markers each text carries, text after text."""
+    return [marker for text in texts for marker in markers if marker in text]
 
 
 def outage_row(
-    label: str, sandbox, vendor: str, markers: list[str], since: int, recovered_in, *, allowed_duplicates: int
+    label: str, requests: int, markers: list[str], arrived: list[str], recovered_in, *, allowed_duplicates: int
 ) -> Row:
-    """What the vendor received against what was queued: lost, doubled, out of order."""
-    arrived = deliveries(sandbox, vendor, markers, since)
+    """What the vendor received (`arrived`, in order) against what was queued: lost, doubled, out of order."""
     copies = Counter(arrived)
     row = Row(
         label,
-        requests=len(sandbox.requests("/" + vendor, since=since)),
+        requests=requests,
         accepted=len(markers),
         stored=len(copies),
         lost=len(set(markers) - set(copies)),

@@ -4,7 +4,7 @@ at the sandbox. Written through the models, as staff would through admin."""
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -27,9 +27,9 @@ def usage_token(org: Organisation) -> str:
     return issue_token(org, created_by="drill")
 
 
-def ensure_usd_rate() -> None:
-    """A USD→GBP rate covering the last month, as staff keep one."""
-    since = timezone.now().date() - timedelta(days=30)
+def ensure_usd_rate(since: date | None = None) -> None:
+    """A USD→GBP rate covering the last month (or from `since`), as staff keep one."""
+    since = since or timezone.now().date() - timedelta(days=30)
     ExchangeRate.objects.get_or_create(
         base="USD", quote="GBP", date=since, defaults={"rate": Decimal("0.790000"), "source": "drill"}
     )

@@ -32,11 +32,14 @@ def worker_killed_mid_drain(stack) -> list[Row]:
     killed_at = time.monotonic()
     stack.sandbox.clear_faults()
     taken_over_at = _takeover(config, successor_queue=stack.own_queue("successor"))
-    drain_until_delivered(stack, config, "slack", markers, since, queue=stack.own_queue("successor"))
+
+    def arrived() -> list[str]:
+        return deliveries(stack.sandbox, "slack", markers, since)
+
+    drain_until_delivered(stack, config, markers, arrived, queue=stack.own_queue("successor"))
     recovered_in = taken_over_at - killed_at if taken_over_at is not None else None
-    row = outage_row(
-        "worker: SIGKILL mid-drain", stack.sandbox, "slack", markers, since, recovered_in, allowed_duplicates=1
-    )
+    requests = len(stack.sandbox.requests("/slack", since=since))
+    row = outage_row("worker: SIGKILL mid-drain", requests, markers, arrived(), recovered_in, allowed_duplicates=1)
     row.recovery_limit = WORKER_RECOVERY_LIMIT_SECONDS
     return [row]
 

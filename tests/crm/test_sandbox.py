@@ -74,3 +74,15 @@ def test_light_blue_refuses_a_repeated_source_and_id(sandbox):
     assert requests.post(url, data={**form, "key": "other-studio"}, timeout=5).text == "0"  # its own Inbox
     assert requests.post(url, data={**form, "type": "booking"}, timeout=5).text.startswith("-3 ")
     assert requests.post(url, data={"key": "lb-key", "type": "contact form"}, timeout=5).text.startswith("-3 ")
+
+
+def test_light_blue_inbox_lists_what_was_stored_once_in_order_without_keys(sandbox):
+    url = sandbox.vendor_url("lightblue") + "/api.php"
+    form = {"key": "lb-key", "type": "contact form", "Source": "WedSync", "Message": "hello"}
+    for report_id in ("wedsync:acme:2026-06", "wedsync:acme:2026-06", "wedsync:acme:2026-07"):
+        requests.post(url, data={**form, "ID": report_id}, timeout=5)
+
+    items = requests.get(sandbox.vendor_url("lightblue") + "/__inbox", timeout=5).json()["items"]
+
+    assert [item["ID"] for item in items] == ["wedsync:acme:2026-06", "wedsync:acme:2026-07"]  # the repeat refused
+    assert all("key" not in item for item in items)

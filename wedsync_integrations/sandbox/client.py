@@ -101,7 +101,8 @@ class RecordedRequest:
     `body` is the raw bytes on the wire after de-chunking (a gzip body stays gzip);
     text()/json()/form() decode Content-Encoding first. `fault` names the fault injected into
     this request, if any; `status` is what the sandbox answered (None when it dropped or held
-    the connection; for "reply_lost", what the route answered although the reply never left). Route handlers receive the same object, with `match` filled in.
+    the connection; for "reply_lost", what the route answered although the reply never left).
+    Route handlers receive the same object, with `match` filled in.
     """
 
     method: str
