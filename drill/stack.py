@@ -83,9 +83,9 @@ def child_environment(database_url: str, var_dir: Path) -> dict[str, str]:
         OUTBOUND_CONNECT_TIMEOUT="2",
         OUTBOUND_READ_TIMEOUT="2",
         WEBHOOK_TRUSTED_PROXY_COUNT="1",  # the flood's senders are told apart by X-Forwarded-For
-        # An outage of five failures opens a vendor's circuit; the drill waits 5 s for the probe,
+        # An outage of five failures opens a vendor's circuit; the drill waits 2 s for the probe,
         # not the production minute (the breaker has its own tests; here what matters is arrival).
-        CIRCUIT_RESET_SECONDS="5",
+        CIRCUIT_RESET_SECONDS="2",
     )
     return env
 
