@@ -11,8 +11,9 @@ Faults, in order (drill/<module>.py):
              good ones: the good ones are stored, the reply is a 200
     flood    300 forged PagerDuty webhooks from six addresses beside 20 genuine ones: every genuine
              one accepted, no forged one stored, the tenant's limit unspent
-    outages  each vendor of each family fails (5xx twice, 429 + Retry-After, a held connection, a
-             dropped one) then recovers: everything delivered, in order (outages.py)
+    outages  each vendor of each family (alerts, monitoring, accounting, CRM, BI) fails (5xx twice,
+             429 + Retry-After, a held connection, a dropped one, a reply lost after the vendor
+             acted) then recovers: everything delivered, in order (outages.py, exports.py)
     cache    the web server's cache at a dead port: ingest, webhooks and scrapes still answer
     broker   the web server's broker at a dead port: webhooks still stored; processed once it is back
     worker   a worker SIGKILLed mid-drain: another takes over within the drain lease (< 30 s)
@@ -22,8 +23,9 @@ CELERY_BROKER_URL name them (a database of its own is created beside the named o
 its Redis keys and queue carry the run's id). Exit status 1 when anything is lost, doubled beyond
 the sends cut off in flight, or not recovered in time.
 
-A family added later (accounting, CRM, BI) joins the drill with one VendorOutage entry in
-drill/outages.py OUTAGES: its family, provider, sandbox prefix, configuration, and a `produce`
-function that queues deliveries through the family's own code and returns a marker each body
-carries. See that module's docstring; docs/drill.md explains the table.
+A family added later joins the drill with one VendorOutage entry in drill/outages.py OUTAGES:
+its family, provider, sandbox prefix, configuration, and a `produce` function that queues
+deliveries through the family's own code and returns a marker each body carries (optionally:
+which requests are its sends, what the vendor holds, whether a resend is harmless). See that
+module's docstring; docs/drill.md explains the table.
 """
