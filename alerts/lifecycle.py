@@ -394,6 +394,7 @@ def escalate_due(now: datetime | None = None, *, limit: int = 200) -> int:
                 organisation=alert.organisation,
                 summary=f"{alert.ref}: unacknowledged, escalated to management (level {alert.escalation_level}); "
                 f"next step at {alert.next_escalation_at.isoformat()}",
+                changes={"level": alert.escalation_level, "next_step_at": alert.next_escalation_at.isoformat()},
             )
             escalated += 1
     return escalated

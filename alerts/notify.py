@@ -156,14 +156,14 @@ def _reason_not_to_tell(alert, purpose, channel, config, exclude, told) -> Reaso
         return Outcome.NOTHING_TO_TELL, f"{name} is not told of {noun}"
     if purpose in (Purpose.NOTIFY, Purpose.REPEAT, Purpose.WORSE) and routing.get("muted_by"):
         return Outcome.NOTHING_TO_TELL, f"muted by {routing['muted_by']}"
-    if purpose in STATE_CHANGES and channel not in told:
-        return Outcome.NOTHING_TO_TELL, "it was never told of this alert"
     if config is None:
         return Outcome.NOT_TOLD, f"no {name} configuration"
     if not config.enabled:
         return Outcome.NOT_TOLD, "its configuration is disabled"
     if purpose not in config.provider_class().purposes:
         return Outcome.NOTHING_TO_TELL, f"{name} is not told of {noun}"
+    if purpose in STATE_CHANGES and channel not in told:
+        return Outcome.NOTHING_TO_TELL, "it was never told of this alert"
     if channel == Channel.WEBHOOK and purpose in (Purpose.NOTIFY, Purpose.REPEAT, Purpose.WORSE):
         if Channel.WEBHOOK in routing.get("excluded_channels", []):
             return Outcome.NOTHING_TO_TELL, "excluded when the alert was raised"
