@@ -109,5 +109,5 @@ def _calendar_flags(ctx: dict) -> str:
     if ctx.get("peak_ceremony_hours"):
         flags.append("peak ceremony hours")
     if ctx.get("season"):
-        flags.append(f"{str(ctx['season']).replace('_', ' ')} season")
+        flags.append("off season" if ctx["season"] == "off_season" else f"{ctx['season']} season")
     return " · ".join(flags)

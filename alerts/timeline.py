@@ -46,9 +46,10 @@ def when(at: datetime | None, now: datetime) -> str:
     clock = timezone.localtime(at).strftime("%a %d %b %H:%M:%S %Z")
     if abs(at - now) < timedelta(minutes=1):
         return f"{clock} (just now)"
+    # timesince joins number and unit with a no-break space; a plain one reads (and searches) the same
     if at <= now:
-        return f"{clock} ({timesince(at, now, depth=1)} ago)"
-    return f"{clock} (in {timeuntil(at, now, depth=1)})"
+        return f"{clock} ({timesince(at, now, depth=1)} ago)".replace("\xa0", " ")
+    return f"{clock} (in {timeuntil(at, now, depth=1)})".replace("\xa0", " ")
 
 
 @dataclass
