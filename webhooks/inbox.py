@@ -40,6 +40,7 @@ from .publishing import publish
 
 logger = logging.getLogger("wedsync.webhooks")
 
+
 class Dispatch(enum.StrEnum):
     IMMEDIATE = "immediate"
     SWEEPER = "sweeper"

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from alerts.lifecycle import raise_alert
-from alerts.models import Alert, AlertStatus
+from alerts.models import AlertStatus
 from tests.alerts.conftest import SLACK_WEBHOOK, calls_to
 from wedsync_integrations.integrations.registry import get_family
 

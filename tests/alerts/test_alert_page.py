@@ -6,11 +6,11 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from freezegun import freeze_time
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
+from freezegun import freeze_time
 
 from alerts.lifecycle import acknowledge, escalate_due, raise_alert
 from alerts.models import ActionSource, Alert, AlertStatus
@@ -89,15 +89,15 @@ def test_the_page_leads_with_title_severity_wedding_context_and_the_buttons(clie
 
 
 def test_a_secret_handle_never_shows(client, on_call, saturday_alert):
-    Alert.objects.filter(pk=saturday_alert.pk).update(slack_response_url="https://hooks.slack.com/actions/T1/1/SECRETISH")
+    Alert.objects.filter(pk=saturday_alert.pk).update(
+        slack_response_url="https://hooks.slack.com/actions/T1/1/SECRETISH"
+    )
     client.force_login(on_call)
     page = page_of(client, saturday_alert)
     assert "SECRETISH" not in page and SLACK_WEBHOOK not in page
 
 
-def test_staff_without_the_on_call_right_see_no_buttons_and_get_403_on_a_forged_post(
-    client, bystander, saturday_alert
-):
+def test_staff_without_the_on_call_right_see_no_buttons_and_get_403_on_a_forged_post(client, bystander, saturday_alert):
     client.force_login(bystander)
     page = page_of(client, saturday_alert)
     assert "Seating-plan AI timing out" in page
@@ -142,7 +142,8 @@ def test_the_message_after_acknowledging_says_what_each_channel_was_told(client,
 
     response = client.post(act_url(saturday_alert), {"action": "acknowledge"})
 
-    assert response.status_code == 302 and response.url == reverse("admin:alerts_alert_change", args=[saturday_alert.pk])
+    assert response.status_code == 302
+    assert response.url == reverse("admin:alerts_alert_change", args=[saturday_alert.pk])
     said = [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
     assert said == [
         ("success", f"{saturday_alert.ref} acknowledged. Escalation stopped."),

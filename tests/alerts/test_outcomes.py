@@ -91,9 +91,7 @@ def test_an_open_circuit_is_named_and_the_item_waits(critical):
 
 def test_an_earlier_item_backing_off_is_named(critical, vendors, deliver_all):
     vendors.replace("POST", SLACK_WEBHOOK, status=503, body="upstream trouble")
-    earlier = raise_alert(
-        organisation=critical.organisation, title="Gallery AI slow", severity="low", at=TUESDAY
-    ).alert
+    earlier = raise_alert(organisation=critical.organisation, title="Gallery AI slow", severity="low", at=TUESDAY).alert
     deliver_all()  # Slack answers 503: that item backs off and holds the later ones back
     assert queued_items(earlier, "notify")["slack"] == RetryState.PENDING
 
