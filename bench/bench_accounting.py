@@ -266,10 +266,8 @@ def _report(r: dict) -> bool:
     return report(
         "accounting month-end",
         rows,
-        verdicts=[
-            (f"reports + payloads ≤ {GOAL:g} × baseline", ratio <= GOAL),
-            ("every report reconciles to its records", r["reports_wrong"] == 0),
-        ],  # fmt: skip
+        verdicts=[(f"reports + payloads ≤ {GOAL:g} × baseline", ratio <= GOAL),
+                  ("every report reconciles to its records", r["reports_wrong"] == 0)],  # fmt: skip
     )
 
 

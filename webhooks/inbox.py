@@ -40,7 +40,6 @@ from .publishing import publish
 
 logger = logging.getLogger("wedsync.webhooks")
 
-
 class Dispatch(enum.StrEnum):
     IMMEDIATE = "immediate"
     SWEEPER = "sweeper"

@@ -166,7 +166,9 @@ class VendorClient:
             return self.base_url
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
-    def request(self, method: str, path: str, *, accept_statuses: Collection[int] = (), **kwargs) -> requests.Response:
+    def request(
+        self, method: str, path: str, *, accept_statuses: Collection[int] = (), **kwargs
+    ) -> requests.Response:
         """Send one request and return the 2xx response (or one whose status is in
         `accept_statuses`), or raise a classified IntegrationError."""
         url = self.url(path)

@@ -278,3 +278,4 @@ def _take_slot(limit: RateLimit, lease_seconds: float, deadline: float, clock, s
             raise _refused(limit, f"{limit.concurrent} requests already in flight", 1.0)
         sleep(POLL_SECONDS)
     return key
+

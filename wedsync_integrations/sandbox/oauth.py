@@ -128,7 +128,7 @@ class AuthorizationServer:
         deny = _with_query(redirect_uri, denied)
         page = f"""<!doctype html><html><head><title>{html.escape(self.name)} — authorise WedSync</title></head>
 <body><h1>{html.escape(self.name)} (sandbox)</h1>
-<p>WedSync Integrations asks to access your books ({html.escape(query.get("scope", ""))}).</p>
+<p>WedSync Integrations asks to access your books ({html.escape(query.get('scope', ''))}).</p>
 <p><a id="allow" href="{html.escape(allow)}">Allow</a> &nbsp; <a id="deny" href="{html.escape(deny)}">Deny</a></p>
 </body></html>"""
         return Reply(200, body=page, headers={"Content-Type": "text/html; charset=utf-8"})

@@ -55,12 +55,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--sandbox-port", type=int, default=8900)
-        parser.add_argument(
-            "--days",
-            type=int,
-            default=None,
-            help="days of demo usage to seed on first run (default 30, or from last month's start)",
-        )
+        parser.add_argument("--days", type=int, default=None,
+                            help="days of demo usage to seed on first run (default 30, or from last month's start)")
         parser.add_argument("--smoke", type=int, default=0, metavar="SECONDS",
                             help="run for SECONDS, verify the service end to end, then stop")  # fmt: skip
 
