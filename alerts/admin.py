@@ -150,15 +150,15 @@ class AlertAdmin(admin.ModelAdmin):
     def _report(self, request, result, ref: str, *, one_line: bool = False) -> None:
         """The truth about one acknowledgement or resolution: what changed, then each channel."""
         if not result.changed:
-            self.message_user(request, f"{ref}: {result.message}", messages.WARNING)
+            self.message_user(request, f"Alert {ref}: {result.message}", messages.WARNING)
             return
         verb = "acknowledged" if result.alert.status == AlertStatus.ACKNOWLEDGED else "resolved"
         if one_line:
             level = messages.WARNING if any(o.needs_attention for o in result.channels) else messages.SUCCESS
-            self.message_user(request, f"{ref} {verb}. {result.channels_summary}", level)
+            self.message_user(request, f"Alert {ref} {verb}. {result.channels_summary}", level)
             return
         stopped = " Escalation stopped." if result.escalation_stopped else ""
-        self.message_user(request, f"{ref} {verb}.{stopped}", messages.SUCCESS)
+        self.message_user(request, f"Alert {ref} {verb}.{stopped}", messages.SUCCESS)
         for outcome in result.channels:
             self.message_user(request, outcome.sentence(), OUTCOME_LEVEL[outcome.outcome])
         if not result.channels:

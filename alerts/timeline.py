@@ -28,6 +28,8 @@ from .outcomes import ChannelOutcome, channel_name, why_held
 from .routing import CHANNEL_ORDER
 
 RESPONSE_SHOWN = 300
+# An item is shown as queued apart from its first attempt only when it waited this long.
+WAITED = timedelta(minutes=1)
 # Delivery statuses as a word and a look (the CSS class on the page).
 DELIVERY_LOOK = {
     DeliveryStatus.SENT: "ok",
@@ -43,13 +45,20 @@ def when(at: datetime | None, now: datetime) -> str:
     """'Sat 13 Jun 14:02:11 BST (3 minutes ago)': London wall clock, and how long ago (or until)."""
     if at is None:
         return "—"
-    clock = timezone.localtime(at).strftime("%a %d %b %H:%M:%S %Z")
+    return f"{clock(at)} ({age(at, now)})"
+
+
+def clock(at: datetime) -> str:
+    return timezone.localtime(at).strftime("%a %d %b %H:%M:%S %Z")
+
+
+def age(at: datetime, now: datetime) -> str:
     if abs(at - now) < timedelta(minutes=1):
-        return f"{clock} (just now)"
+        return "just now"
     # timesince joins number and unit with a no-break space; a plain one reads (and searches) the same
     if at <= now:
-        return f"{clock} ({timesince(at, now, depth=1)} ago)".replace("\xa0", " ")
-    return f"{clock} (in {timeuntil(at, now, depth=1)})".replace("\xa0", " ")
+        return f"{timesince(at, now, depth=1)} ago".replace("\xa0", " ")
+    return f"in {timeuntil(at, now, depth=1)}".replace("\xa0", " ")
 
 
 @dataclass
@@ -60,7 +69,8 @@ class Event:
     detail: str = ""
     http_status: int | None = None
     order: int = 0  # among events of one instant: queued, then attempts, then what comes next
-    when: str = ""
+    clock: str = ""
+    age: str = ""
 
 
 @dataclass
@@ -74,7 +84,7 @@ class ChannelTimeline:
 def _sorted(events: list[Event], now: datetime) -> list[Event]:
     events.sort(key=lambda event: (event.at, event.order))
     for event in events:
-        event.when = when(event.at, now)
+        event.clock, event.age = clock(event.at), age(event.at, now)
     return events
 
 
@@ -99,8 +109,9 @@ def delivery_timeline(alert: Alert, now: datetime | None = None) -> list[Channel
     timelines = []
     for channel in ordered:
         config = configs.get(channel)
-        events = _item_events([i for i in items if i.provider == channel], config, now)
-        events += [_attempt_event(d) for d in deliveries if d.channel == channel]
+        attempts = [d for d in deliveries if d.channel == channel]
+        events = _item_events([i for i in items if i.provider == channel], attempts, config, now)
+        events += [_attempt_event(d) for d in attempts]
         if config is None:
             events.append(Event(alert.raised_at, "Not configured: routed here, but nothing could be sent", "failed"))
         timelines.append(ChannelTimeline(channel, channel_name(channel), _configuration(config), _sorted(events, now)))
@@ -116,13 +127,18 @@ def _configuration(config: AlertConfig | None) -> str:
     return f"configuration {config.get_status_display().lower()}{reason}"
 
 
-def _item_events(items: list, config: AlertConfig | None, now: datetime) -> list[Event]:
+def _item_events(items: list, attempts: list[Delivery], config: AlertConfig | None, now: datetime) -> list[Event]:
+    first_attempt = {}
+    for delivery in attempts:
+        first_attempt.setdefault(delivery.notification_key, delivery.started_at)
     events = []
     for item in items:
         label = _purpose_label(item.operation)
         recipient = str((item.payload or {}).get("recipient", ""))
-        events.append(Event(item.created_at, f"{label}: queued", "info", f"to {recipient}" if recipient else ""))
-        if item.state == RetryState.DEAD:
+        tried = first_attempt.get(item.dedupe_key)
+        if tried is None or tried - item.created_at > WAITED:  # queued and not yet sent, or held a while
+            events.append(Event(item.created_at, f"{label}: queued", "info", f"to {recipient}" if recipient else ""))
+        if item.state == RetryState.DEAD and tried is None:  # tried: its last attempt already says so
             events.append(
                 Event(item.last_attempt_at or item.created_at, f"{label}: the outbox gave up", "failed",
                       item.last_error[:RESPONSE_SHOWN], order=2)
@@ -155,7 +171,8 @@ def _attempt_event(delivery: Delivery) -> Event:
     what = f"{label}: {status.label.lower()} (attempt {delivery.attempt})"
     reply = delivery.error or delivery.response
     vendor = " · ".join(bit for bit in (delivery.vendor_ref, delivery.vendor_status) if bit)
-    detail = " · ".join(bit for bit in (reply[:RESPONSE_SHOWN], vendor) if bit)
+    to = f"to {delivery.recipient}" if delivery.recipient else ""
+    detail = " · ".join(bit for bit in (to, reply[:RESPONSE_SHOWN], vendor) if bit)
     return Event(delivery.started_at, what, DELIVERY_LOOK[status], detail, delivery.http_status, order=1)
 
 

@@ -146,7 +146,7 @@ def test_the_message_after_acknowledging_says_what_each_channel_was_told(client,
     assert response.url == reverse("admin:alerts_alert_change", args=[saturday_alert.pk])
     said = [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
     assert said == [
-        ("success", f"{saturday_alert.ref} acknowledged. Escalation stopped."),
+        ("success", f"Alert {saturday_alert.ref} acknowledged. Escalation stopped."),
         ("success", "Slack told."),
         ("info", "Email: nothing to tell (Email is not told of acknowledgements)."),
         ("info", "SMS: nothing to tell (SMS is not told of acknowledgements)."),
@@ -174,7 +174,7 @@ def test_the_list_bulk_action_reports_each_alert_truthfully(client, on_call, org
     assert said == [
         (
             "warning",
-            f"{alert.ref} acknowledged. Slack not told: no Slack configuration. "
+            f"Alert {alert.ref} acknowledged. Slack not told: no Slack configuration. "
             "Email: nothing to tell (Email is not told of acknowledgements). "
             "SMS: nothing to tell (SMS is not told of acknowledgements). PagerDuty told.",
         )
@@ -197,14 +197,13 @@ def test_the_delivery_timeline_is_in_time_order_with_each_attempt_and_what_comes
     slack = next(t for t in delivery_timeline(alert, now=SATURDAY + timedelta(minutes=3)) if t.channel == "slack")
 
     steps = [(event.what, event.http_status) for event in slack.events]
-    assert steps == [
-        ("First notification: queued", None),
+    assert steps == [  # queued and tried at once: the attempt stands for both
         ("First notification: failed, will retry (attempt 1)", 503),
         ("First notification: sent (vendor accepted) (attempt 2)", 200),
         ("Acknowledged: queued", None),
         ("Acknowledged: due now, the worker sends it", None),
     ]
-    assert "upstream trouble" in slack.events[1].detail
+    assert slack.events[0].detail == "to Slack channel · slack: HTTP 503 from hooks.slack.com***: upstream trouble"
     instants = [event.at for event in slack.events]
     assert instants == sorted(instants)
 
@@ -239,3 +238,27 @@ def test_the_escalation_timeline_shows_the_plan_the_steps_fired_and_the_one_stop
     assert "Sat 13 Jun 14:12:00 BST" in events[4].detail  # when level 2 was due
     instants = [event.at for event in events]
     assert instants == sorted(instants)
+
+
+def test_the_delivery_timeline_says_what_holds_an_item_back_and_which_item_was_given_up(
+    organisation, channels, vendors, deliver_all
+):
+    vendors.replace("POST", "https://events.pagerduty.com/v2/enqueue", status=401, json={"status": "unauthorized"})
+    vendors.replace("POST", SLACK_WEBHOOK, status=400, body="invalid_blocks")
+    with freeze_time(SATURDAY):
+        alert = raise_alert(organisation=organisation, title="Payments AI down", severity="critical").alert
+        deliver_all()  # PagerDuty refuses the key: stopped, item kept; Slack refuses the message: dead
+
+    timelines = {t.channel: t for t in delivery_timeline(alert, now=SATURDAY + timedelta(minutes=30))}
+
+    pagerduty = timelines["pagerduty"]
+    assert pagerduty.configuration.startswith("configuration stopped: needs attention: pagerduty: HTTP 401")
+    assert [event.what for event in pagerduty.events] == [
+        "First notification: failed permanently (attempt 1)",
+        "First notification: waiting, its configuration is stopped (pagerduty: HTTP 401 from "
+        "events.pagerduty.com/v2/enqueue: {\"status\": \"unauthorized\"}); it waits in the queue until staff "
+        "resume the configuration",
+    ]
+    assert pagerduty.events[-1].look == "waiting"
+    slack = [(event.what, event.look) for event in timelines["slack"].events]
+    assert slack == [("First notification: gave up after all attempts (attempt 1)", "failed")]

@@ -209,7 +209,7 @@ def test_an_on_call_member_acknowledges_an_alert_and_escalation_stops(
 
     # only PagerDuty is configured here: the message says so instead of promising Slack
     assert browser.messages() == [
-        f"{alert.ref} acknowledged. Slack not told: no Slack configuration. "
+        f"Alert {alert.ref} acknowledged. Slack not told: no Slack configuration. "
         "Email: nothing to tell (Email is not told of acknowledgements). "
         "SMS: nothing to tell (SMS is not told of acknowledgements). PagerDuty told."
     ]
