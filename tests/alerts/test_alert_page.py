@@ -256,7 +256,7 @@ def test_the_delivery_timeline_says_what_holds_an_item_back_and_which_item_was_g
     assert [event.what for event in pagerduty.events] == [
         "First notification: failed permanently (attempt 1)",
         "First notification: waiting, its configuration is stopped (pagerduty: HTTP 401 from "
-        "events.pagerduty.com/v2/enqueue: {\"status\": \"unauthorized\"}); it waits in the queue until staff "
+        'events.pagerduty.com/v2/enqueue: {"status": "unauthorized"}); it waits in the queue until staff '
         "resume the configuration",
     ]
     assert pagerduty.events[-1].look == "waiting"
