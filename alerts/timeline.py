@@ -21,6 +21,7 @@ from django.utils.timesince import timesince, timeuntil
 
 from wedsync_integrations.integrations.models import RetryState
 
+from . import routing as routing_rules
 from .family import FAMILY
 from .models import Alert, AlertConfig, AlertStatus, Delivery, DeliveryStatus, Purpose
 from .notify import ESCALATION_CHANNELS, delivering_organisation
@@ -212,8 +213,11 @@ def escalation_timeline(alert: Alert, now: datetime | None = None) -> list[Event
             "info",
             "; ".join(routing.get("reasons", [])),
         ),
-        Event(alert.raised_at, escalation_plan(alert), "planned", order=1),
     ]
+    if routing.get("escalates"):
+        delay = _minutes(routing_rules.escalation_delay(routing, alert.raised_at))
+        plan = f"level 1 after {delay} without an acknowledgement"
+        events.append(Event(alert.raised_at, "Escalation planned", "planned", plan, order=1))
     steps = _escalation_steps(alert)
     entries = FAMILY.audit_model.objects.filter(target_type="Alert", target_id=str(alert.pk)).order_by("at", "id")
     for entry in entries:

@@ -15,7 +15,7 @@ from freezegun import freeze_time
 from alerts.lifecycle import acknowledge, escalate_due, raise_alert
 from alerts.models import ActionSource, Alert, AlertStatus
 from alerts.render import dashboard_url
-from alerts.timeline import delivery_timeline, escalation_timeline
+from alerts.timeline import delivery_timeline, escalation_plan, escalation_timeline
 from tests.alerts.conftest import SLACK_WEBHOOK
 from wedsync_integrations.integrations.registry import get_family
 
@@ -228,16 +228,20 @@ def test_the_escalation_timeline_shows_the_plan_the_steps_fired_and_the_one_stop
     whats = [event.what for event in events]
     assert whats == [
         "Raised as critical, routed as critical to Slack, Email, SMS, PagerDuty",
-        "Escalates to management (Slack, Email, SMS) if nobody acknowledges: after 5 min in the wedding-day "
-        "window, 15 min otherwise, repeating until someone acknowledges.",
+        "Escalation planned",
         "Escalation level 1 fired",
         "Acknowledged by admin:olivia",
         "Escalation stopped: level 2 will not fire",
     ]
+    assert events[1].detail == "level 1 after 5 min without an acknowledgement"
     assert "SMS (+447700900999): sent (vendor accepted)" in events[2].detail  # management's number
     assert "Sat 13 Jun 14:12:00 BST" in events[4].detail  # when level 2 was due
     instants = [event.at for event in events]
     assert instants == sorted(instants)
+    assert escalation_plan(alert) == (
+        "Escalates to management (Slack, Email, SMS) if nobody acknowledges: after 5 min in the wedding-day "
+        "window, 15 min otherwise, repeating until someone acknowledges."
+    )
 
 
 def test_the_delivery_timeline_says_what_holds_an_item_back_and_which_item_was_given_up(

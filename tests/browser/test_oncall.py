@@ -108,12 +108,14 @@ def save_screenshot(browser, name: str) -> None:
     if not folder:
         return
     driver = browser.driver
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(SCREENSHOT_WIDTH, max(height, 768))
-    driver.set_window_size(SCREENSHOT_WIDTH, driver.execute_script("return document.documentElement.scrollHeight"))
+    # a viewport exactly 1366 px wide and as tall as the page, so nothing is cut or scrolled
+    metrics = {"width": SCREENSHOT_WIDTH, "height": 768, "deviceScaleFactor": 1, "mobile": False}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    metrics["height"] = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     Path(folder).mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(Path(folder) / name))
-    driver.set_window_size(1400, 1000)
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def test_on_call_path_from_the_email_link_to_one_click_acknowledge(
