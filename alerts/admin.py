@@ -144,25 +144,8 @@ class AlertAdmin(admin.ModelAdmin):
         if alert is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         result = action(alert.pk, by=audit.actor_for_user(request.user), via=ActionSource.ADMIN, user=request.user)
-        self._report(request, result, alert.ref)
+        report_action(request, result, alert.ref)
         return HttpResponseRedirect(reverse("admin:alerts_alert_change", args=[alert.pk]))
-
-    def _report(self, request, result, ref: str, *, one_line: bool = False) -> None:
-        """The truth about one acknowledgement or resolution: what changed, then each channel."""
-        if not result.changed:
-            self.message_user(request, f"Alert {ref}: {result.message}", messages.WARNING)
-            return
-        verb = "acknowledged" if result.alert.status == AlertStatus.ACKNOWLEDGED else "resolved"
-        if one_line:
-            level = messages.WARNING if any(o.needs_attention for o in result.channels) else messages.SUCCESS
-            self.message_user(request, f"Alert {ref} {verb}. {result.channels_summary}", level)
-            return
-        stopped = " Escalation stopped." if result.escalation_stopped else ""
-        self.message_user(request, f"Alert {ref} {verb}.{stopped}", messages.SUCCESS)
-        for outcome in result.channels:
-            self.message_user(request, outcome.sentence(), OUTCOME_LEVEL[outcome.outcome])
-        if not result.channels:
-            self.message_user(request, result.channels_summary, messages.INFO)
 
     # -- the list's bulk actions --------------------------------------------------------------------
     @admin.action(description="Acknowledge (stops escalation; tells the channels that heard of it)",
@@ -178,7 +161,7 @@ class AlertAdmin(admin.ModelAdmin):
         actor = audit.actor_for_user(request.user)
         for alert_id in queryset.values_list("pk", flat=True):
             result = action(alert_id, by=actor, via=ActionSource.ADMIN, user=request.user)
-            self._report(request, result, f"al_{alert_id}", one_line=True)
+            report_action(request, result, f"al_{alert_id}", one_line=True)
 
 
 # How each channel's outcome shows in the admin's messages.
@@ -188,6 +171,26 @@ OUTCOME_LEVEL = {
     Outcome.NOT_TOLD: messages.WARNING,
     Outcome.NOTHING_TO_TELL: messages.INFO,
 }
+
+
+def report_action(request, result: lifecycle.ActionResult, ref: str, *, one_line: bool = False) -> None:
+    """The truth about one acknowledgement or resolution, as admin messages: what changed, then
+    each channel's outcome on its own line (or all on one line, for a list of alerts). Any admin
+    page that acknowledges or resolves (the alert page, the list, a dashboard) reports with it."""
+    if not result.changed:
+        messages.warning(request, f"Alert {ref}: {result.message}")
+        return
+    verb = "acknowledged" if result.alert.status == AlertStatus.ACKNOWLEDGED else "resolved"
+    if one_line:
+        level = messages.WARNING if any(o.needs_attention for o in result.channels) else messages.SUCCESS
+        messages.add_message(request, level, f"Alert {ref} {verb}. {result.channels_summary}")
+        return
+    stopped = " Escalation stopped." if result.escalation_stopped else ""
+    messages.success(request, f"Alert {ref} {verb}.{stopped}")
+    for outcome in result.channels:
+        messages.add_message(request, OUTCOME_LEVEL[outcome.outcome], outcome.sentence())
+    if not result.channels:
+        messages.info(request, result.channels_summary)
 
 
 @admin.register(Delivery)

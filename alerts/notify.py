@@ -126,8 +126,8 @@ def decide(
 ) -> dict[str, Reason | None]:
     """Every channel concerned by `purpose`, in channel order, with None when it is to be told
     or (outcome, reason) when it is not: the one place the rules of who hears what live."""
-    candidates = _candidates(alert, purpose, configs)
     told = _told_of(alert) if purpose in STATE_CHANGES else set()
+    candidates = _candidates(alert, purpose, configs, told)
     ordered = [c for c in CHANNEL_ORDER if c in candidates] + sorted(candidates - set(CHANNEL_ORDER))
     return {
         channel: _reason_not_to_tell(alert, purpose, channel, configs.get(channel), exclude, told)
@@ -135,7 +135,7 @@ def decide(
     }
 
 
-def _candidates(alert: Alert, purpose: str, configs: dict[str, AlertConfig]) -> set[str]:
+def _candidates(alert: Alert, purpose: str, configs: dict[str, AlertConfig], told: set[str]) -> set[str]:
     routing = alert.routing or {}
     routed = set(routing.get("channels", []))
     if purpose in (Purpose.NOTIFY, Purpose.REPEAT, Purpose.WORSE):
@@ -143,7 +143,7 @@ def _candidates(alert: Alert, purpose: str, configs: dict[str, AlertConfig]) -> 
     if purpose == Purpose.ESCALATE:
         return {channel.value for channel in ESCALATION_CHANNELS}
     # a state change concerns every channel that heard of the alert, could have, or is set up
-    return routed | set(configs) | _told_of(alert)
+    return routed | set(configs) | told
 
 
 def _reason_not_to_tell(alert, purpose, channel, config, exclude, told) -> Reason | None:
