@@ -25,7 +25,7 @@ from . import routing as routing_rules
 from .family import FAMILY
 from .models import Alert, AlertConfig, AlertStatus, Delivery, DeliveryStatus, Purpose
 from .notify import ESCALATION_CHANNELS, delivering_organisation
-from .outcomes import ChannelOutcome, channel_name, why_held
+from .outcomes import PURPOSE_SINGULAR, ChannelOutcome, channel_name, why_held
 from .routing import CHANNEL_ORDER
 
 RESPONSE_SHOWN = 300
@@ -55,7 +55,7 @@ def clock(at: datetime) -> str:
 
 def age(at: datetime, now: datetime) -> str:
     if abs(at - now) < timedelta(minutes=1):
-        return "just now"
+        return "just now" if at <= now else "in under a minute"
     # timesince joins number and unit with a no-break space; a plain one reads (and searches) the same
     if at <= now:
         return f"{timesince(at, now, depth=1)} ago".replace("\xa0", " ")
@@ -259,7 +259,8 @@ def _audit_events(entry, steps: dict[int, str]) -> list[Event]:
             due = datetime.fromisoformat(stopped["due_at"])
             events.append(
                 Event(entry.at, f"Escalation stopped: level {stopped['level']} will not fire", "stopped",
-                      f"it was due {when(due, entry.at)}", order=1)
+                      f"it was due {clock(due)}, {_gap(entry.at, due)} after the {PURPOSE_SINGULAR[entry.action]}",
+                      order=1)
             )  # fmt: skip
         return events
     if entry.action.endswith("_ignored"):
@@ -267,3 +268,7 @@ def _audit_events(entry, steps: dict[int, str]) -> list[Event]:
     if entry.action == "severity_raised":
         return [Event(entry.at, "Got worse", "failed", entry.summary)]
     return []
+
+
+def _gap(earlier: datetime, later: datetime) -> str:
+    return timesince(earlier, later, depth=1).replace("\xa0", " ")
