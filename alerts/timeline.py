@@ -214,7 +214,7 @@ def escalation_timeline(alert: Alert, now: datetime | None = None) -> list[Event
             "; ".join(routing.get("reasons", [])),
         ),
     ]
-    if routing.get("escalates"):
+    if routing.get("escalates") and not routing.get("muted_by"):
         delay = _minutes(routing_rules.escalation_delay(routing, alert.raised_at))
         plan = f"level 1 after {delay} without an acknowledgement"
         events.append(Event(alert.raised_at, "Escalation planned", "planned", plan, order=1))

@@ -13,7 +13,7 @@ from django.urls import reverse
 from freezegun import freeze_time
 
 from alerts.lifecycle import acknowledge, escalate_due, raise_alert
-from alerts.models import ActionSource, Alert, AlertStatus
+from alerts.models import ActionSource, Alert, AlertStatus, MuteWindow
 from alerts.render import dashboard_url
 from alerts.timeline import delivery_timeline, escalation_plan, escalation_timeline
 from tests.alerts.conftest import SLACK_WEBHOOK
@@ -266,3 +266,47 @@ def test_the_delivery_timeline_says_what_holds_an_item_back_and_which_item_was_g
     assert pagerduty.events[-1].look == "waiting"
     slack = [(event.what, event.look) for event in timelines["slack"].events]
     assert slack == [("First notification: gave up after all attempts (attempt 1)", "failed")]
+
+
+TUESDAY = datetime(2026, 6, 16, 10, 0, tzinfo=UTC)  # 11:00 BST, outside the wedding-day window
+
+
+def test_a_platform_wide_alert_page_names_the_platform_and_its_weddings(
+    client, on_call, make_organisation, make_wedding, make_channels
+):
+    platform = make_organisation(slug="wedsync", name="WedSync")
+    make_channels(platform, only=("slack",))
+    make_wedding(make_organisation(), SATURDAY.date(), venue="Hedsor House")
+    alert = raise_alert(title="OpenAI errors across the platform", severity="high", at=SATURDAY).alert
+    client.force_login(on_call)
+
+    head = page_of(client, alert)
+    head = head[head.index('id="alert-head"') : head.index('id="delivery-timeline"')]
+
+    assert "Platform-wide (sent through wedsync&#x27;s channels)" in head
+    assert "Saturday 13 June 2026: 1 wedding on the platform" in head
+    assert "Hedsor House" in head
+
+
+@pytest.mark.parametrize(
+    ("severity", "muted", "plan"),
+    [
+        ("low", False, "No escalation: low alerts do not escalate (high and critical ones do)."),
+        ("high", True, "No escalation while muted (mute window #"),
+        ("high", False, "Escalates to management (Slack, Email, SMS) if nobody acknowledges: after 5 min"),
+    ],
+)
+def test_the_escalation_plan_says_why_an_alert_does_not_escalate(organisation, severity, muted, plan):
+    if muted:
+        MuteWindow.objects.create(
+            organisation=organisation,
+            starts_at=TUESDAY - timedelta(hours=1),
+            ends_at=TUESDAY + timedelta(hours=1),
+            reason="database upgrade",
+        )
+    alert = raise_alert(organisation=organisation, title="Invoice AI slow", severity=severity, at=TUESDAY).alert
+    assert escalation_plan(alert).startswith(plan)
+    planned = [event for event in escalation_timeline(alert, now=TUESDAY) if event.what == "Escalation planned"]
+    assert [event.detail for event in planned] == (
+        ["level 1 after 15 min without an acknowledgement"] if plan.startswith("Escalates") else []
+    )
