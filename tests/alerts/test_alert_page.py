@@ -256,7 +256,9 @@ def test_the_delivery_timeline_says_what_holds_an_item_back_and_which_item_was_g
     timelines = {t.channel: t for t in delivery_timeline(alert, now=SATURDAY + timedelta(minutes=30))}
 
     pagerduty = timelines["pagerduty"]
-    assert pagerduty.configuration.startswith("configuration stopped: needs attention: pagerduty: HTTP 401")
+    # the kernel's status word (states.py), then the reason the vendor gave
+    assert pagerduty.configuration.startswith("configuration stopped")
+    assert pagerduty.configuration.endswith('HTTP 401 from events.pagerduty.com/v2/enqueue: {"status": "unauthorized"}')
     assert [event.what for event in pagerduty.events] == [
         "First notification: failed permanently (attempt 1)",
         "First notification: waiting, its configuration is stopped (pagerduty: HTTP 401 from "
