@@ -24,9 +24,10 @@ from wedsync_integrations.integrations import audit
 from wedsync_integrations.tenants.models import Organisation
 
 from . import context as wedding_context
-from . import notify, routing
+from . import notify, outcomes, routing
 from .family import FAMILY
 from .models import REPEAT_INTERVAL, ActionSource, Alert, AlertStatus, MuteWindow, Purpose, RoutingPolicy, Severity
+from .outcomes import ChannelOutcome
 
 logger = logging.getLogger("wedsync.alerts")
 
@@ -48,9 +49,19 @@ class RaiseResult:
 
 @dataclass
 class ActionResult:
+    """What acknowledging or resolving did. `channels` says, per channel, whether it was told,
+    is waiting in its queue, or was not told and why (outcomes.py); `message` ends with the same
+    sentences. `escalation_stopped` is when the next escalation step would have fired."""
+
     alert: Alert | None
     changed: bool
     message: str
+    channels: list[ChannelOutcome] = field(default_factory=list)
+    escalation_stopped: datetime | None = None
+
+    @property
+    def channels_summary(self) -> str:
+        return outcomes.summary(self.channels) if self.changed else ""
 
 
 def default_dedup_key(source: str, kind: str, title: str) -> str:
@@ -280,11 +291,14 @@ def _transition(alert_id: int, action: str, *, by: str, via: str, user, at) -> A
         alert = Alert.objects.select_for_update(of=("self",)).select_related("organisation").filter(pk=alert_id).first()
         if alert is None:
             return ActionResult(None, False, f"no alert {alert_id}")
-        before = alert.status
+        before, escalation_due_at = alert.status, alert.next_escalation_at
         changed = _apply(alert, action, by=by, via=via, at=at)
+        told: list[ChannelOutcome] = []
         if changed:
-            message = f"{action}d by {by} via {via.label}"
+            told = notify.tell(alert, action, at=at, sequence=alert.version, exclude=ECHO.get(via, ())).outcomes
+            message = f"{action}d by {by} via {via.label}. {outcomes.summary(told)}"
         else:
+            escalation_due_at = None
             message = f"already {alert.status} ({_who(alert)}); {action} from {via.label} by {by} changed nothing"
         audit.record(
             FAMILY,
@@ -294,12 +308,23 @@ def _transition(alert_id: int, action: str, *, by: str, via: str, user, at) -> A
             target=alert,
             organisation=alert.organisation,
             summary=f"{alert.ref}: {message}",
-            changes={"status": [before, alert.status], "via": via.value} if changed else {"via": via.value},
+            changes=_changes(before, alert, via, told, escalation_due_at) if changed else {"via": via.value},
         )
-        if changed:
-            notify.notify(alert, action, at=at, sequence=alert.version, exclude=ECHO.get(via, ()))
     logger.info("alerts.%s alert=%s by=%s via=%s changed=%s", action, alert_id, by, via.value, changed)
-    return ActionResult(alert, changed, message)
+    return ActionResult(alert, changed, message, channels=told, escalation_stopped=escalation_due_at)
+
+
+def _changes(before: str, alert: Alert, via: ActionSource, told: list[ChannelOutcome], escalation_due_at) -> dict:
+    """The audit entry of a change: the status, where it came from, what each channel was told
+    and, when one was planned, the escalation step it stopped (the alert page reads these)."""
+    changes = {
+        "status": [before, alert.status],
+        "via": via.value,
+        "told": [outcome.as_dict() for outcome in told],
+    }
+    if escalation_due_at is not None:
+        changes["escalation_stopped"] = {"due_at": escalation_due_at.isoformat(), "level": alert.escalation_level + 1}
+    return changes
 
 
 def _apply(alert: Alert, action: str, *, by: str, via: ActionSource, at: datetime) -> bool:
@@ -369,6 +394,7 @@ def escalate_due(now: datetime | None = None, *, limit: int = 200) -> int:
                 organisation=alert.organisation,
                 summary=f"{alert.ref}: unacknowledged, escalated to management (level {alert.escalation_level}); "
                 f"next step at {alert.next_escalation_at.isoformat()}",
+                changes={"level": alert.escalation_level, "next_step_at": alert.next_escalation_at.isoformat()},
             )
             escalated += 1
     return escalated

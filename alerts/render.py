@@ -166,7 +166,7 @@ def slack_message(alert: Alert, purpose: str) -> dict:
             "type": "button",
             "action_id": "alert_open",
             "url": dashboard_url(alert),
-            "text": {"type": "plain_text", "text": "View dashboard"},
+            "text": {"type": "plain_text", "text": "Open alert page"},
         }
     )
     blocks.append({"type": "actions", "block_id": f"{version}:actions", "elements": buttons})

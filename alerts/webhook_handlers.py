@@ -62,7 +62,7 @@ def slack_button(event) -> list[str]:
         action = _dict(action)
         handler = SLACK_ACTIONS.get(action.get("action_id"))
         if handler is None:
-            continue  # "View dashboard" is a URL button: Slack still sends it, nothing to do
+            continue  # "Open alert page" is a URL button: Slack still sends it, nothing to do
         alert = _alert_by_ref(action.get("value"))
         if alert is None or not _belongs(alert, event):
             logger.warning("alerts.slack_unknown_alert value=%s", _text(action.get("value"), 40))

@@ -80,8 +80,8 @@ def test_alerts_test_command_says_why_a_configured_channel_was_not_attempted(org
         with pytest.raises(CommandError, match="2 channel"):
             call_command("alerts", "test", "--org", "acme", "--severity", "critical", stdout=out)
     text = out.getvalue()
-    assert "pagerduty  not attempted: the configuration is stopped (pagerduty: HTTP 403" in text
-    assert "slack      queued behind 1 earlier item(s) still being retried" in text
+    assert "pagerduty  not attempted: its configuration is stopped (pagerduty: HTTP 403" in text
+    assert "slack      not attempted: it is queued behind an earlier delivery that is retrying (next attempt at" in text
     assert "sEcReTsLaCkToKeN" not in text
 
 

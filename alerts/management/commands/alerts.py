@@ -12,12 +12,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from wedsync_integrations.integrations.models import RetryState
 from wedsync_integrations.tenants.models import Organisation
 
 from ... import lifecycle, monitors, notify
 from ...family import FAMILY
 from ...models import Delivery, DeliveryStatus, Purpose, Severity
+from ...outcomes import why_held
 
 OK_STATES = {DeliveryStatus.SENT}
 
@@ -107,16 +107,12 @@ class Command(BaseCommand):
 
     @staticmethod
     def _not_attempted(item) -> str:
-        """Why the test alert's item was not sent: its configuration is unusable, or older items of
-        the same channel are still being retried ahead of it (they go out in order)."""
+        """Why the test alert's item was not sent: what holds it back (outcomes.why_held, the
+        reason the alert page and the message after acknowledging give too)."""
         config = FAMILY.config_model.objects.filter(
             organisation_id=item.organisation_id, provider=item.provider
         ).first()
-        if config is not None and not config.enabled:
-            return "not attempted: the configuration is disabled"
-        if config is not None and not config.is_usable:
-            return f"not attempted: the configuration is stopped ({config.status_reason})"
-        ahead = FAMILY.retry_model.objects.filter(
-            organisation_id=item.organisation_id, provider=item.provider, state=RetryState.PENDING, pk__lt=item.pk
-        ).count()
-        return f"queued behind {ahead} earlier item(s) still being retried; it goes out after them, in order"
+        if config is None:
+            return "not attempted: the configuration was deleted"
+        held = why_held(config, before_item_id=item.pk)
+        return f"not attempted: {held}" if held else "not attempted yet: due now, a worker sends it"
