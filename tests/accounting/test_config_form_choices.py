@@ -78,7 +78,8 @@ def test_quickbooks_accounts_and_tax_codes_are_offered_and_a_choice_is_saved(ope
 
     form = {"organisation": config.organisation_id, "enabled": "on", "settings_for": "quickbooks",
             **{f"setting__{name}": value for name, value in config.settings.items()},
-            "setting__vat_registered": "true", "setting__tax_code_id": "8", "setting__expense_account_id": "78"}  # fmt: skip
+            "setting__vat_registered": "true", "setting__tax_code_id": "8",
+            "setting__expense_account_id": "78"}  # fmt: skip
     response = operator.post(change_url(config), form)
 
     assert response.status_code == 302, response.content.decode()[:3000]

@@ -138,8 +138,9 @@ def test_choosing_a_vendor_on_the_add_page_shows_its_fields_and_saves_nothing(ad
     })  # fmt: skip
 
     page = response.content.decode()
-    assert response.status_code == 200, response.context["adminform"].form.errors
+    assert response.status_code == 200
     assert "Now showing the settings and secrets of PagerDuty (Events API v2): fill them in, then save." in page
+    assert "Please correct" not in page  # nothing is wrong
     assert names(page, "secret__") == {"routing_key"} and names(page, "setting__") == {"base_url"}
     assert 'name="settings_for" value="pagerduty"' in page
     assert "This field is required" not in page  # nothing was meant to be saved yet
@@ -152,7 +153,8 @@ def test_choosing_a_vendor_on_the_add_page_shows_its_fields_and_saves_nothing(ad
     })  # fmt: skip
     assert response.status_code == 302, response.content.decode()[:3000]
     created = get_family("alerts").config_model.objects.get()
-    assert (created.provider, created.settings, dict(created.secrets)) == ("pagerduty", {}, {"routing_key": PD_ROUTING_KEY})
+    assert (created.provider, created.settings) == ("pagerduty", {})
+    assert dict(created.secrets) == {"routing_key": PD_ROUTING_KEY}
 
 
 def test_another_vendors_fields_posted_to_the_add_page_are_not_saved(admin_client, organisation):

@@ -34,7 +34,14 @@ from .live_choices import LiveChoices
 from .moments import age, london, with_age
 from .registry import Family, UnknownProvider, check_config_data, jsonable
 from .states import ConfigStatus, RetryState, StatusWord, Tone
-from .typed_settings import SETTING_FIELD_PREFIX, error_target, form_name, settings_fields, settings_input
+from .typed_settings import (
+    SETTING_FIELD_PREFIX,
+    error_target,
+    form_name,
+    setting_label,
+    settings_fields,
+    settings_input,
+)
 
 SECRET_FIELD_PREFIX = "secret__"
 logger = logging.getLogger("wedsync.admin")
@@ -143,14 +150,18 @@ class ProviderConfigForm(forms.ModelForm):
     def full_clean(self):
         super().full_clean()
         if self.switching:
-            # The vendor was just chosen: nothing was meant to be saved yet, so no error but this.
+            # The vendor was just chosen: nothing was meant to be saved yet, so no error but this
+            # one, which keeps the form from saving (the admin shows the note as a message instead).
             self._errors = ErrorDict()
-            provider_cls = self.provider_cls()
-            if provider_cls is None:
+            if self.provider_cls() is None:
                 self.add_error("provider", "Choose the vendor: its settings and secrets then appear.")
             else:
-                label = provider_cls.label or provider_cls.name
-                self.add_error(None, f"Now showing the settings and secrets of {label}: fill them in, then save.")
+                self.add_error(None, self.switch_note())
+
+    def switch_note(self) -> str:
+        provider_cls = self.provider_cls()
+        label = provider_cls.label or provider_cls.name
+        return f"Now showing the settings and secrets of {label}: fill them in, then save."
 
     def clean(self):
         cleaned = super().clean()
@@ -191,14 +202,21 @@ class ProviderConfigForm(forms.ModelForm):
 
 
 # -- config admin --------------------------------------------------------------------------------
-class ProviderConfigAdmin(admin.ModelAdmin):
+class OrganisationColumn:
+    """The organisation in a list, one clipped line (some studio names are a sentence)."""
+
+    @admin.display(description="organisation", ordering="organisation__name")
+    def organisation_column(self, obj):
+        return clipped(str(obj.organisation)) if obj.organisation_id else "-"
+
+
+class ProviderConfigAdmin(OrganisationColumn, admin.ModelAdmin):
     family: Family
     form = ProviderConfigForm
     # What a person scanning for trouble needs, narrow enough for a 1366 px screen: the status
     # says what to do (and carries the reason), the rest is one short word or number each.
-    list_display = ["organisation", "provider_label", "status_column", "last_success_column", "queue_depth",
+    list_display = ["organisation_column", "provider_label", "status_column", "last_success_column", "queue_depth",
                     "circuit_state"]  # fmt: skip
-    list_display_links = ["organisation"]
     list_filter = ["status", "provider", "enabled"]
     search_fields = ["organisation__name", "organisation__slug", "provider"]
     list_select_related = ["organisation"]
@@ -286,6 +304,13 @@ class ProviderConfigAdmin(admin.ModelAdmin):
     def _can_edit(self, request, obj) -> bool:
         return self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        form = context["adminform"].form
+        if getattr(form, "switching", False) and form.provider_cls() is not None:
+            context["errors"] = None  # not "Please correct the error below": nothing is wrong
+            self.message_user(request, form.switch_note(), messages.INFO)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         return [*readonly, "provider"] if obj is not None else readonly
@@ -298,6 +323,10 @@ class ProviderConfigAdmin(admin.ModelAdmin):
         if obj is not None:
             fieldsets.append(("Status", {"fields": ["status_now", "connection", "health_now", "last_success",
                                                     "last_failure"]}))  # fmt: skip
+            # what a family's admin adds to its pages (a BI dataset, a monitoring cursor...)
+            own = [name for name in self.get_readonly_fields(request, obj) if name not in _KERNEL_PAGE_FACTS]
+            if own:
+                fieldsets.append((f"{self.family.label}", {"fields": own}))
         if provider_cls is None:
             first["description"] = "Choose the vendor: its settings and secrets then appear below."
             return fieldsets
@@ -402,7 +431,7 @@ class ProviderConfigAdmin(admin.ModelAdmin):
         except UnknownProvider:
             declared = {}
         rows = [
-            (declared[name].label or name.replace("_", " ").capitalize() if name in declared else name,
+            (setting_label(name, declared[name]) if name in declared else name,
              ", ".join(map(str, value)) if isinstance(value, list) else value)
             for name, value in sorted((obj.settings or {}).items())
         ]  # fmt: skip
@@ -466,6 +495,7 @@ class ProviderConfigAdmin(admin.ModelAdmin):
 
 
 _FORM_BUILT_PREFIXES = (SECRET_FIELD_PREFIX, SETTING_FIELD_PREFIX)
+_KERNEL_PAGE_FACTS = {*ProviderConfigAdmin.readonly_fields, "provider"}
 _TONE_COLOURS = {Tone.OK: "#1a7f37", Tone.WAITING: "#9a6700", Tone.ACTION: "#cf222e", Tone.OFF: "#57606a"}
 
 
@@ -564,10 +594,11 @@ def moment_column(moment):
     return format_html('<span title="{}">{}</span>', london(moment), age(moment))
 
 
-class SyncLogAdmin(ReadOnlyAdmin):
-    # correlation ids are searched, not read: the column would cost a third of a 1366 px screen
-    list_display = ["started_column", "organisation", "provider", "operation", "outcome", "items", "http_status",
-                    "duration_ms", "error_short"]  # fmt: skip
+class SyncLogAdmin(OrganisationColumn, ReadOnlyAdmin):
+    # What a 1366 px screen has room for; the correlation id (searchable), item count and duration
+    # are on each entry's page.
+    list_display = ["started_column", "organisation_column", "provider", "operation", "outcome", "http_status",
+                    "error_short"]  # fmt: skip
     list_filter = ["outcome", "provider", "operation"]
     search_fields = ["correlation_id", "organisation__slug", "error"]
     list_select_related = ["organisation"]
@@ -583,8 +614,8 @@ class SyncLogAdmin(ReadOnlyAdmin):
         return clipped(obj.error)
 
 
-class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ["at", "actor", "action", "organisation", "target_type", "target_id", "summary_short"]
+class AuditEntryAdmin(OrganisationColumn, ReadOnlyAdmin):
+    list_display = ["at", "actor", "action", "organisation_column", "target_type", "target_id", "summary_short"]
     list_filter = ["action", "target_type"]
     search_fields = ["actor", "summary", "target_id", "correlation_id"]
     list_select_related = ["organisation"]
@@ -629,10 +660,11 @@ class RetryStateFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RetryItemAdmin(admin.ModelAdmin):
+class RetryItemAdmin(OrganisationColumn, admin.ModelAdmin):
     family: Family
-    list_display = ["id", "organisation", "provider", "operation", "state", "attempts_column", "next_attempt_column",
-                    "last_error_short", "created_column"]  # fmt: skip
+    # newest first, so the id says how recent; when it was created is on the item's page
+    list_display = ["id", "organisation_column", "provider", "operation", "state", "attempts_column",
+                    "next_attempt_column", "last_error_short"]  # fmt: skip
     list_filter = [RetryStateFilter, "provider", "operation"]
     ordering = ["-id"]  # newest first (the outbox itself delivers oldest first)
     search_fields = ["organisation__slug", "dedupe_key", "last_error", "correlation_id"]
@@ -673,10 +705,6 @@ class RetryItemAdmin(admin.ModelAdmin):
         if obj.state != RetryState.PENDING:
             return "-"  # succeeded or dead: nothing is scheduled, whatever the column holds
         return moment_column(obj.next_attempt_at)
-
-    @admin.display(description="created", ordering="created_at")
-    def created_column(self, obj):
-        return moment_column(obj.created_at)
 
     @admin.display(description="last error")
     def last_error_short(self, obj):

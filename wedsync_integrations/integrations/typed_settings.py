@@ -122,8 +122,20 @@ def _live_field(name: str, declared, current, live: LiveChoices, vendor: str) ->
 
 
 # -- details ---------------------------------------------------------------------------------------------
+ACRONYMS = {"url": "URL", "id": "ID", "vat": "VAT", "api": "API", "pat": "PAT", "sid": "SID"}
+
+
+def setting_label(name: str, declared) -> str:
+    """The serializer's own label, else the name in words ("vat_registered" → "VAT registered")."""
+    automatic = name.replace("_", " ").capitalize()  # what DRF makes up when a field names none
+    if declared.label and declared.label != automatic:
+        return declared.label
+    words = [ACRONYMS.get(word, word) for word in name.split("_")]
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+
+
 def _label(name: str, declared) -> str:
-    return declared.label or name.replace("_", " ").capitalize()
+    return setting_label(name, declared)
 
 
 def _help(declared) -> str:
