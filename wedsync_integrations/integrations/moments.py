@@ -1,6 +1,6 @@
 """Times as staff read them: London wall-clock time with how long ago (or how soon) it is.
 
-    with_age(config.last_success_at)   # "07 Dec 2026 14:05 GMT (3 minutes ago)"
+with_age(config.last_success_at)   # "07 Dec 2026 14:05 GMT (3 minutes ago)"
 """
 
 from __future__ import annotations
