@@ -78,7 +78,7 @@ def test_a_new_secret_is_saved_encrypted_and_no_page_ever_shows_a_secret(browser
     monitoring = get_family("monitoring")
     browser.login("casey")
     browser.open(reverse("admin:monitoring_monitoringconfig_changelist"))
-    assert "Acme Photography" in browser.cell(datadog.pk, "organisation")
+    assert "Acme Photography" in browser.cell(datadog.pk, "organisation_column")
     assert DD_KEY not in browser.source
 
     browser.open(reverse("admin:monitoring_monitoringconfig_change", args=[datadog.pk]))

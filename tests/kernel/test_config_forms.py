@@ -189,3 +189,28 @@ def test_times_on_the_page_are_london_with_their_age(admin_client, make_config, 
     with freeze_time("2026-07-04T13:05:00Z"):
         page = admin_client.get(url("alerts", "change", config.pk)).content.decode()
     assert "04 Jul 2026 14:02 BST (3\xa0minutes ago)" in page  # summer: London is UTC+1
+
+
+def test_the_resume_button_resumes_for_staff_who_may_change_and_is_refused_to_viewers(
+    admin_client, client, django_user_model, make_config, organisation
+):
+    from django.contrib.auth.models import Permission
+
+    config = make_config("alerts", organisation, "pagerduty", secrets={"routing_key": PD_ROUTING_KEY})
+    config.stop("HTTP 403 invalid routing key")
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_alertconfig"))
+    client.force_login(viewer)
+
+    assert 'id="resume-button"' not in client.get(url("alerts", "change", config.pk)).content.decode()
+    assert client.post(url("alerts", "resume", config.pk)).status_code == 403
+    config.refresh_from_db()
+    assert config.status == "stopped"
+
+    assert admin_client.get(url("alerts", "resume", config.pk)).status_code == 405  # a GET changes nothing
+    assert 'id="resume-button"' in admin_client.get(url("alerts", "change", config.pk)).content.decode()
+    response = admin_client.post(url("alerts", "resume", config.pk), follow=True)
+    config.refresh_from_db()
+    assert config.status == "active"
+    assert "Resumed 1 configuration(s); held items are due now." in response.content.decode()
+    assert get_family("alerts").audit_model.objects.filter(action="resume", target_id=str(config.pk)).exists()
