@@ -214,3 +214,28 @@ def test_the_resume_button_resumes_for_staff_who_may_change_and_is_refused_to_vi
     assert config.status == "active"
     assert "Resumed 1 configuration(s); held items are due now." in response.content.decode()
     assert get_family("alerts").audit_model.objects.filter(action="resume", target_id=str(config.pk)).exists()
+
+
+def test_a_connections_times_are_london_with_their_age(admin_client, make_config, organisation):
+    from datetime import UTC, datetime
+
+    from freezegun import freeze_time
+
+    from tests.kernel.credential_providers import fresh_credential
+
+    with freeze_time("2026-12-07T10:00:00Z"):
+        token = fresh_credential()  # valid until 10:30: the page's health check needs no renewal
+    config = make_config(
+        "accounting", organisation, "xero", settings={"tenant_id": "0b6e1e2a-3c4d-4e5f-8a9b-0c1d2e3f4a5b"},
+        secrets={"client_id": "xero-client-id", "client_secret": "xero-client-secret"},
+        credential=token, credential_status="connected", connected_account="Cotswold Lens Ltd",
+        connected_by="admin:casey",
+        connected_at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+        credential_refreshed_at=datetime(2026, 12, 7, 10, 0, tzinfo=UTC),
+        credential_expires_at=datetime(2026, 12, 7, 10, 30, tzinfo=UTC),
+    )  # fmt: skip
+    with freeze_time("2026-12-07T10:03:00Z"):
+        page = admin_client.get(url("accounting", "change", config.pk)).content.decode()
+    assert "connected at 01 Dec 2026 09:30 GMT (6\xa0days ago) by admin:casey" in page  # winter: London is UTC
+    assert "access token expires 07 Dec 2026 10:30 GMT (in 27\xa0minutes)" in page
+    assert "last refreshed 07 Dec 2026 10:00 GMT (3\xa0minutes ago)" in page
