@@ -121,6 +121,18 @@ def test_provider_validation_errors_show_on_the_form_and_nothing_is_saved(admin_
     assert config.settings == {"site": "datadoghq.eu"}
 
 
+def test_a_refused_form_is_not_tried_on_the_vendor_by_the_pages_health_check(admin_client, config, vendor):
+    response = admin_client.post(
+        _url("monitoringconfig", "change", config.pk),
+        _form_data(config, settings={"site": "datadoghq.eu", "batch_size": "0"}, secret__api_key=NEW_KEY),
+    )
+    assert response.status_code == 200 and "setting__batch_size" in response.context["adminform"].form.errors
+    sent = [call.request.headers.get("DD-API-KEY") for call in vendor.calls]
+    assert NEW_KEY not in sent  # the page re-checked (at most) with the stored key, never the refused one
+    config.refresh_from_db()
+    assert dict(config.secrets)["api_key"] == API_KEY
+
+
 def test_adding_a_config_without_its_required_secret_is_refused(admin_client, keyed_provider, organisation, family):
     response = admin_client.post(
         _url("monitoringconfig", "add"),

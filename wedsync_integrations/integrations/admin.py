@@ -191,13 +191,15 @@ class ProviderConfigForm(forms.ModelForm):
             self.add_error(target, text)
 
     def _post_clean(self):
-        if hasattr(self, "_clean_settings"):
-            self.instance.settings = self._clean_settings
-            self.instance.secrets = self._clean_secrets  # Model.clean() validates them with the settings
         if self.errors:
             # The provider's serializers already put their errors on the right boxes; the
             # model's clean() would only repeat them. Unique checks run once those are fixed.
+            # The row in memory keeps what is stored: the page's health check must not try input
+            # that failed validation (nor cache what it found).
             return
+        if hasattr(self, "_clean_settings"):
+            self.instance.settings = self._clean_settings
+            self.instance.secrets = self._clean_secrets  # Model.clean() validates them with the settings
         super()._post_clean()
 
 
