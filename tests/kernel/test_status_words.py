@@ -124,6 +124,24 @@ def test_the_list_reads_the_same_words_as_the_page(config, family, admin_client,
         )
 
 
+def test_the_needs_filter_agrees_with_each_status_words_tone(family, make_config, make_organisation, fake_provider,
+                                                              admin_client):  # fmt: skip
+    made = {}
+    for name, outcome in [("retrying", RetryableError("HTTP 503")), ("dead", PermanentError("HTTP 400")),
+                          ("stopped", PermanentError("HTTP 403", stops_config=True)), ("fine", None)]:  # fmt: skip
+        made[name] = make_config("monitoring", make_organisation(name=name.title()), "fake")
+        deliver(made[name], family, outcome)
+    made["off"] = make_config("monitoring", make_organisation(name="Off"), "fake", enabled=False)
+    annotated = health.with_queue_facts(family.config_model.objects.all(), family)
+    for tone in Tone.values:
+        filtered = {config.pk for config in annotated.filter(health.of_tone(tone))}
+        expected = {c.pk for c in annotated if health.status_word(c, health.annotated_facts(c)).tone == tone}
+        assert filtered == expected, tone
+    page = admin_client.get(reverse("admin:monitoring_monitoringconfig_changelist") + "?needs=action")
+    listed = {row.pk for row in page.context["cl"].result_list}
+    assert listed == {made["dead"].pk, made["stopped"].pk}
+
+
 def test_describe_status_speaks_of_a_retry_tomorrow_with_its_day():
     with freeze_time("2026-07-04T22:30:00Z"):  # 23:30 in London
         tomorrow = timezone.now() + timedelta(hours=2)

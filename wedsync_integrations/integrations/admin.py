@@ -204,6 +204,20 @@ class ProviderConfigForm(forms.ModelForm):
 
 
 # -- config admin --------------------------------------------------------------------------------
+class NeedsFilter(admin.SimpleListFilter):
+    """Configurations by what their status asks of a person (states.Tone), whatever its words."""
+
+    title = "needs"
+    parameter_name = "needs"
+
+    def lookups(self, request, model_admin):
+        return [(Tone.ACTION, "A person to act"), (Tone.WAITING, "Nothing: retrying by itself"),
+                (Tone.OK, "Nothing: fine"), (Tone.OFF, "Nothing: disabled")]  # fmt: skip
+
+    def queryset(self, request, queryset):
+        return queryset.filter(health.of_tone(self.value())) if self.value() in Tone.values else queryset
+
+
 class OrganisationColumn:
     """The organisation in a list, one clipped line (some studio names are a sentence)."""
 
@@ -219,7 +233,7 @@ class ProviderConfigAdmin(OrganisationColumn, admin.ModelAdmin):
     # says what to do (and carries the reason), the rest is one short word or number each.
     list_display = ["organisation_column", "provider_label", "status_column", "last_success_column", "queue_depth",
                     "circuit_state"]  # fmt: skip
-    list_filter = ["status", "provider", "enabled"]
+    list_filter = [NeedsFilter, "status", "provider", "enabled"]
     search_fields = ["organisation__name", "organisation__slug", "provider"]
     list_select_related = ["organisation"]
     readonly_fields = ["status_now", "connection", "health_now", "last_success", "last_failure", "settings_display"]

@@ -17,7 +17,7 @@ from .errors import IntegrationError
 from .outbox import queue_depth
 from .registry import HealthResult
 from .secrets import redact
-from .states import QueueFacts, RetryState, StatusWord, describe_status
+from .states import ConfigStatus, QueueFacts, RetryState, StatusWord, Tone, describe_status
 
 logger = logging.getLogger("wedsync.health")
 # Without the cache every page view runs the live check: slower, still right.
@@ -126,3 +126,17 @@ def with_queue_facts(queryset, family):
 
 def annotated_facts(config) -> QueueFacts:
     return QueueFacts(retrying=config._retrying, next_retry_at=config._next_retry_at, dead=config._dead)
+
+
+def of_tone(tone: str) -> Q:
+    """Configurations annotated by with_queue_facts() whose status word has `tone`: the same
+    rules as states.describe_status, as a filter the database runs."""
+    usable = Q(enabled=True) & ~Q(status=ConfigStatus.STOPPED)
+    calm = usable & Q(_dead=0)
+    return {
+        Tone.OFF: Q(enabled=False),
+        Tone.ACTION: Q(enabled=True) & (Q(status=ConfigStatus.STOPPED) | Q(_dead__gt=0)
+                                        | Q(status=ConfigStatus.FAILING, _retrying=0)),  # fmt: skip
+        Tone.WAITING: calm & Q(_retrying__gt=0),
+        Tone.OK: calm & Q(_retrying=0) & ~Q(status=ConfigStatus.FAILING),
+    }[tone]
