@@ -79,6 +79,8 @@ def test_fields_take_their_kind_bounds_choices_and_defaults_from_the_serializer(
     page = admin_client.get(url("accounting", "add") + "?provider=xero").content.decode()
     assert "<select" in tag(page, "setting__vat_registered")
     assert '<option value="true">Yes</option>' in page and '<option value="false">No</option>' in page
+    assert 'type="text" name="setting__tax_type"' in page  # no credentials yet to list Xero's tax rates with
+    assert "Xero&#x27;s own list is offered once this is saved." in page
 
 
 def test_a_typed_form_stores_typed_values_and_leaves_blank_boxes_to_their_defaults(

@@ -33,11 +33,14 @@ def settings_fields(provider_cls, stored: dict, live: LiveChoices | None = None)
     serializer = provider_cls.settings_serializer()
     offered = set(provider_cls.live_choice_fields)
     built = {}
+    vendor = provider_cls.label or provider_cls.name
     for name, declared in serializer.fields.items():
         if name in offered and live is not None:
-            field = _live_field(name, declared, stored.get(name), live, provider_cls.label or provider_cls.name)
+            field = _live_field(name, declared, stored.get(name), live, vendor)
         else:
             field = _field(name, declared)
+            if name in offered:  # a new configuration has no credentials to read the vendor with yet
+                field.help_text = _join(field.help_text, f"{vendor}'s own list is offered once this is saved.")
         field.initial = _initial(declared, stored.get(name))
         # admin renders help text as it is, and a vendor's error message in it is not ours
         field.help_text = escape(field.help_text)
@@ -71,7 +74,7 @@ def error_target(key: str) -> tuple[str | None, str]:
 
 # -- one field ---------------------------------------------------------------------------------------
 def _field(name: str, declared) -> forms.Field:
-    options = {"label": _label(name, declared), "required": declared.required, "help_text": _help(declared)}
+    options = {"label": setting_label(name, declared), "required": declared.required, "help_text": _help(declared)}
     if isinstance(declared, drf.BooleanField):
         return _boolean(declared, options)
     if isinstance(declared, drf.ChoiceField):
@@ -112,7 +115,7 @@ def _live_field(name: str, declared, current, live: LiveChoices, vendor: str) ->
         options.append((str(current), f"{current} (not in {vendor} any more)"))
     read_at = f"{timezone.localtime(live.read_at):%H:%M}" if live.read_at else "just now"
     field = forms.ChoiceField(
-        label=_label(name, declared),
+        label=setting_label(name, declared),
         required=declared.required,
         choices=_with_blank(declared, options),
         help_text=_join(_help(declared), f"Listed by {vendor} at {read_at}."),
@@ -132,10 +135,6 @@ def setting_label(name: str, declared) -> str:
         return declared.label
     words = [ACRONYMS.get(word, word) for word in name.split("_")]
     return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
-
-
-def _label(name: str, declared) -> str:
-    return setting_label(name, declared)
 
 
 def _help(declared) -> str:
