@@ -45,14 +45,18 @@ def tag(page: str, name: str) -> str:
 
 
 @pytest.mark.parametrize(("family", "provider"), EVERY_PROVIDER, ids=[f"{f}-{p}" for f, p in EVERY_PROVIDER])
-def test_every_providers_add_page_shows_its_own_settings_and_secrets_only(admin_client, family, provider):
+def test_every_providers_pages_show_its_own_settings_and_secrets_only(
+    admin_client, make_config, organisation, family, provider
+):
     provider_cls = get_family(family).provider(provider)
-    response = admin_client.get(url(family, "add") + f"?provider={provider}")
-    page = response.content.decode()
-    assert response.status_code == 200
-    assert names(page, "setting__") == set(provider_cls.settings_serializer().fields)
-    assert names(page, "secret__") == set(provider_cls.secrets_serializer().fields)
-    assert 'name="settings"' not in page  # no raw JSON box any more
+    config = make_config(family, organisation, provider)  # nothing set yet: the page must still render
+    for page_url in (url(family, "add") + f"?provider={provider}", url(family, "change", config.pk)):
+        response = admin_client.get(page_url)
+        page = response.content.decode()
+        assert response.status_code == 200, page_url
+        assert names(page, "setting__") == set(provider_cls.settings_serializer().fields)
+        assert names(page, "secret__") == set(provider_cls.secrets_serializer().fields)
+        assert 'name="settings"' not in page  # no raw JSON box any more
 
 
 def test_a_datadog_page_has_only_datadogs_secret_box(admin_client, make_config, organisation):
