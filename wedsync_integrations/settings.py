@@ -250,6 +250,10 @@ CIRCUIT_RESET_SECONDS = env.int("CIRCUIT_RESET_SECONDS", default=60)
 # for its turn, then goes back on the retry queue with the wait as its Retry-After.
 OUTBOUND_RATE_LIMIT_MAX_WAIT_SECONDS = env.float("OUTBOUND_RATE_LIMIT_MAX_WAIT_SECONDS", default=10.0)
 HEALTH_CACHE_SECONDS = 300
+# Vendor lists (ledger accounts, tax codes) offered on admin's configuration pages are cached this
+# long; a failed read is tried again after LIVE_CHOICES_RETRY_SECONDS (a text box meanwhile).
+LIVE_CHOICES_CACHE_SECONDS = env.int("LIVE_CHOICES_CACHE_SECONDS", default=300)
+LIVE_CHOICES_RETRY_SECONDS = env.int("LIVE_CHOICES_RETRY_SECONDS", default=60)
 # One drain per (organisation, provider) at a time, under a lease its holder renews every third
 # of this: after a worker dies mid-drain, the next drain takes over within this many seconds.
 OUTBOX_DRAIN_LEASE_SECONDS = env.float("OUTBOX_DRAIN_LEASE_SECONDS", default=10.0)

@@ -216,6 +216,10 @@ class AccountingProvider(Provider):
             cache.set(key, choices, timeout=settings.ACCOUNTING_LEDGER_CHOICES_CACHE_SECONDS)
         return choices
 
+    def live_choices(self, *, refresh: bool = False) -> dict[str, list[Choice]]:
+        """Admin's configuration form offers the same records as "Ledger mappings" (one cached read)."""
+        return self.cached_ledger_choices(refresh=refresh)
+
     def chosen_or_matched(self, setting: str, choices: list[Choice], name: str, what: str) -> str:
         """Staff's choice if made (and still in the ledger), else the one record named `name`."""
         chosen = self.settings.get(setting)

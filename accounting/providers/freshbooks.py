@@ -124,6 +124,7 @@ class FreshBooks(AccountingProvider):
     documents = DOCUMENTS
     default_document = "expense"
     tenant_setting = "account_id"
+    live_choice_fields = ("category_id", "staff_id")  # ledger_choices()
     credentials = OAuth2AuthorizationCode(
         authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=SCOPES, pkce=False, auth_method="client_secret_post"
     )

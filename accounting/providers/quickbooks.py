@@ -154,6 +154,8 @@ class QuickBooks(AccountingProvider):
     default_document = "bill"
     document_needs = {"purchase": ("payment_account_id", "a purchase needs the card or bank account that paid")}
     tenant_setting = "realm_id"
+    # what ledger_choices() lists
+    live_choice_fields = ("vendor_id", "expense_account_id", "ap_account_id", "payment_account_id", "tax_code_id")
     credentials = OAuth2AuthorizationCode(
         authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=SCOPES, pkce=False, auth_method="client_secret_basic"
     )

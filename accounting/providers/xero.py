@@ -128,6 +128,7 @@ class Xero(AccountingProvider):
     default_document = "bill"
     document_needs = {"spend": ("bank_account_code", "spend money needs the bank account it is paid from")}
     tenant_setting = "tenant_id"
+    live_choice_fields = ("contact_id", "expense_account_code", "bank_account_code", "tax_type")  # ledger_choices()
     credentials = OAuth2AuthorizationCode(
         authorize_url=AUTHORIZE_URL, token_url=TOKEN_URL, scopes=SCOPES, pkce=True, auth_method="client_secret_basic"
     )

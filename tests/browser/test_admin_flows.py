@@ -12,7 +12,6 @@ then holds.
 from __future__ import annotations
 
 import importlib
-import json
 from datetime import timedelta
 
 import pytest
@@ -79,7 +78,7 @@ def test_a_new_secret_is_saved_encrypted_and_no_page_ever_shows_a_secret(browser
     monitoring = get_family("monitoring")
     browser.login("casey")
     browser.open(reverse("admin:monitoring_monitoringconfig_changelist"))
-    assert "Acme Photography" in browser.cell(datadog.pk, "organisation")
+    assert "Acme Photography" in browser.cell(datadog.pk, "organisation_column")
     assert DD_KEY not in browser.source
 
     browser.open(reverse("admin:monitoring_monitoringconfig_change", args=[datadog.pk]))
@@ -115,14 +114,14 @@ def test_an_invalid_setting_shows_the_error_and_saves_nothing(browser, config_ed
     monitoring = get_family("monitoring")
     browser.login("casey")
     browser.open(reverse("admin:monitoring_monitoringconfig_change", args=[datadog.pk]))
-    settings_box = browser.find("textarea[name=settings]")
-    settings_box.clear()
-    settings_box.send_keys(json.dumps({"base_url": sandbox.vendor_url("datadog"), "site": "Mars"}))
+    site_box = browser.find("input[name=setting__site]")  # a typed field of Datadog's settings
+    site_box.send_keys("Mars")
     browser.find("input[name=secret__api_key]").send_keys(NEW_DD_KEY)
     browser.submit(browser.find("input[name=_save]"))
 
     assert "Please correct the error below." in browser.text("p.errornote")
-    assert "unknown Datadog site 'Mars'" in browser.text(".field-settings .errorlist")
+    assert "unknown Datadog site 'Mars'" in browser.text(".field-setting__site .errorlist")
+    assert browser.find("input[name=setting__site]").get_attribute("value") == "Mars"  # kept to be corrected
     assert browser.find("input[name=secret__api_key]").get_attribute("value") == ""  # the typed key is not echoed
     assert NEW_DD_KEY not in browser.source and DD_KEY not in browser.source
     assert not browser.messages()
@@ -165,6 +164,9 @@ def test_replay_now_delivers_a_dead_export_once_the_vendor_answers(
     browser.run_action("replay_now", item.pk)
 
     assert browser.messages() == ["Replayed 1 item: succeeded 1"]
+    # the queue opens on what is not delivered: the replayed item has left it, "All" still shows it
+    assert not browser.find_all(f"#result_list a[href*='/{item.pk}/change/']")
+    browser.open(reverse("admin:monitoring_monitoringretryitem_changelist") + "?state=all")
     assert browser.cell(item.pk, "state") == "Succeeded"
     item.refresh_from_db()
     assert item.state == RetryState.SUCCEEDED

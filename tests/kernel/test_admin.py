@@ -46,16 +46,17 @@ def _url(model, view, *args):
     return reverse(f"{SITE}:monitoring_{model}_{view}", args=args)
 
 
-def _form_data(config, **overrides):
+def _form_data(config, settings=None, **overrides):
+    """What the browser posts from the change page: each setting in its own typed box."""
     data = {
         "organisation": config.organisation_id,
-        "provider": config.provider,
         "enabled": "on",
-        "settings": json.dumps(config.settings),
-        "initial-settings": json.dumps(config.settings),  # the browser posts the hidden initial too
+        "settings_for": config.provider,
         "secret__api_key": "",
         "secret__app_key": "",
     }
+    for name, value in (config.settings if settings is None else settings).items():
+        data[f"setting__{name}"] = value
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
 
@@ -73,7 +74,7 @@ def test_the_change_page_never_contains_a_secret(admin_client, config):
 
 def test_a_blank_secret_keeps_the_stored_value(admin_client, config, family):
     response = admin_client.post(
-        _url("monitoringconfig", "change", config.pk), _form_data(config, settings='{"site": "datadoghq.com"}')
+        _url("monitoringconfig", "change", config.pk), _form_data(config, settings={"site": "datadoghq.com"})
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     config.refresh_from_db()
@@ -108,22 +109,34 @@ def test_a_secret_can_be_cleared(admin_client, config):
 def test_provider_validation_errors_show_on_the_form_and_nothing_is_saved(admin_client, config):
     response = admin_client.post(
         _url("monitoringconfig", "change", config.pk),
-        _form_data(config, settings='{"site": "datadoghq.example", "colour": "blue"}', secret__app_key="short"),
+        _form_data(config, settings={"site": "datadoghq.example", "batch_size": "5000"}, secret__app_key="short"),
     )
     assert response.status_code == 200  # the form again, with errors
     form = response.context["adminform"].form
-    assert "colour: unknown setting" in " ".join(form.errors["settings"])
-    assert any("site" in message for message in form.errors["settings"])
+    assert "datadoghq.example is not one of the available choices" in form.errors["setting__site"][0]
+    assert form.errors["setting__batch_size"] == ["Ensure this value is less than or equal to 1000."]
     assert any("app_key" in message for message in form.errors["secret__app_key"])
     assert "short" not in response.content.decode().split('name="secret__app_key"')[1][:200]
     config.refresh_from_db()
     assert config.settings == {"site": "datadoghq.eu"}
 
 
+def test_a_refused_form_is_not_tried_on_the_vendor_by_the_pages_health_check(admin_client, config, vendor):
+    response = admin_client.post(
+        _url("monitoringconfig", "change", config.pk),
+        _form_data(config, settings={"site": "datadoghq.eu", "batch_size": "0"}, secret__api_key=NEW_KEY),
+    )
+    assert response.status_code == 200 and "setting__batch_size" in response.context["adminform"].form.errors
+    sent = [call.request.headers.get("DD-API-KEY") for call in vendor.calls]
+    assert NEW_KEY not in sent  # the page re-checked (at most) with the stored key, never the refused one
+    config.refresh_from_db()
+    assert dict(config.secrets)["api_key"] == API_KEY
+
+
 def test_adding_a_config_without_its_required_secret_is_refused(admin_client, keyed_provider, organisation, family):
     response = admin_client.post(
         _url("monitoringconfig", "add"),
-        {"organisation": organisation.pk, "provider": "keyed", "enabled": "on", "settings": "{}"},
+        {"organisation": organisation.pk, "provider": "keyed", "settings_for": "keyed", "enabled": "on"},
     )
     assert response.status_code == 200
     assert "secret__api_key" in response.context["adminform"].form.errors
@@ -131,7 +144,7 @@ def test_adding_a_config_without_its_required_secret_is_refused(admin_client, ke
 
     response = admin_client.post(
         _url("monitoringconfig", "add"),
-        {"organisation": organisation.pk, "provider": "keyed", "enabled": "on", "settings": "{}",
+        {"organisation": organisation.pk, "provider": "keyed", "settings_for": "keyed", "enabled": "on",
          "secret__api_key": API_KEY},
     )  # fmt: skip
     assert response.status_code == 302
@@ -222,7 +235,7 @@ def test_the_config_list_shows_status_queue_depth_and_circuit(admin_client, fake
     for _ in range(breaker.failure_threshold):
         breaker.record_failure()
     html = admin_client.get(_url("monitoringconfig", "changelist")).content.decode()
-    assert "Failing (retrying)" in html
+    assert "Retrying 1 item (next attempt " in html  # the 503'd item will be sent again by itself
     assert '<td class="field-queue_depth">2</td>' in html
     circuits = re.findall(r'<td class="field-circuit_state">(\w+)</td>', html)
     assert circuits == ["open", "closed"]  # Acme's vendor keeps failing; the other tenant is unaffected
@@ -308,7 +321,7 @@ def test_view_only_staff_see_the_configuration_read_only_without_any_secret(clie
     html = page.content.decode()
     assert API_KEY not in html and APP_KEY not in html
     assert "datadoghq.eu" in html  # the settings, shown
-    assert 'name="secret__api_key"' not in html and 'name="settings"' not in html  # nothing to edit
+    assert 'name="secret__api_key"' not in html and 'name="setting__' not in html  # nothing to edit
     before = (dict(config.settings), dict(config.secrets))
     posted = client.post(_url("monitoringconfig", "change", config.pk), _form_data(config, secret__api_key=NEW_KEY))
     assert posted.status_code == 403

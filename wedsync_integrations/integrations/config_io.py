@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from rest_framework import serializers
 
@@ -49,6 +48,7 @@ from .registry import (
     clean_settings,
     families,
     get_family,
+    jsonable,
     validate_config_data,
 )
 from .secrets import MASK, redact
@@ -270,7 +270,7 @@ def _validate_integration(path: str, item, organisation: Organisation | None, er
     if problems or secret_errors:
         return None
 
-    settings = _jsonable(clean_settings(provider_cls, settings_data))
+    settings = jsonable(clean_settings(provider_cls, settings_data))
     enabled = (config.enabled if config is not None else True) if enabled is None else enabled
     plan = IntegrationPlan(
         path=path,
@@ -335,11 +335,6 @@ def _messages(path: str, errors) -> list[str]:
         items = value if isinstance(value, list) else [value]
         out.append(f"{where}: {'; '.join(str(item) for item in items)}")
     return out
-
-
-def _jsonable(data: dict) -> dict:
-    # Serializers may return Decimal or datetime values; the settings column is JSON.
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 
 # -- applying ---------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .errors import ConfigurationError, IntegrationError, PermanentError
+from .moments import with_age
 from .states import CredentialStatus
 
 if TYPE_CHECKING:
@@ -450,8 +451,11 @@ def describe(config) -> str:
     if config.credential_status == CredentialStatus.RECONNECT:
         return f"reconnect needed (was connected to {config.connected_account or 'the vendor'})"
     parts = [f"connected to {config.connected_account}" if config.connected_account else "connected"]
+    if config.connected_at:
+        by = f" by {config.connected_by}" if config.connected_by else ""
+        parts.append(f"connected at {with_age(config.connected_at)}{by}")
     if config.credential_expires_at:
-        parts.append(f"access token expires {timezone.localtime(config.credential_expires_at):%d %b %Y %H:%M %Z}")
+        parts.append(f"access token expires {with_age(config.credential_expires_at)}")
     if config.credential_refreshed_at:
-        parts.append(f"last refreshed {timezone.localtime(config.credential_refreshed_at):%d %b %Y %H:%M %Z}")
+        parts.append(f"last refreshed {with_age(config.credential_refreshed_at)}")
     return "; ".join(parts)

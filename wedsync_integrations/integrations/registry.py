@@ -19,6 +19,7 @@ the API all reject the same bad input with the same message.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,6 +27,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.apps import apps
+from django.core.serializers.json import DjangoJSONEncoder
 from rest_framework import serializers
 
 from .errors import ConfigurationError, UnsafeURLError
@@ -110,6 +112,12 @@ def validate_config_data(provider_cls, settings_data, secrets_data, *, partial_s
 
     Error messages never echo a secret value.
     """
+    return check_config_data(provider_cls, settings_data, secrets_data, partial_secrets=partial_secrets)[0]
+
+
+def check_config_data(provider_cls, settings_data, secrets_data, *, partial_secrets: bool) -> tuple[dict, dict]:
+    """validate_config_data's errors, and the settings as the serializer typed them (empty while
+    there are errors): what admin's typed form stores, validated once."""
     errors: dict[str, str] = {}
     settings_ser = provider_cls.settings_serializer(data=settings_data or {})
     if not settings_ser.is_valid():
@@ -118,16 +126,23 @@ def validate_config_data(provider_cls, settings_data, secrets_data, *, partial_s
     if not secrets_ser.is_valid():
         # keep only the field names and messages: DRF messages do not include input values
         errors.update(_flatten("secrets", secrets_ser.errors))
-    if not errors:
-        settings, secrets = dict(settings_ser.validated_data), dict(secrets_ser.validated_data)
-        errors.update(provider_cls.validate_combination(settings, secrets))
-    return errors
+    if errors:
+        return errors, {}
+    settings, secrets = dict(settings_ser.validated_data), dict(secrets_ser.validated_data)
+    errors.update(provider_cls.validate_combination(settings, secrets))
+    return errors, ({} if errors else settings)
 
 
 def clean_settings(provider_cls, settings_data) -> dict:
     ser = provider_cls.settings_serializer(data=settings_data or {})
     ser.is_valid(raise_exception=True)
     return {key: value for key, value in ser.validated_data.items() if value not in (None, "")}
+
+
+def jsonable(data: dict) -> dict:
+    """Validated settings as the JSON settings column holds them (serializers may return
+    Decimal, UUID or datetime values)."""
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 
 def _flatten(prefix: str, errors) -> dict[str, str]:
@@ -282,6 +297,19 @@ class Provider:
         """For a SignInSession scheme: sign in (with `client(authenticated=False)`) and return
         the session token."""
         raise NotImplementedError
+
+    # -- admin's configuration form (integrations/typed_settings.py) ----------------------------
+    # Settings whose values the vendor can list (ledger accounts, tax codes): admin offers them
+    # as a drop-down filled by live_choices(), or a text box with a note when the list cannot be read.
+    live_choice_fields: ClassVar[tuple[str, ...]] = ()
+
+    def live_choices(self, *, refresh: bool = False) -> dict[str, list[tuple[str, str]]]:
+        """{setting: [(value, label), ...]} read from the vendor with this configuration's
+        credentials, for the settings named in `live_choice_fields`. Raise IntegrationError (or
+        let the client raise it) when the vendor cannot be read: admin then falls back to a text
+        box and says why. The kernel caches the answer briefly (LIVE_CHOICES_CACHE_SECONDS);
+        `refresh` asks for a fresh read when the provider keeps a cache of its own."""
+        return {}
 
     def connected_account(self, token: IssuedToken, callback: dict[str, str]) -> ConnectedAccount | list:
         """For an OAuth2AuthorizationCode scheme: the vendor account (ledger) the consent gave,
