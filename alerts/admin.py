@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from wedsync_integrations.integrations import audit
-from wedsync_integrations.integrations.admin import ReadOnlyAdmin, register_family_admin
+from wedsync_integrations.integrations.admin import ReadOnlyAdmin, register_family_admin, safe_next
 
 from . import lifecycle, page, timeline
 from .family import FAMILY
@@ -145,7 +145,7 @@ class AlertAdmin(admin.ModelAdmin):
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         result = action(alert.pk, by=audit.actor_for_user(request.user), via=ActionSource.ADMIN, user=request.user)
         report_action(request, result, alert.ref)
-        return HttpResponseRedirect(reverse("admin:alerts_alert_change", args=[alert.pk]))
+        return HttpResponseRedirect(safe_next(request, reverse("admin:alerts_alert_change", args=[alert.pk])))
 
     # -- the list's bulk actions --------------------------------------------------------------------
     @admin.action(description="Acknowledge (stops escalation; tells the channels that heard of it)",

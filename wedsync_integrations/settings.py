@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "bi",
     "crm",
     "accounting",
+    # the operations console reads every family, so it comes after them
+    "wedsync_integrations.console",
 ]
 
 MIDDLEWARE = [
@@ -444,3 +446,7 @@ if PRODUCTION:  # (SECRET_KEY and FIELD_ENCRYPTION_KEYS: see _local_secret, whic
     CSRF_COOKIE_SECURE = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
+
+# The operations console's trend charts (console/trends.py) are recomputed at most this often;
+# what needs a person (alerts, stopped integrations) is always read live.
+CONSOLE_TRENDS_CACHE_SECONDS = env.int("CONSOLE_TRENDS_CACHE_SECONDS", default=60)

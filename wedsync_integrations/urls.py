@@ -7,6 +7,8 @@ from wedsync_integrations.core import views as core_views
 admin.site.site_header = "WedSync Integrations"
 admin.site.site_title = "WedSync Integrations"
 admin.site.index_title = "Operations"
+# the index leads with the way to the operations dashboard (wedsync_integrations/console)
+admin.site.index_template = "console/admin_index.html"
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -18,5 +20,6 @@ urlpatterns = [
     path("api/webhooks/ai-integrations/", include("webhooks.urls")),
     path("integrations/", include("wedsync_integrations.integrations.urls")),
     path("", include("monitoring.urls")),  # /metrics/ai
+    path("admin/console/", include("wedsync_integrations.console.urls")),
     path("admin/", admin.site.urls),
 ]

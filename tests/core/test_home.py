@@ -14,7 +14,7 @@ def test_anonymous_visitors_get_a_landing_page_with_the_way_in(client):
 
 def test_staff_land_on_the_console(admin_client):
     response = admin_client.get("/")
-    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert response.status_code == 302 and response["Location"] == "/admin/console/"
 
 
 def test_a_signed_in_non_staff_user_is_not_sent_to_the_console(client, django_user_model):

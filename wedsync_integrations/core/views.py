@@ -24,7 +24,7 @@ logger = logging.getLogger("wedsync.health")
 def home(request):
     """Staff land on the operations console; anyone else gets a plain page saying what this is."""
     if request.user.is_active and request.user.is_staff:
-        return redirect("admin:index")
+        return redirect("console:dashboard")
     return render(request, "core/landing.html")
 
 

@@ -23,10 +23,12 @@ from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.forms.utils import ErrorDict
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import escape, format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 
 from . import audit, connect, credentials, health, live_choices, outbox
 from .breaker import CircuitBreaker
@@ -45,6 +47,15 @@ from .typed_settings import (
 
 SECRET_FIELD_PREFIX = "secret__"
 logger = logging.getLogger("wedsync.admin")
+
+
+def safe_next(request, default: str) -> str:
+    """Where a button's POST returns: its `next` when that is a path on this site (a console page
+    sends its own), else `default`. Never an outside address (an open redirect)."""
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    if wanted and url_has_allowed_host_and_scheme(wanted, {request.get_host()}, require_https=request.is_secure()):
+        return wanted
+    return default
 
 
 # -- config form --------------------------------------------------------------------------------
@@ -241,42 +252,61 @@ class ProviderConfigAdmin(OrganisationColumn, admin.ModelAdmin):
     change_form_template = "admin/integrations/config_change_form.html"
     change_list_template = "admin/integrations/change_list.html"
 
-    # -- connecting with OAuth ------------------------------------------------------------------
+    # -- one configuration's buttons -------------------------------------------------------------
     def get_urls(self):
         opts = self.model._meta
-        connect_url = path(
-            "<path:object_id>/connect/",
-            self.admin_site.admin_view(self.connect_view),
-            name=f"{opts.app_label}_{opts.model_name}_connect",
-        )
-        resume_url = path(
-            "<path:object_id>/resume/",
-            self.admin_site.admin_view(self.resume_view),
-            name=f"{opts.app_label}_{opts.model_name}_resume",
-        )
-        return [connect_url, resume_url, *super().get_urls()]
+        one_config_buttons = [
+            path(f"<path:object_id>/{verb}/", self.admin_site.admin_view(require_POST(view)),
+                 name=f"{opts.app_label}_{opts.model_name}_{verb}")
+            for verb, view in (("connect", self.connect_view), ("resume", self.resume_view), ("test", self.test_view),
+                               ("replay", self.replay_view))
+        ]  # fmt: skip
+        return [*one_config_buttons, *super().get_urls()]
 
+    # Each is a POST (its page, the console's dashboard and organisation page) that does what the
+    # list action does for one row, then returns to `next`.
     def resume_view(self, request, object_id):
-        """The change page's "Resume" button: the list action for one configuration."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """Resume a stopped configuration and replay what it held (the change permission)."""
+        config = self._config_for_button(request, object_id, allowed=self.has_change_permission)
+        self.resume_configs(request, self.get_queryset(request).filter(pk=config.pk))
+        return self._back(request, config)
+
+    def test_view(self, request, object_id):
+        """Test the connection now (viewing is enough: it only checks)."""
+        config = self._config_for_button(request, object_id, allowed=self.has_view_or_change_permission)
+        self.test_connection(request, self.get_queryset(request).filter(pk=config.pk))
+        return self._back(request, config)
+
+    def replay_view(self, request, object_id):
+        """Replay the configuration's dead items, in order (the retry queue's replay permission)."""
+        retry_admin = self.admin_site._registry.get(self.family.retry_model)
+        config = self._config_for_button(request, object_id, allowed=lambda req, obj: bool(
+            retry_admin and retry_admin.has_replay_permission(req)))  # fmt: skip
+        dead = self.family.retry_model.objects.filter(
+            organisation_id=config.organisation_id, provider=config.provider, state=RetryState.DEAD
+        )
+        if dead.exists():
+            retry_admin.replay_now(request, dead)
+        else:
+            self.message_user(request, f"{config}: no dead items to replay.", messages.INFO)
+        return self._back(request, config)
+
+    def _config_for_button(self, request, object_id, *, allowed):
         config = self.get_object(request, object_id)
         if config is None:
             raise Http404("no such configuration")
-        if not self.has_change_permission(request, config):
+        if not allowed(request, config):
             raise PermissionDenied
-        self.resume_configs(request, self.get_queryset(request).filter(pk=config.pk))
+        return config
+
+    def _back(self, request, config):
         opts = self.model._meta
-        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[config.pk]))
+        return HttpResponseRedirect(
+            safe_next(request, reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[config.pk]))
+        )
 
     def connect_view(self, request, object_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        config = self.get_object(request, object_id)
-        if config is None:
-            raise Http404("no such configuration")
-        if not self.has_change_permission(request, config):
-            raise PermissionDenied
+        config = self._config_for_button(request, object_id, allowed=self.has_change_permission)
         return connect.start(request, config)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

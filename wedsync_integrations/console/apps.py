@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ConsoleConfig(AppConfig):
+    name = "wedsync_integrations.console"
+    label = "console"
+    verbose_name = "Operations console"
