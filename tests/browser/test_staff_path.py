@@ -1,9 +1,9 @@
 """Issue 13's staff path in a real browser (headless Chromium), from the login form:
 
 1. A stopped configuration (a Datadog export whose address setting points at a regional host that
-   refuses the key, with exports held): found on the configuration list filtered by status, opened,
-   the setting fixed in the typed form, saved, resumed; the worker's drain sends the held exports
-   and the status reads healthy.
+   refuses the key, with exports held): found on the operations dashboard where staff land, opened,
+   the setting fixed in the typed form, saved, resumed; the worker's drain sends the held exports,
+   the status reads healthy and the dashboard has nothing left to fix.
 2. The add page shows only the chosen vendor's secret boxes, and choosing another vendor swaps them.
 3. The kernel's list pages fit a 1366 px screen with long, realistic values: no horizontal scroll
    of the page nor of the result table, long text clipped with the whole of it on hover.
@@ -71,16 +71,17 @@ def test_staff_fix_a_stopped_configuration_in_the_typed_form_resume_it_and_the_q
     make_staff("casey", "monitoring.view_monitoringconfig", "monitoring.change_monitoringconfig")
     browser.login("casey")
 
-    # the list, filtered on stopped configurations
-    browser.open(reverse("admin:monitoring_monitoringconfig_changelist"))
-    stopped_filter = "//*[@id='changelist-filter']//a[normalize-space()='Stopped']"
-    browser.submit(browser.driver.find_element(By.XPATH, stopped_filter))
-    status = browser.cell(stopped_datadog.pk, "status_column")
+    # the dashboard, where staff land: the stopped configuration leads what needs a person
+    browser.open("/")
+    assert browser.driver.current_url.endswith("/admin/console/")
+    row = browser.find(f"#integration-monitoring-{stopped_datadog.pk}")
+    status = row.find_element(By.CSS_SELECTOR, "td.tone-action").text
     assert status.startswith("Stopped: ") and status.endswith("— fix and resume") and "403" in status
     assert "retry" not in status.lower()
+    assert browser.text("#count-integrations") == "1 integration to fix"
 
-    # its page, from the list
-    browser.submit(browser.row(stopped_datadog.pk).find_element(By.CSS_SELECTOR, "th.field-organisation_column a"))
+    # its page, from the dashboard
+    browser.submit(row.find_element(By.LINK_TEXT, "Monitoring · datadog"))
     assert browser.find_all("#resume-button")
     address = browser.find("input[name=setting__base_url]")
     assert address.get_attribute("type") == "url"
@@ -110,6 +111,9 @@ def test_staff_fix_a_stopped_configuration_in_the_typed_form_resume_it_and_the_q
     browser.open(reverse("admin:monitoring_monitoringconfig_changelist"))
     assert browser.cell(stopped_datadog.pk, "status_column") == "Active"
     assert browser.cell(stopped_datadog.pk, "queue_depth") == "0"
+    browser.open("/admin/console/")
+    assert browser.text("#count-integrations") == "0 integrations to fix"
+    assert not browser.find_all(f"#integration-monitoring-{stopped_datadog.pk}")
     entry = monitoring.audit_model.objects.get(action="resume")
     assert (entry.actor, entry.target_id) == ("admin:casey", str(stopped_datadog.pk))
 

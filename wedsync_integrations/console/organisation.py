@@ -265,6 +265,7 @@ def organisation_page(request, slug: str):
     alerts, more_alerts = open_alerts(organisation) if show_alerts else ([], False)
     context = {
         **admin.site.each_context(request),
+        "is_nav_sidebar_enabled": False,  # like the dashboard: the integrations table needs the width
         "title": organisation.name,
         "organisation": organisation,
         "organisation_admin_url": organisation_admin_url(request, organisation),

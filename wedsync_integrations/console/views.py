@@ -15,6 +15,7 @@ def dashboard_page(request):
     now = timezone.now()
     context = {
         **admin.site.each_context(request),
+        "is_nav_sidebar_enabled": False,  # a start page: the tables need the whole 1366 px
         "title": "Operations",
         "subtitle": None,
         **dashboard.needs_a_person(request.user, now),
