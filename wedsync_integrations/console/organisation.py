@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from wedsync_integrations.calendar import LONDON
 from wedsync_integrations.integrations import health
-from wedsync_integrations.integrations.admin import _audit
+from wedsync_integrations.integrations.admin import audit_admin_action
 from wedsync_integrations.integrations.moments import with_age
 from wedsync_integrations.integrations.registry import Family, families
 from wedsync_integrations.integrations.states import ConfigStatus, StatusWord, SyncOutcome, Tone
@@ -303,7 +303,7 @@ def test_all_connections(request, slug: str):
                 continue
             ok, message = check_now(config)
             messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, f"{name}: {message}")
-            _audit(family, request, "test_connection", config, summary=f"ok={ok}: {message}")
+            audit_admin_action(family, request, "test_connection", config, summary=f"ok={ok}: {message}")
             tested += 1
     if not tested:
         messages.info(request, f"{organisation.name} has no enabled integration you may test.")

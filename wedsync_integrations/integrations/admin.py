@@ -493,7 +493,9 @@ class ProviderConfigAdmin(OrganisationColumn, admin.ModelAdmin):
             result = health.check(config, refresh=True)
             level = messages.SUCCESS if result["ok"] else messages.ERROR
             self.message_user(request, f"{config}: {result['message']}", level)
-            _audit(self.family, request, "test_connection", config, summary=f"ok={result['ok']}: {result['message']}")
+            audit_admin_action(
+                self.family, request, "test_connection", config, summary=f"ok={result['ok']}: {result['message']}"
+            )
 
     # Resuming restarts deliveries staff stopped or the kernel stopped on purpose and replays the
     # held items: it needs the change permission (an action without one is offered to view-only
@@ -503,7 +505,7 @@ class ProviderConfigAdmin(OrganisationColumn, admin.ModelAdmin):
         for config in queryset.select_related("organisation"):
             outbox.resume_config(config)
             health.forget(config)
-            _audit(self.family, request, "resume", config, summary="resumed from admin")
+            audit_admin_action(self.family, request, "resume", config, summary="resumed from admin")
         self.message_user(request, f"Resumed {queryset.count()} configuration(s); held items are due now.")
 
     def save_model(self, request, obj, form, change):
@@ -520,7 +522,7 @@ class ProviderConfigAdmin(OrganisationColumn, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         health.forget(obj)
         live_choices.forget(obj)
-        _audit(
+        audit_admin_action(
             self.family,
             request,
             "change_config" if change else "create_config",
@@ -530,7 +532,7 @@ class ProviderConfigAdmin(OrganisationColumn, admin.ModelAdmin):
         )
 
     def delete_model(self, request, obj):
-        _audit(
+        audit_admin_action(
             self.family, request, "delete_config", obj, summary=f"deleted {obj.provider} for {obj.organisation.slug}"
         )
         super().delete_model(request, obj)
@@ -575,7 +577,7 @@ def sync_configs_now(model_admin: ProviderConfigAdmin, request, queryset, *, sum
             continue
         text, failed = summary(result)
         model_admin.message_user(request, f"{config}: {text}", messages.ERROR if failed else messages.SUCCESS)
-        _audit(family, request, "sync_now", config, summary=text)
+        audit_admin_action(family, request, "sync_now", config, summary=text)
 
 
 def _connectable(config) -> bool:
@@ -586,7 +588,7 @@ def _connectable(config) -> bool:
     return scheme is not None and scheme.connectable
 
 
-def _audit(family: Family, request, action: str, target, **fields) -> None:
+def audit_admin_action(family: Family, request, action: str, target, **fields) -> None:
     """One audit entry for what the signed-in staff member just did to `target`."""
     audit.record(
         family, actor=audit.actor_for_user(request.user), user=request.user, action=action, target=target, **fields
@@ -761,7 +763,9 @@ class RetryItemAdmin(OrganisationColumn, admin.ModelAdmin):
         items = list(queryset.exclude(state=RetryState.SUCCEEDED).select_related("organisation").order_by("id"))
         totals = outbox.replay(items)
         for item in items:
-            _audit(self.family, request, "replay", item, summary=f"replayed {item.operation} #{item.pk} from admin")
+            audit_admin_action(
+                self.family, request, "replay", item, summary=f"replayed {item.operation} #{item.pk} from admin"
+            )
         self.message_user(
             request,
             ngettext("Replayed %(n)d item: ", "Replayed %(n)d items: ", len(items)) % {"n": len(items)}
