@@ -19,8 +19,10 @@ from django.utils import timezone
 from wedsync_integrations import calendar
 from wedsync_integrations.integrations import health
 from wedsync_integrations.integrations.moments import age, with_age
-from wedsync_integrations.integrations.registry import Family, families
+from wedsync_integrations.integrations.registry import Family
 from wedsync_integrations.integrations.states import ConfigStatus, RetryState, StatusWord, Tone
+
+from .permissions import FamilyPermissions, may_see, visible_families
 
 # how many rows each list shows; the rest is one link away (the full admin list, filtered)
 SHOWN = 25
@@ -96,14 +98,12 @@ class Integration:
         return with_age(self.config.last_error_at)
 
 
-def integrations_needing_a_person(user) -> tuple[Listing, int]:
+def integrations_needing_a_person(request) -> tuple[Listing, int]:
     """Configurations whose status word asks a person to act (stopped, reconnect needed, dead
     items, failing with nothing to retry), across every family the user may see; and how many
     are retrying by themselves (shown as a count: nobody needs to act on those yet)."""
     rows, total, retrying = [], 0, 0
-    for family in families():
-        if not _may(user, family.config_model, "view"):
-            continue
+    for family, permissions in visible_families(request):
         annotated = health.with_queue_facts(_may_need_attention(family), family)
         counts = annotated.aggregate(waiting=Count("pk", filter=health.of_tone(Tone.WAITING)),
                                      action=Count("pk", filter=health.of_tone(Tone.ACTION)))  # fmt: skip
@@ -112,7 +112,7 @@ def integrations_needing_a_person(user) -> tuple[Listing, int]:
             continue
         needing = annotated.filter(health.of_tone(Tone.ACTION)).select_related("organisation")
         for config in needing.defer("secrets", "credential").order_by("-last_error_at", "-pk")[:SHOWN]:
-            rows.append(_integration(user, family, config))
+            rows.append(_integration(family, permissions, config))
     rows.sort(key=lambda row: row.config.last_error_at or row.config.updated_at, reverse=True)
     return Listing(rows[:SHOWN], total), retrying
 
@@ -131,23 +131,18 @@ def _may_need_attention(family: Family):
     )
 
 
-def _integration(user, family: Family, config) -> Integration:
+def _integration(family: Family, permissions: FamilyPermissions, config) -> Integration:
     facts = health.annotated_facts(config)
     opts = family.config_model._meta
     prefix = f"admin:{opts.app_label}_{opts.model_name}"
     row = Integration(family, config, health.status_word(config, facts), facts.dead, facts.retrying,
                       reverse(f"{prefix}_change", args=[config.pk]))  # fmt: skip
     row.buttons["test"] = reverse(f"{prefix}_test", args=[config.pk])
-    if config.status == ConfigStatus.STOPPED and _may(user, family.config_model, "change"):
+    if config.status == ConfigStatus.STOPPED and permissions.change:
         row.buttons["resume"] = reverse(f"{prefix}_resume", args=[config.pk])
-    if facts.dead and _may(user, family.retry_model, "change"):
+    if facts.dead and permissions.replay:
         row.buttons["replay"] = reverse(f"{prefix}_replay", args=[config.pk])
     return row
-
-
-def _may(user, model, action: str) -> bool:
-    opts = model._meta
-    return user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}")
 
 
 # -- inbound webhooks and usage ----------------------------------------------------------------------
@@ -158,11 +153,11 @@ class FailedWebhooks:
     url: str
 
 
-def failed_webhooks(user) -> FailedWebhooks | None:
+def failed_webhooks(request) -> FailedWebhooks | None:
     """Verified inbound events whose handling gave up: they wait for staff to reprocess them."""
     from webhooks.models import EventStatus, InboundEvent
 
-    if not _may(user, InboundEvent, "view"):
+    if not may_see(request, InboundEvent):
         return None
     facts = InboundEvent.objects.filter(status=EventStatus.FAILED).aggregate(n=Count("id"), oldest=Min("received_at"))
     if not facts["n"]:
@@ -180,12 +175,12 @@ class WaitingForRate:
     records_url: str
 
 
-def usage_waiting_for_a_rate(user) -> WaitingForRate | None:
+def usage_waiting_for_a_rate(request) -> WaitingForRate | None:
     """AI usage stored without a GBP cost because no USD→GBP rate covers its London date yet: a
     rate dated on or before the first such day prices all of it (usage/pricing.py)."""
     from wedsync_integrations.usage.models import AIUsageRecord
 
-    if not _may(user, AIUsageRecord, "view"):
+    if not may_see(request, AIUsageRecord):
         return None
     facts = AIUsageRecord.objects.filter(cost_gbp__isnull=True).aggregate(
         n=Count("id"), first=Min("occurred_at"), last=Max("occurred_at")
@@ -225,12 +220,12 @@ def wedding_banner(now: datetime) -> WeddingBanner | None:
 
 
 # -- everything at once ------------------------------------------------------------------------------
-def needs_a_person(user, now: datetime | None = None) -> dict:
+def needs_a_person(request, now: datetime | None = None) -> dict:
     from alerts.models import Alert
 
     now = now or timezone.now()
-    alerts, severity_counts = open_alerts(now) if _may(user, Alert, "view") else (None, {})
-    integrations, retrying = integrations_needing_a_person(user)
+    alerts, severity_counts = open_alerts(now) if may_see(request, Alert) else (None, {})
+    integrations, retrying = integrations_needing_a_person(request)
     return {
         "now": now,
         "banner": wedding_banner(now),
@@ -238,6 +233,6 @@ def needs_a_person(user, now: datetime | None = None) -> dict:
         "severity_counts": severity_counts,
         "integrations": integrations,
         "retrying_by_themselves": retrying,
-        "failed_webhooks": failed_webhooks(user),
-        "waiting_for_rate": usage_waiting_for_a_rate(user),
+        "failed_webhooks": failed_webhooks(request),
+        "waiting_for_rate": usage_waiting_for_a_rate(request),
     }

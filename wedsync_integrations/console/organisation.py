@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.contrib import admin, messages
-from django.contrib.admin.exceptions import NotRegistered
-from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
@@ -27,15 +25,17 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.models import Alert
 from wedsync_integrations.calendar import LONDON
 from wedsync_integrations.integrations import health
 from wedsync_integrations.integrations.admin import audit_admin_action
 from wedsync_integrations.integrations.moments import with_age
-from wedsync_integrations.integrations.registry import Family, families
+from wedsync_integrations.integrations.registry import Family
 from wedsync_integrations.integrations.states import ConfigStatus, StatusWord, SyncOutcome, Tone
 from wedsync_integrations.tenants.models import Organisation, Wedding
 
 from . import trends
+from .permissions import FamilyPermissions, VisibleFamilies, may_see, model_admin, visible_families
 
 logger = logging.getLogger("wedsync.console")
 
@@ -49,51 +49,6 @@ OUTCOME_TONES = {
     SyncOutcome.FAILED: Tone.ACTION,
     SyncOutcome.SKIPPED: Tone.OFF,
 }
-
-
-# -- what a person may do, per family ----------------------------------------------------------------
-@dataclass(frozen=True)
-class FamilyPermissions:
-    view: bool  # sees the family's configurations, and may test them (a check only reads)
-    change: bool  # may resume a stopped configuration
-    replay: bool  # may replay dead items (the retry queue's change permission)
-
-
-def family_permissions(request, family: Family) -> FamilyPermissions:
-    """The same rules the configuration admin's buttons enforce, asked of the registered admins
-    themselves so the page never offers a button its endpoint would refuse."""
-    config_admin = _model_admin(family.config_model)
-    retry_admin = _model_admin(family.retry_model)
-    if config_admin is None:  # not on this admin site: fall back to the plain permissions
-        view = _has_model_perm(request.user, family.config_model, "view") or _has_model_perm(
-            request.user, family.config_model, "change"
-        )
-        change = _has_model_perm(request.user, family.config_model, "change")
-    else:
-        view, change = config_admin.has_view_or_change_permission(request), config_admin.has_change_permission(request)
-    replay = bool(retry_admin is not None and retry_admin.has_replay_permission(request))
-    return FamilyPermissions(view=view, change=change, replay=view and replay)
-
-
-VisibleFamilies = list[tuple[Family, FamilyPermissions]]
-
-
-def visible_families(request) -> VisibleFamilies:
-    """The families whose configurations this person may see (the others are simply left out)."""
-    allowed = [(family, family_permissions(request, family)) for family in families()]
-    return [(family, permissions) for family, permissions in allowed if permissions.view]
-
-
-def _model_admin(model):
-    try:
-        return admin.site.get_model_admin(model)
-    except NotRegistered:
-        return None
-
-
-def _has_model_perm(user, model, action: str) -> bool:
-    opts = model._meta
-    return user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
 
 
 # -- the integrations table --------------------------------------------------------------------------
@@ -241,17 +196,8 @@ def open_alerts(organisation: Organisation) -> tuple[list[OpenAlert], bool]:
     return rows, len(alerts) > OPEN_ALERTS_SHOWN
 
 
-def may_see_alerts(request) -> bool:
-    from alerts.models import Alert
-
-    alert_admin = _model_admin(Alert)
-    if alert_admin is None:
-        return _has_model_perm(request.user, Alert, "view")
-    return alert_admin.has_view_or_change_permission(request)
-
-
 def organisation_admin_url(request, organisation: Organisation) -> str | None:
-    organisation_admin = _model_admin(Organisation)
+    organisation_admin = model_admin(Organisation)
     if organisation_admin is None or not organisation_admin.has_view_or_change_permission(request, organisation):
         return None
     return reverse("admin:tenants_organisation_change", args=[organisation.pk])
@@ -261,7 +207,7 @@ def organisation_admin_url(request, organisation: Organisation) -> str | None:
 def organisation_page(request, slug: str):
     organisation = get_object_or_404(Organisation, slug=slug)
     visible = visible_families(request)
-    show_alerts = may_see_alerts(request)
+    show_alerts = may_see(request, Alert)
     alerts, more_alerts = open_alerts(organisation) if show_alerts else ([], False)
     context = {
         **admin.site.each_context(request),

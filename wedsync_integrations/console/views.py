@@ -18,7 +18,7 @@ def dashboard_page(request):
         "is_nav_sidebar_enabled": False,  # a start page: the tables need the whole 1366 px
         "title": "Operations",
         "subtitle": None,
-        **dashboard.needs_a_person(request.user, now),
+        **dashboard.needs_a_person(request, now),
         "can_act_on_alerts": is_on_call(request.user),
         "charts": trends.dashboard_charts(now),
         "here": request.get_full_path(),
