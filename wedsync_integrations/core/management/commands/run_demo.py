@@ -338,6 +338,7 @@ class Command(BaseCommand):
     def _banner(self, web_url: str, sandbox_url: str, password: str, token: str) -> None:
         self.stdout.write(self.style.SUCCESS("\nWedSync Integrations is running on the embedded default"))
         self.stdout.write(f"  Admin:          {web_url}/admin/   user: admin   password: {password}")
+        self.stdout.write(f"  Operations:     {web_url}/admin/console/  (what needs a person now, the trends)")
         self.stdout.write(f"  Health:         {web_url}/healthz  {web_url}/readyz")
         self.stdout.write(f"  Metrics:        {web_url}/metrics")
         self.stdout.write(f"  API schema:     {web_url}/api/schema/")
