@@ -176,8 +176,9 @@ def test_the_buttons_answer_only_a_post(admin_client, stopped):
         )
 
 
-def test_an_integration_retrying_by_itself_is_counted_not_listed(admin_client, fake_provider, make_config,
-                                                                 organisation, family):  # fmt: skip
+def test_an_integration_retrying_by_itself_is_folded_away_from_what_needs_a_person(
+    admin_client, fake_provider, make_config, organisation, family
+):
     from wedsync_integrations.integrations.errors import RetryableError
 
     config = make_config("monitoring", organisation, "fake")
@@ -186,8 +187,12 @@ def test_an_integration_retrying_by_itself_is_counted_not_listed(admin_client, f
     outbox.drain_pair(family, organisation.pk, "fake")
 
     page = page_of(admin_client)
-    assert "1 retrying by itself" in page
-    assert f"integration-monitoring-{config.pk}" not in page
+    assert 'href="#retrying" id="count-retrying">1 retrying by itself<' in page
+    to_fix, retrying = section(page, "integrations").split('<details id="retrying">')
+    assert f"integration-monitoring-{config.pk}" not in to_fix
+    assert "Every integration is working or retrying by itself." in to_fix
+    assert f"integration-monitoring-{config.pk}" in retrying and "Retrying 1 item (next attempt " in retrying
+    assert ">Resume<" not in retrying  # nothing to resume: the outbox is on it
 
 
 def test_view_only_staff_see_what_is_wrong_but_no_buttons_and_a_forged_post_is_refused(

@@ -98,23 +98,25 @@ class Integration:
         return with_age(self.config.last_error_at)
 
 
-def integrations_needing_a_person(request) -> tuple[Listing, int]:
-    """Configurations whose status word asks a person to act (stopped, reconnect needed, dead
-    items, failing with nothing to retry), across every family the user may see; and how many
-    are retrying by themselves (shown as a count: nobody needs to act on those yet)."""
-    rows, total, retrying = [], 0, 0
+def integrations_by_tone(request) -> dict[str, Listing]:
+    """Across every family the person may see, the configurations whose status word asks a person
+    to act (stopped, reconnect needed, dead items, failing with nothing to retry) and those
+    retrying by themselves (nobody needs to act yet; shown folded), most recent failure first."""
+    found = {Tone.ACTION: ([], 0), Tone.WAITING: ([], 0)}
     for family, permissions in visible_families(request):
         annotated = health.with_queue_facts(_may_need_attention(family), family)
-        counts = annotated.aggregate(waiting=Count("pk", filter=health.of_tone(Tone.WAITING)),
-                                     action=Count("pk", filter=health.of_tone(Tone.ACTION)))  # fmt: skip
-        retrying, total = retrying + counts["waiting"], total + counts["action"]
-        if not counts["action"]:
-            continue
-        needing = annotated.filter(health.of_tone(Tone.ACTION)).select_related("organisation")
-        for config in needing.defer("secrets", "credential").order_by("-last_error_at", "-pk")[:SHOWN]:
-            rows.append(_integration(family, permissions, config))
-    rows.sort(key=lambda row: row.config.last_error_at or row.config.updated_at, reverse=True)
-    return Listing(rows[:SHOWN], total), retrying
+        counts = annotated.aggregate(**{tone: Count("pk", filter=health.of_tone(tone)) for tone in found})
+        for tone, (rows, total) in found.items():
+            found[tone] = (rows, total + counts[tone])
+            if counts[tone]:
+                configs = annotated.filter(health.of_tone(tone)).select_related("organisation")
+                for config in configs.defer("secrets", "credential").order_by("-last_error_at", "-pk")[:SHOWN]:
+                    rows.append(_integration(family, permissions, config))
+    return {tone: Listing(_most_recent_failure_first(rows)[:SHOWN], total) for tone, (rows, total) in found.items()}
+
+
+def _most_recent_failure_first(rows: list[Integration]) -> list[Integration]:
+    return sorted(rows, key=lambda row: row.config.last_error_at or row.config.updated_at, reverse=True)
 
 
 def _may_need_attention(family: Family):
@@ -225,14 +227,14 @@ def needs_a_person(request, now: datetime | None = None) -> dict:
 
     now = now or timezone.now()
     alerts, severity_counts = open_alerts(now) if may_see(request, Alert) else (None, {})
-    integrations, retrying = integrations_needing_a_person(request)
+    integrations = integrations_by_tone(request)
     return {
         "now": now,
         "banner": wedding_banner(now),
         "alerts": alerts,
         "severity_counts": severity_counts,
-        "integrations": integrations,
-        "retrying_by_themselves": retrying,
+        "integrations": integrations[Tone.ACTION],
+        "retrying": integrations[Tone.WAITING],
         "failed_webhooks": failed_webhooks(request),
         "waiting_for_rate": usage_waiting_for_a_rate(request),
     }
