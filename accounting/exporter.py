@@ -76,7 +76,7 @@ def export_months(config, *, now: datetime | None = None, progress=None, only: M
 def month_end(now: datetime | None = None, *, drain: bool = True) -> dict[str, int]:
     """The daily run over every usable configuration (beat: accounting.month_end). Same plans and
     documents as export_months, but each month's reports are read for all organisations at once
-    (report.build_reports: five queries whatever their number), so month-end for thousands of
+    (report.build_reports: a few queries whatever their number), so month-end for thousands of
     organisations costs little more than summing their usage. Configurations are then queued in
     chunks, each chunk in one transaction under row locks on its configurations, and the queues are
     drained by one task per (organisation, provider)."""

@@ -1,6 +1,7 @@
 """Accounting month-end benchmark: the reports and vendor payloads of 5,000 organisations.
 
     python -m bench accounting        (or: python -m bench accounting --orgs 5000 --records 400)
+    python -m bench accounting --profile   (also prints the top of a cProfile of each phase, on stderr)
 
 On a fresh PostgreSQL database, 5,000 organisations each have an accounting configuration
 (QuickBooks, Xero and FreshBooks in turn, ledger mappings chosen, a third of them reverse charge
@@ -51,6 +52,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench accounting")
     parser.add_argument("--orgs", type=int, default=ORGANISATIONS)
     parser.add_argument("--records", type=int, default=RECORDS, help="usage records per organisation")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of each phase (stderr)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -58,6 +60,8 @@ def main(argv: list[str]) -> int:
         return 0
     with pg_database(DATABASE) as url:
         env = bench_env(url, CACHE_URL=os.environ.get("BENCH_CACHE_URL", "locmemcache://bench-accounting"))
+        if args.profile:
+            env["BENCH_PROFILE"] = "1"
         result = run_child("bench.bench_accounting", "--orgs", str(args.orgs), "--records", str(args.records), env=env)
     return 0 if _report(result) else 1
 
@@ -266,8 +270,10 @@ def _report(r: dict) -> bool:
     return report(
         "accounting month-end",
         rows,
-        verdicts=[(f"reports + payloads ≤ {GOAL:g} × baseline", ratio <= GOAL),
-                  ("every report reconciles to its records", r["reports_wrong"] == 0)],  # fmt: skip
+        verdicts=[
+            (f"reports + payloads ≤ {GOAL:g} × baseline", ratio <= GOAL),
+            ("every report reconciles to its records", r["reports_wrong"] == 0),
+        ],  # fmt: skip
     )
 
 

@@ -394,11 +394,6 @@ ACCOUNTING_RECONCILE_MONTHS = env.int("ACCOUNTING_RECONCILE_MONTHS", default=3)
 # Live ledger choices (tax codes, accounts, suppliers) shown in admin are cached this long.
 ACCOUNTING_LEDGER_CHOICES_CACHE_SECONDS = env.int("ACCOUNTING_LEDGER_CHOICES_CACHE_SECONDS", default=300)
 ACCOUNTING_QUICKBOOKS_MINOR_VERSION = env.int("ACCOUNTING_QUICKBOOKS_MINOR_VERSION", default=75)
-# PostgreSQL work_mem for month-end's report of every organisation (one SUM … GROUP BY organisation,
-# AI provider, use case): enough for thousands of organisations' groups to stay in memory, not
-# spill to disk. Set for that query's transaction only (each parallel worker may use it, twice
-# over for hashing); the server's default applies everywhere else.
-ACCOUNTING_REPORT_WORK_MEM = env.str("ACCOUNTING_REPORT_WORK_MEM", default="64MB")
 # Per-tenant limits the vendors set (docs/vendors/*.md), enforced client-side across all workers.
 ACCOUNTING_QUICKBOOKS_REQUESTS_PER_MINUTE = env.int("ACCOUNTING_QUICKBOOKS_REQUESTS_PER_MINUTE", default=500)
 ACCOUNTING_QUICKBOOKS_CONCURRENT = env.int("ACCOUNTING_QUICKBOOKS_CONCURRENT", default=10)

@@ -140,8 +140,8 @@ def test_a_month_reconciles_to_the_penny_with_an_independent_sum_of_its_records(
 
 @pytest.mark.django_db(transaction=True)
 def test_reports_read_for_every_organisation_at_once_equal_each_ones_own(add_usage, make_organisation, monkeypatch):
-    """Month-end's form (all organisations' rollups, on PostgreSQL two passes side by side, the sums
-    in a transaction of their own with more work_mem) gives each organisation its own report."""
+    """Month-end's form (all organisations' rollups, on PostgreSQL the passes side by side on their
+    own connections, reading one exported snapshot) gives each organisation its own report."""
     at = datetime(2026, 11, 20, 15, tzinfo=UTC)
     organisations = [make_organisation(), make_organisation(), make_organisation()]
     for n, organisation in enumerate(organisations):
@@ -154,3 +154,28 @@ def test_reports_read_for_every_organisation_at_once_equal_each_ones_own(add_usa
 
     assert {pk: report.as_json() for pk, report in together.items()} == alone
     assert [alone[org.pk]["usage_hours"] for org in organisations] == [1, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_month_end_sums_read_in_parts_of_the_table_equal_each_organisations_own(add_usage, make_organisation,
+                                                                               monkeypatch):  # fmt: skip
+    """On PostgreSQL month-end sums the rollups in ranges of the table's pages, side by side: an
+    organisation's figures spread over several ranges still add up to its own report."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the table is read in parts on PostgreSQL only")
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    organisations = [make_organisation() for _ in range(3)]
+    for n, organisation in enumerate(organisations):  # ~150 rollup rows: several pages
+        add_usage(organisation, [(start + timedelta(hours=h), ("openai", "google")[h % 2],
+                                  ("email_template", "contract")[h % 3 == 0], "0.333333", f"0.26{n}{h % 7}001")
+                                 for h in range(50)])  # fmt: skip
+    alone = {org.pk: build_report(org, Month(2026, 11)).as_json() for org in organisations}
+
+    monkeypatch.setattr(report_module, "ALL_AT_ONCE", 1)
+    monkeypatch.setattr(report_module, "SUMS_PARTS", 3)
+    assert len({first for first, _ in report_module._block_ranges()}) == 3  # really split
+    together = build_reports(organisations, Month(2026, 11))
+
+    assert {pk: report.as_json() for pk, report in together.items()} == alone
