@@ -9,7 +9,7 @@ message, and anyone who wants the figure rather than the shape).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.utils import timezone
@@ -44,7 +44,6 @@ class Chart:
     unit2: str = ""  # what the right axis counts, when a series uses "y2"
     note: str = ""  # one sentence under the title: where the numbers come from
     empty: str = "Nothing in this period."
-    extra: dict = field(default_factory=dict)
 
     @property
     def data_id(self) -> str:

@@ -22,7 +22,7 @@ from wedsync_integrations.integrations.moments import age, with_age
 from wedsync_integrations.integrations.registry import Family
 from wedsync_integrations.integrations.states import ConfigStatus, RetryState, StatusWord, Tone
 
-from .permissions import FamilyPermissions, may_see, visible_families
+from .permissions import FamilyPermissions, buttons, config_url, may_see, visible_families
 
 # how many rows each list shows; the rest is one link away (the full admin list, filtered)
 SHOWN = 25
@@ -85,13 +85,8 @@ class Integration:
     config: object
     word: StatusWord
     dead: int
-    retrying: int
     change_url: str
     buttons: dict[str, str] = field(default_factory=dict)  # verb -> URL to POST to
-
-    @property
-    def stopped(self) -> bool:
-        return self.config.status == ConfigStatus.STOPPED
 
     @property
     def last_error_at(self) -> str:
@@ -135,16 +130,8 @@ def _may_need_attention(family: Family):
 
 def _integration(family: Family, permissions: FamilyPermissions, config) -> Integration:
     facts = health.annotated_facts(config)
-    opts = family.config_model._meta
-    prefix = f"admin:{opts.app_label}_{opts.model_name}"
-    row = Integration(family, config, health.status_word(config, facts), facts.dead, facts.retrying,
-                      reverse(f"{prefix}_change", args=[config.pk]))  # fmt: skip
-    row.buttons["test"] = reverse(f"{prefix}_test", args=[config.pk])
-    if config.status == ConfigStatus.STOPPED and permissions.change:
-        row.buttons["resume"] = reverse(f"{prefix}_resume", args=[config.pk])
-    if facts.dead and permissions.replay:
-        row.buttons["replay"] = reverse(f"{prefix}_replay", args=[config.pk])
-    return row
+    return Integration(family, config, health.status_word(config, facts), facts.dead, config_url(config, "change"),
+                       buttons(config, permissions, dead=facts.dead))  # fmt: skip
 
 
 # -- inbound webhooks and usage ----------------------------------------------------------------------
@@ -229,7 +216,6 @@ def needs_a_person(request, now: datetime | None = None) -> dict:
     alerts, severity_counts = open_alerts(now) if may_see(request, Alert) else (None, {})
     integrations = integrations_by_tone(request)
     return {
-        "now": now,
         "banner": wedding_banner(now),
         "alerts": alerts,
         "severity_counts": severity_counts,

@@ -31,11 +31,19 @@ from wedsync_integrations.integrations import health
 from wedsync_integrations.integrations.admin import audit_admin_action
 from wedsync_integrations.integrations.moments import with_age
 from wedsync_integrations.integrations.registry import Family
-from wedsync_integrations.integrations.states import ConfigStatus, StatusWord, SyncOutcome, Tone
+from wedsync_integrations.integrations.states import StatusWord, SyncOutcome, Tone
 from wedsync_integrations.tenants.models import Organisation, Wedding
 
 from . import trends
-from .permissions import FamilyPermissions, VisibleFamilies, may_see, model_admin, visible_families
+from .permissions import (
+    FamilyPermissions,
+    VisibleFamilies,
+    buttons,
+    config_url,
+    may_see,
+    model_admin,
+    visible_families,
+)
 
 logger = logging.getLogger("wedsync.console")
 
@@ -127,8 +135,7 @@ def integration_rows(organisation: Organisation, visible: VisibleFamilies) -> li
 
 def _row(family: Family, permissions: FamilyPermissions, config) -> IntegrationRow:
     facts = health.annotated_facts(config)
-    # Resume restarts deliveries someone stopped on purpose: only for a stopped one, by whoever may change it.
-    resumable = config.status == ConfigStatus.STOPPED and permissions.change
+    offered = buttons(config, permissions, dead=facts.dead)
     return IntegrationRow(
         family=family,
         config=config,
@@ -140,17 +147,11 @@ def _row(family: Family, permissions: FamilyPermissions, config) -> IntegrationR
         pending=config._queue_depth,
         retrying=config._retrying,
         dead=config._dead,
-        change_url=_config_url(config, "change"),
-        # Testing only reads, so seeing the configuration is enough (as on its own page).
-        test_url=_config_url(config, "test"),
-        resume_url=_config_url(config, "resume") if resumable else None,
-        replay_url=_config_url(config, "replay") if facts.dead and permissions.replay else None,
+        change_url=config_url(config, "change"),
+        test_url=offered.get("test"),
+        resume_url=offered.get("resume"),
+        replay_url=offered.get("replay"),
     )
-
-
-def _config_url(config, verb: str) -> str:
-    opts = config._meta
-    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{verb}", args=[config.pk])
 
 
 # -- the organisation's weddings and alerts ----------------------------------------------------------

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from django.contrib import admin
 from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.auth import get_permission_codename
+from django.urls import reverse
 
 from wedsync_integrations.integrations.registry import Family, families
+from wedsync_integrations.integrations.states import ConfigStatus
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,24 @@ def visible_families(request) -> VisibleFamilies:
     """The families whose configurations this person may see (the others are simply left out)."""
     allowed = [(family, family_permissions(request, family)) for family in families()]
     return [(family, permissions) for family, permissions in allowed if permissions.view]
+
+
+def config_url(config, verb: str) -> str:
+    """The configuration admin's page ("change") or one-configuration button (test, resume, replay)."""
+    opts = config._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{verb}", args=[config.pk])
+
+
+def buttons(config, permissions: FamilyPermissions, *, dead: int) -> dict[str, str]:
+    """The buttons a configuration's row offers this person, as {verb: URL to POST to}: Test
+    always (it only reads), Resume when it is stopped (change permission), Replay when it holds
+    dead items (the retry queue's replay permission). The endpoints check the same again."""
+    offered = {"test": config_url(config, "test")}
+    if config.status == ConfigStatus.STOPPED and permissions.change:
+        offered["resume"] = config_url(config, "resume")
+    if dead and permissions.replay:
+        offered["replay"] = config_url(config, "replay")
+    return offered
 
 
 def may_see(request, model) -> bool:

@@ -58,12 +58,6 @@ def ai_usage_per_day(organisation=None, *, days: int = DAYS, now: datetime | Non
     return _remembered(key, lambda: _ai_usage_per_day(organisation, days, now or timezone.now()))
 
 
-def forget() -> None:
-    """Drop the cached charts (tests, and after a bulk change staff want to see at once)."""
-    for key in ("dashboard", f"usage:platform:{DAYS}"):
-        _cached.delete(_cache_key(key))
-
-
 def _remembered(name: str, compute):
     key = _cache_key(name)
     value = _cached.get(key)

@@ -279,9 +279,10 @@ class ProviderConfigAdmin(OrganisationColumn, admin.ModelAdmin):
 
     def replay_view(self, request, object_id):
         """Replay the configuration's dead items, in order (the retry queue's replay permission)."""
-        retry_admin = self.admin_site._registry.get(self.family.retry_model)
-        config = self._config_for_button(request, object_id, allowed=lambda req, obj: bool(
-            retry_admin and retry_admin.has_replay_permission(req)))  # fmt: skip
+        retry_admin = self.admin_site.get_model_admin(self.family.retry_model)
+        config = self._config_for_button(
+            request, object_id, allowed=lambda req, obj: retry_admin.has_replay_permission(req)
+        )
         dead = self.family.retry_model.objects.filter(
             organisation_id=config.organisation_id, provider=config.provider, state=RetryState.DEAD
         )
